@@ -1,0 +1,53 @@
+//! The binary form of an envelope: a 4-byte header (`b"KE"` + format version, little endian)
+//! followed by the bincode (standard configuration) encoding of the envelope. The header lets
+//! a reader pick the decoder of an old format; golden files keep every format decodable.
+
+use crate::error::{DomainError, Result};
+use crate::event::{Envelope, FORMAT_VERSION};
+
+const MAGIC: [u8; 2] = *b"KE";
+
+pub fn encode(envelope: &Envelope) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    bincode::serde::encode_into_std_write(envelope, &mut out, bincode::config::standard())
+        .expect("encoding into a Vec cannot fail");
+    out
+}
+
+pub fn decode(bytes: &[u8]) -> Result<Envelope> {
+    if bytes.len() < 4 || bytes[..2] != MAGIC {
+        return Err(DomainError::Decode("missing KE header".into()));
+    }
+    let format = u16::from_le_bytes([bytes[2], bytes[3]]);
+    match format {
+        1 => {
+            let (env, used): (Envelope, usize) =
+                bincode::serde::decode_from_slice(&bytes[4..], bincode::config::standard())
+                    .map_err(|e| DomainError::Decode(format!("format 1: {e}")))?;
+            if used != bytes.len() - 4 {
+                return Err(DomainError::Decode(format!(
+                    "format 1: {} trailing bytes",
+                    bytes.len() - 4 - used
+                )));
+            }
+            Ok(env)
+        }
+        other => Err(DomainError::Decode(format!(
+            "unknown envelope format {other} (this build reads up to {FORMAT_VERSION})"
+        ))),
+    }
+}
+
+/// Encodes any serde value with the same bincode configuration (used for projection documents).
+pub fn encode_value<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    bincode::serde::encode_to_vec(value, bincode::config::standard())
+        .expect("encoding into a Vec cannot fail")
+}
+
+pub fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map(|(v, _)| v)
+        .map_err(|e| DomainError::Decode(e.to_string()))
+}

@@ -1,0 +1,201 @@
+//! Events: every change to a job, a session or a statement, as appended to the log. An event
+//! is a fact; `apply` never rejects one. New variants are only ever appended at the end of an
+//! enum, and existing ones never change shape: the golden files in `tests/golden/` hold the
+//! encoded form of every variant and must keep decoding.
+
+use crate::ids::{Attempt, JobId, LogPosition, NodeId, StatementId, Term};
+use crate::spec::{JobSpec, SessionKind};
+use serde::{Deserialize, Serialize};
+
+/// The current envelope format. Bump it (and keep a decoder for the old one) on any change.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// What an event is about: one job (with its statements), or the cluster as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Aggregate {
+    Job(JobId),
+    Cluster,
+}
+
+/// Who wrote an event. Scheduler events carry the Raft term of the leader that wrote them, and
+/// a projection ignores a scheduler event from a term older than one it has already applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Origin {
+    /// A client request on any node.
+    Api,
+    /// The scheduler or driver tracker of the leader of `term`.
+    Scheduler { term: Term },
+    /// A driver, through the node it is connected to.
+    Driver,
+}
+
+/// How a driver's run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Succeeded,
+    Failed { reason: String },
+    Killed { reason: String },
+    /// The driver never came up (a session that never registered, a launch that failed).
+    Error { reason: String },
+}
+
+/// Livy's statement output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatementOutput {
+    /// `status: "ok"`; `data_json` is the JSON object mime type -> value.
+    Ok {
+        execution_count: u64,
+        data_json: String,
+    },
+    /// `status: "error"`.
+    Error {
+        execution_count: u64,
+        ename: String,
+        evalue: String,
+        traceback: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A batch or session was accepted.
+    JobSubmitted { spec: JobSpec },
+    /// The scheduler decided to launch attempt `attempt`. `driver_name` derives from (job,
+    /// attempt) so a re-issued launch finds the driver that exists.
+    JobScheduled {
+        attempt: Attempt,
+        driver_name: String,
+        /// SHA-256 (hex) of the session's driver secret; empty for batches.
+        secret_digest: String,
+    },
+    /// The backend started the driver; `driver_id` is the backend's handle for it.
+    DriverLaunched { attempt: Attempt, driver_id: String },
+    /// Spark reported its application id.
+    AppIdentified {
+        attempt: Attempt,
+        app_id: String,
+        spark_ui_url: Option<String>,
+    },
+    /// A session's driver registered and is ready for statements.
+    SessionReady { attempt: Attempt },
+    /// A session's driver lost its link; it is expected back.
+    SessionRecovering { attempt: Attempt, reason: String },
+    /// A client asked to stop the job.
+    KillRequested { reason: String },
+    /// The job is gone from Livy's view (DELETE); its history stays in the native API.
+    JobDeleted,
+    /// The driver of `attempt` ended.
+    JobFinished {
+        attempt: Attempt,
+        outcome: Outcome,
+        exit_code: Option<i32>,
+    },
+    StatementSubmitted {
+        statement: StatementId,
+        kind: SessionKind,
+        code: String,
+    },
+    StatementStarted { statement: StatementId },
+    StatementCompleted {
+        statement: StatementId,
+        output: StatementOutput,
+    },
+    StatementCancelRequested { statement: StatementId },
+    StatementCancelled { statement: StatementId },
+    /// A catch-up barrier: the scheduler of `term` has seen everything before this marker.
+    SchedulerMarker { nonce: u64 },
+    /// Informational: the job was touched by a client (Livy's `ttl` counts from here).
+    /// Not written for reads; only for statement and completion requests.
+    SessionActivity,
+}
+
+impl Event {
+    /// The statement this event is about, if any.
+    pub fn statement(&self) -> Option<StatementId> {
+        match self {
+            Event::StatementSubmitted { statement, .. }
+            | Event::StatementStarted { statement }
+            | Event::StatementCompleted { statement, .. }
+            | Event::StatementCancelRequested { statement }
+            | Event::StatementCancelled { statement } => Some(*statement),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::JobSubmitted { .. } => "JobSubmitted",
+            Event::JobScheduled { .. } => "JobScheduled",
+            Event::DriverLaunched { .. } => "DriverLaunched",
+            Event::AppIdentified { .. } => "AppIdentified",
+            Event::SessionReady { .. } => "SessionReady",
+            Event::SessionRecovering { .. } => "SessionRecovering",
+            Event::KillRequested { .. } => "KillRequested",
+            Event::JobDeleted => "JobDeleted",
+            Event::JobFinished { .. } => "JobFinished",
+            Event::StatementSubmitted { .. } => "StatementSubmitted",
+            Event::StatementStarted { .. } => "StatementStarted",
+            Event::StatementCompleted { .. } => "StatementCompleted",
+            Event::StatementCancelRequested { .. } => "StatementCancelRequested",
+            Event::StatementCancelled { .. } => "StatementCancelled",
+            Event::SchedulerMarker { .. } => "SchedulerMarker",
+            Event::SessionActivity => "SessionActivity",
+        }
+    }
+}
+
+/// An event about to be appended: everything but its log position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewEvent {
+    pub aggregate: Aggregate,
+    /// The aggregate's version after this event (1 for the first event of a job).
+    pub version: u64,
+    pub origin: Origin,
+    pub node: NodeId,
+    /// Wall-clock milliseconds since the epoch: informational only, never used for ordering.
+    pub at_ms: i64,
+    pub event: Event,
+}
+
+/// An event as stored in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub format: u16,
+    pub position: LogPosition,
+    pub aggregate: Aggregate,
+    pub version: u64,
+    pub origin: Origin,
+    pub node: NodeId,
+    pub at_ms: i64,
+    pub event: Event,
+}
+
+impl Envelope {
+    pub fn new(position: LogPosition, e: NewEvent) -> Self {
+        Envelope {
+            format: FORMAT_VERSION,
+            position,
+            aggregate: e.aggregate,
+            version: e.version,
+            origin: e.origin,
+            node: e.node,
+            at_ms: e.at_ms,
+            event: e.event,
+        }
+    }
+
+    pub fn job(&self) -> Option<JobId> {
+        match self.aggregate {
+            Aggregate::Job(j) => Some(j),
+            Aggregate::Cluster => None,
+        }
+    }
+
+    /// The Raft term this event is fenced by, if it is a scheduler event.
+    pub fn scheduler_term(&self) -> Option<Term> {
+        match self.origin {
+            Origin::Scheduler { term } => Some(term),
+            _ => None,
+        }
+    }
+}

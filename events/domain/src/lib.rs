@@ -1,0 +1,30 @@
+//! Kindling's domain core: what a job, a session and a statement are, which events change
+//! them, and which changes are legal. Everything here is a pure function of its inputs: no
+//! clock, no I/O, no async. Adapters (`kindling-store`) persist what this crate decides and the
+//! node's runtime executes it.
+//!
+//! - [`ids`]: typed identifiers and log positions.
+//! - [`spec`]: what a user asked for (a batch or a session, with Spark settings).
+//! - [`state`]: Livy's state strings and the legal moves between them.
+//! - [`event`]: the events and their envelope; [`codec`] their versioned binary form.
+//! - [`job`]: the job aggregate, with `decide` (command -> events) and `apply` (event -> state).
+//! - [`statement`]: statement documents as the read side shows them.
+//! - [`plan`]: the scheduler's placement decision over a snapshot.
+
+pub mod codec;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod job;
+pub mod plan;
+pub mod spec;
+pub mod state;
+pub mod statement;
+
+pub use error::{DomainError, Result};
+pub use event::{Aggregate, Envelope, Event, NewEvent, Origin, Outcome, StatementOutput};
+pub use ids::{Attempt, JobId, LogPosition, NodeId, StatementId, Term};
+pub use job::{Command, Job};
+pub use spec::{BatchSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources};
+pub use state::{JobState, StatementState};
+pub use statement::Statement;

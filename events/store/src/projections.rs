@@ -1,0 +1,87 @@
+//! The `ProjectionStore` port: read models folded from the log. Every document records the
+//! last log position it reflects, written in the same atomic write as the store's checkpoint,
+//! so applying an event twice is a no-op and a replay resumes exactly where it stopped.
+
+use crate::error::Result;
+use async_trait::async_trait;
+use kindling_events::{Envelope, Job, JobId, JobState, LogPosition, Statement, StatementId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KindFilter {
+    Batch,
+    Session,
+}
+
+/// A filtered, paged query over jobs, ordered by id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobQuery {
+    pub kind: Option<KindFilter>,
+    pub state: Option<JobState>,
+    pub owner: Option<String>,
+    /// Include jobs deleted through Livy's DELETE (the native API shows them).
+    pub include_deleted: bool,
+    /// Number of matching jobs to skip.
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl Default for JobQuery {
+    fn default() -> Self {
+        JobQuery {
+            kind: None,
+            state: None,
+            owner: None,
+            include_deleted: false,
+            offset: 0,
+            limit: 100,
+        }
+    }
+}
+
+impl JobQuery {
+    pub fn matches(&self, job: &Job) -> bool {
+        (self.include_deleted || !job.deleted)
+            && self.kind.is_none_or(|k| match k {
+                KindFilter::Batch => !job.is_session(),
+                KindFilter::Session => job.is_session(),
+            })
+            && self.state.is_none_or(|s| job.state == s)
+            && self
+                .owner
+                .as_deref()
+                .is_none_or(|o| job.spec.owner.as_deref() == Some(o))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// How many documents match the query in all.
+    pub total: usize,
+}
+
+#[async_trait]
+pub trait ProjectionStore: Send + Sync + 'static {
+    /// Folds `batch` (consecutive log events) into the documents; events already reflected
+    /// are skipped. Durable when it returns.
+    async fn apply(&self, batch: &[Envelope]) -> Result<()>;
+
+    /// The next log position to apply: every event before it is reflected.
+    async fn checkpoint(&self) -> Result<LogPosition>;
+
+    async fn job(&self, id: JobId) -> Result<Option<Job>>;
+
+    async fn jobs(&self, query: &JobQuery) -> Result<Page<Job>>;
+
+    async fn statement(&self, job: JobId, id: StatementId) -> Result<Option<Statement>>;
+
+    /// A session's statements ordered by id, `offset`/`limit` paged.
+    async fn statements(&self, job: JobId, offset: usize, limit: usize)
+        -> Result<Page<Statement>>;
+
+    /// Every event of one job, in log order.
+    async fn history(&self, job: JobId) -> Result<Vec<Envelope>>;
+
+    /// Drops every document and the checkpoint, so the next `apply` rebuilds from scratch.
+    async fn clear(&self) -> Result<()>;
+}
