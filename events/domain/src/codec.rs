@@ -7,6 +7,15 @@ use crate::event::{Envelope, FORMAT_VERSION};
 
 const MAGIC: [u8; 2] = *b"KE";
 
+/// Decoding claims every length prefix against this limit before allocating, so corrupt bytes
+/// fail the decode instead of asking for terabytes (an abort, not even a panic). It bounds
+/// decoding only: the encoded bytes are those of `standard()`. Far above any real envelope.
+const DECODE_LIMIT_BYTES: usize = 64 << 20;
+
+fn decode_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<DECODE_LIMIT_BYTES>()
+}
+
 pub fn encode(envelope: &Envelope) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(&MAGIC);
@@ -24,7 +33,7 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope> {
     match format {
         1 => {
             let (env, used): (Envelope, usize) =
-                bincode::serde::decode_from_slice(&bytes[4..], bincode::config::standard())
+                bincode::serde::decode_from_slice(&bytes[4..], decode_config())
                     .map_err(|e| DomainError::Decode(format!("format 1: {e}")))?;
             if used != bytes.len() - 4 {
                 return Err(DomainError::Decode(format!(
@@ -47,7 +56,7 @@ pub fn encode_value<T: serde::Serialize>(value: &T) -> Vec<u8> {
 }
 
 pub fn decode_value<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+    bincode::serde::decode_from_slice(bytes, decode_config())
         .map(|(v, _)| v)
         .map_err(|e| DomainError::Decode(e.to_string()))
 }

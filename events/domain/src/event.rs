@@ -33,10 +33,16 @@ pub enum Origin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
     Succeeded,
-    Failed { reason: String },
-    Killed { reason: String },
+    Failed {
+        reason: String,
+    },
+    Killed {
+        reason: String,
+    },
     /// The driver never came up (a session that never registered, a launch that failed).
-    Error { reason: String },
+    Error {
+        reason: String,
+    },
 }
 
 /// Livy's statement output.
@@ -56,10 +62,15 @@ pub enum StatementOutput {
     },
 }
 
+// Boxing `JobSubmitted`'s spec would change every constructor of the event for one
+// allocation saved per small event; events are short-lived, so keep the plain shape.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     /// A batch or session was accepted.
-    JobSubmitted { spec: JobSpec },
+    JobSubmitted {
+        spec: JobSpec,
+    },
     /// The scheduler decided to launch attempt `attempt`. `driver_name` derives from (job,
     /// attempt) so a re-issued launch finds the driver that exists.
     JobScheduled {
@@ -69,7 +80,10 @@ pub enum Event {
         secret_digest: String,
     },
     /// The backend started the driver; `driver_id` is the backend's handle for it.
-    DriverLaunched { attempt: Attempt, driver_id: String },
+    DriverLaunched {
+        attempt: Attempt,
+        driver_id: String,
+    },
     /// Spark reported its application id.
     AppIdentified {
         attempt: Attempt,
@@ -77,11 +91,18 @@ pub enum Event {
         spark_ui_url: Option<String>,
     },
     /// A session's driver registered and is ready for statements.
-    SessionReady { attempt: Attempt },
+    SessionReady {
+        attempt: Attempt,
+    },
     /// A session's driver lost its link; it is expected back.
-    SessionRecovering { attempt: Attempt, reason: String },
+    SessionRecovering {
+        attempt: Attempt,
+        reason: String,
+    },
     /// A client asked to stop the job.
-    KillRequested { reason: String },
+    KillRequested {
+        reason: String,
+    },
     /// The job is gone from Livy's view (DELETE); its history stays in the native API.
     JobDeleted,
     /// The driver of `attempt` ended.
@@ -95,15 +116,23 @@ pub enum Event {
         kind: SessionKind,
         code: String,
     },
-    StatementStarted { statement: StatementId },
+    StatementStarted {
+        statement: StatementId,
+    },
     StatementCompleted {
         statement: StatementId,
         output: StatementOutput,
     },
-    StatementCancelRequested { statement: StatementId },
-    StatementCancelled { statement: StatementId },
+    StatementCancelRequested {
+        statement: StatementId,
+    },
+    StatementCancelled {
+        statement: StatementId,
+    },
     /// A catch-up barrier: the scheduler of `term` has seen everything before this marker.
-    SchedulerMarker { nonce: u64 },
+    SchedulerMarker {
+        nonce: u64,
+    },
     /// Informational: the job was touched by a client (Livy's `ttl` counts from here).
     /// Not written for reads; only for statement and completion requests.
     SessionActivity,

@@ -227,7 +227,8 @@ impl Job {
                 }])
             }
             C::DriverLaunched { attempt, driver_id } => {
-                if attempt != self.attempt || self.state.is_terminal() {
+                // Attempt 0 was never scheduled: no driver of it can exist.
+                if attempt != self.attempt || attempt == Attempt(0) || self.state.is_terminal() {
                     return Ok(vec![]);
                 }
                 if self.driver_id.as_deref() == Some(driver_id.as_str()) {
@@ -240,7 +241,10 @@ impl Job {
                 app_id,
                 spark_ui_url,
             } => {
-                if attempt != self.attempt || self.app_id.as_deref() == Some(app_id.as_str()) {
+                if attempt != self.attempt
+                    || attempt == Attempt(0)
+                    || self.app_id.as_deref() == Some(app_id.as_str())
+                {
                     return Ok(vec![]);
                 }
                 Ok(vec![Event::AppIdentified {
@@ -406,7 +410,9 @@ impl Job {
                 output: StatementOutput::Error {
                     execution_count: statement.0,
                     ename: "SessionTerminated".into(),
-                    evalue: format!("the session's driver ended before the statement finished: {reason}"),
+                    evalue: format!(
+                        "the session's driver ended before the statement finished: {reason}"
+                    ),
                     traceback: vec![],
                 },
             })
@@ -489,7 +495,10 @@ impl Job {
                 exit_code,
             } if *attempt == self.attempt => {
                 let to = match outcome {
-                    Outcome::Succeeded => JobState::Success,
+                    Outcome::Succeeded if self.can_move_to(JobState::Success) => JobState::Success,
+                    // A session's driver that ended without being asked to is dead (as in Livy),
+                    // and a job that never started cannot have succeeded.
+                    Outcome::Succeeded => JobState::Dead,
                     Outcome::Failed { .. } => JobState::Dead,
                     Outcome::Killed { .. } => JobState::Killed,
                     Outcome::Error { .. } if self.is_session() => JobState::Error,
@@ -516,10 +525,11 @@ impl Job {
                 self.idle_since_ms = None;
                 self.move_to(to);
             }
-            Event::StatementSubmitted { statement, .. } => {
-                if statement.0 as usize == self.statements.len() {
-                    self.statements.push(StatementState::Waiting);
-                }
+            // A duplicate id (a racing writer) is no new statement: it must not make us busy.
+            Event::StatementSubmitted { statement, .. }
+                if statement.0 as usize == self.statements.len() =>
+            {
+                self.statements.push(StatementState::Waiting);
                 self.last_activity_ms = at;
                 self.idle_since_ms = None;
                 if self.state == JobState::Idle {
@@ -541,8 +551,9 @@ impl Job {
                 self.settle(at);
             }
             Event::SessionActivity => self.last_activity_ms = at,
-            // Events of an older attempt.
-            Event::DriverLaunched { .. }
+            // Events of an older attempt, and duplicate statement submissions.
+            Event::StatementSubmitted { .. }
+            | Event::DriverLaunched { .. }
             | Event::AppIdentified { .. }
             | Event::SessionReady { .. }
             | Event::SessionRecovering { .. }

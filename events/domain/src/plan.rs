@@ -109,14 +109,18 @@ mod tests {
             0usize..12,
             prop::option::of(1usize..4),
         )
-            .prop_map(|(queued, running, max_drivers, max_per_owner)| Snapshot {
-                queued: queued.into_iter().map(|(id, o)| q(id, o)).collect(),
-                running_owners: running
-                    .into_iter()
-                    .map(|o| o.map(str::to_string))
-                    .collect(),
-                max_drivers,
-                max_per_owner,
+            .prop_map(|(queued, running, max_drivers, max_per_owner)| {
+                // A job has one owner: a job queued twice repeats it.
+                let mut owners = BTreeMap::new();
+                Snapshot {
+                    queued: queued
+                        .into_iter()
+                        .map(|(id, o)| q(id, *owners.entry(id).or_insert(o)))
+                        .collect(),
+                    running_owners: running.into_iter().map(|o| o.map(str::to_string)).collect(),
+                    max_drivers,
+                    max_per_owner,
+                }
             })
     }
 

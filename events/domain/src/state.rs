@@ -70,26 +70,35 @@ impl JobState {
     /// The legal moves of a batch.
     pub fn batch_can_move_to(self, to: JobState) -> bool {
         use JobState::*;
-        match (self, to) {
-            (NotStarted, Starting | Killed | Dead) => true,
-            (Starting, Running | Success | Dead | Killed) => true,
-            (Running, Success | Dead | Killed) => true,
-            _ => false,
-        }
+        matches!(
+            (self, to),
+            (NotStarted, Starting | Killed | Dead)
+                | (Starting, Running | Success | Dead | Killed)
+                | (Running, Success | Dead | Killed)
+        )
     }
 
     /// The legal moves of an interactive session.
     pub fn session_can_move_to(self, to: JobState) -> bool {
         use JobState::*;
-        match (self, to) {
-            (NotStarted, Starting | Killed | Dead | Error) => true,
-            (Starting, Idle | Busy | ShuttingDown | Error | Dead | Killed) => true,
-            (Idle, Busy | Recovering | ShuttingDown | Dead | Error | Killed) => true,
-            (Busy, Idle | Recovering | ShuttingDown | Dead | Error | Killed) => true,
-            (Recovering, Idle | Busy | ShuttingDown | Dead | Error | Killed) => true,
-            (ShuttingDown, Killed | Dead | Success | Error) => true,
-            _ => false,
-        }
+        matches!(
+            (self, to),
+            (NotStarted, Starting | Killed | Dead | Error)
+                | (Starting, Idle | Busy | ShuttingDown | Error | Dead | Killed)
+                | (
+                    Idle,
+                    Busy | Recovering | ShuttingDown | Dead | Error | Killed
+                )
+                | (
+                    Busy,
+                    Idle | Recovering | ShuttingDown | Dead | Error | Killed
+                )
+                | (
+                    Recovering,
+                    Idle | Busy | ShuttingDown | Dead | Error | Killed
+                )
+                | (ShuttingDown, Killed | Dead | Success | Error)
+        )
     }
 }
 

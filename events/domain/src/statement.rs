@@ -62,9 +62,11 @@ impl Statement {
                 true
             }
             (Event::StatementCompleted { output, .. }, Some(d)) => {
-                d.move_to(StatementState::Available);
-                d.output = Some(output.clone());
-                d.completed_at_ms = Some(env.at_ms);
+                // A completion that lost a race with a cancel leaves the cancelled statement be.
+                if d.move_to(StatementState::Available) {
+                    d.output = Some(output.clone());
+                    d.completed_at_ms = Some(env.at_ms);
+                }
                 d.applied = env.position;
                 true
             }
@@ -83,10 +85,13 @@ impl Statement {
         }
     }
 
-    fn move_to(&mut self, to: StatementState) {
-        if self.state.can_move_to(to) {
+    /// Moves to `to` if that is a legal move; returns whether it did.
+    fn move_to(&mut self, to: StatementState) -> bool {
+        let legal = self.state.can_move_to(to);
+        if legal {
             self.state = to;
         }
+        legal
     }
 
     /// Livy's `progress`: 0.0 until the statement ends, then 1.0.
