@@ -8,7 +8,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(protos, ["proto"])?;
     tonic_prost_build::configure()
         .build_server(true)
-        .build_client(true)
+        // The only client is the Python runner; a generated Rust client would clash with `Connect`.
+        .build_client(false)
         .compile_fds(fds)?;
     Ok(())
 }

@@ -1,0 +1,227 @@
+//! The REST API: Livy's surface at the root (so sparkmagic, pylivy and Airflow's Livy
+//! operator work unchanged) and the native API under `/api/v1`, described by the OpenAPI 3
+//! document at `/api/v1/openapi.json`. Handlers validate, call the core, and shape replies;
+//! they hold no state of their own.
+
+pub mod error;
+pub mod extract;
+pub mod livy;
+pub mod model;
+pub mod native;
+pub mod openapi;
+
+use crate::backend::ClusterBackend;
+use crate::core::Core;
+use crate::gateway::Gateway;
+use axum::extract::Request;
+use axum::http::HeaderMap;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use error::{ApiError, ApiResult};
+use extract::{BodyLimit, Params};
+use kindling_events::{Job, JobId, Statement, StatementId};
+use metrics_exporter_prometheus::PrometheusHandle;
+use model::Caller;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct AppState {
+    pub core: Arc<Core>,
+    pub gateway: Arc<Gateway>,
+    pub backend: Arc<dyn ClusterBackend>,
+    pub metrics: PrometheusHandle,
+    pub trusted_user_header: Option<String>,
+}
+
+pub type State = axum::extract::State<Arc<AppState>>;
+
+pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
+    let livy = Router::new()
+        .route("/version", get(livy::version))
+        .route("/batches", get(livy::list_batches).post(livy::create_batch))
+        .route(
+            "/batches/{id}",
+            get(livy::get_batch).delete(livy::delete_batch),
+        )
+        .route("/batches/{id}/state", get(livy::batch_state))
+        .route("/batches/{id}/log", get(livy::batch_log))
+        .route(
+            "/sessions",
+            get(livy::list_sessions).post(livy::create_session),
+        )
+        .route(
+            "/sessions/{id}",
+            get(livy::get_session).delete(livy::delete_session),
+        )
+        .route("/sessions/{id}/state", get(livy::session_state))
+        .route("/sessions/{id}/log", get(livy::session_log))
+        .route(
+            "/sessions/{id}/statements",
+            get(livy::list_statements).post(livy::create_statement),
+        )
+        .route(
+            "/sessions/{id}/statements/{sid}",
+            get(livy::get_statement),
+        )
+        .route(
+            "/sessions/{id}/statements/{sid}/cancel",
+            post(livy::cancel_statement),
+        )
+        .route("/sessions/{id}/completion", post(livy::completion))
+        .route("/metrics", get(native::metrics));
+    let native = Router::new()
+        .route("/api/v1/openapi.json", get(openapi::document))
+        .route("/api/v1/health", get(native::health))
+        .route("/api/v1/jobs", get(native::list_jobs))
+        .route("/api/v1/batches", post(native::create_batch))
+        .route("/api/v1/sessions", post(native::create_session))
+        .route(
+            "/api/v1/jobs/{id}",
+            get(native::get_job).delete(native::kill_job),
+        )
+        .route("/api/v1/jobs/{id}/events", get(native::events))
+        .route("/api/v1/jobs/{id}/log", get(native::log))
+        .route(
+            "/api/v1/jobs/{id}/statements",
+            get(native::list_statements).post(native::create_statement),
+        )
+        .route(
+            "/api/v1/jobs/{id}/statements/{sid}",
+            get(native::get_statement),
+        )
+        .route(
+            "/api/v1/jobs/{id}/statements/{sid}/cancel",
+            post(native::cancel_statement),
+        );
+    livy.merge(native)
+        .fallback(|| async {
+            ApiError {
+                status: axum::http::StatusCode::NOT_FOUND,
+                msg: "no such endpoint; see /api/v1/openapi.json".into(),
+            }
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                msg: "method not allowed on this endpoint; see /api/v1/openapi.json".into(),
+            }
+        })
+        .layer(axum::middleware::from_fn(
+            move |mut req: Request, next: Next| async move {
+                req.extensions_mut().insert(BodyLimit(body_limit));
+                let r: Response = next.run(req).await;
+                r
+            },
+        ))
+        .with_state(state)
+}
+
+impl AppState {
+    pub fn caller(&self, headers: &HeaderMap, params: &Params) -> Caller {
+        let owner = self.trusted_user_header.as_ref().and_then(|h| {
+            headers
+                .get(h.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        });
+        Caller {
+            owner,
+            do_as: params.str("doAs").map(str::to_string),
+        }
+    }
+
+    /// A job by id, as the write model has it (always current).
+    pub async fn job(&self, id: JobId) -> ApiResult<Job> {
+        Ok(self.core.job(id).await?)
+    }
+
+    /// The driver's output as Livy shows it: `stdout: `, the lines, then `\nstderr: ` (the
+    /// local backend merges stderr into stdout, as Livy's batches do).
+    pub async fn livy_log(&self, job: &Job) -> ApiResult<Vec<String>> {
+        let mut out = vec!["stdout: ".to_string()];
+        out.extend(self.driver_log(job).await?);
+        out.push("\nstderr: ".into());
+        Ok(out)
+    }
+
+    pub async fn driver_log(&self, job: &Job) -> ApiResult<Vec<String>> {
+        match &job.driver_name {
+            Some(name) => self
+                .backend
+                .log(name)
+                .await
+                .map_err(|e| crate::error::Error::Backend(e.to_string()).into()),
+            None => Ok(vec![]),
+        }
+    }
+
+    /// Reads a statement once the projections have caught up with the log, optionally
+    /// waiting up to `wait` for it to end (long poll).
+    pub async fn statement(
+        &self,
+        job: JobId,
+        id: StatementId,
+        wait: Duration,
+    ) -> ApiResult<Statement> {
+        let deadline = Instant::now() + wait;
+        let mut projected = self.core.projected();
+        loop {
+            self.core.catch_up().await;
+            let s = self
+                .core
+                .projections
+                .statement(job, id)
+                .await
+                .map_err(crate::error::Error::from)?
+                .ok_or_else(|| ApiError::not_found("Statement", &id.to_string()))?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if s.state.is_terminal() || left.is_zero() {
+                return Ok(s);
+            }
+            projected.borrow_and_update();
+            let _ = tokio::time::timeout(left, projected.changed()).await;
+        }
+    }
+}
+
+/// Livy's `from`/`size` over a log: `size` defaults to 100 (negative: all); a missing or
+/// negative `from` means the last `size` lines.
+pub fn slice_log(lines: Vec<String>, from: Option<i64>, size: Option<i64>) -> (usize, usize, Vec<String>) {
+    let total = lines.len();
+    let size = match size {
+        Some(s) if s < 0 => total,
+        Some(s) => s as usize,
+        None => 100,
+    };
+    let from = match from {
+        Some(f) if f >= 0 => (f as usize).min(total),
+        _ => total.saturating_sub(size),
+    };
+    let until = from.saturating_add(size).min(total);
+    (from, total, lines[from..until].to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(n: usize) -> Vec<String> {
+        (0..n).map(|i| i.to_string()).collect()
+    }
+
+    #[test]
+    fn log_slices_like_livy() {
+        let (from, total, l) = slice_log(lines(250), None, None);
+        assert_eq!((from, total, l.len(), l[0].as_str()), (150, 250, 100, "150"));
+        let (from, _, l) = slice_log(lines(250), Some(0), Some(10));
+        assert_eq!((from, l.len(), l[9].as_str()), (0, 10, "9"));
+        let (_, _, l) = slice_log(lines(250), Some(240), Some(100));
+        assert_eq!(l.len(), 10);
+        let (_, _, l) = slice_log(lines(250), Some(0), Some(-1));
+        assert_eq!(l.len(), 250);
+        let (from, _, l) = slice_log(lines(5), Some(99), None);
+        assert_eq!((from, l.len()), (5, 0));
+    }
+}

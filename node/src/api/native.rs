@@ -1,0 +1,240 @@
+//! The native API under `/api/v1`: jobs of both kinds with filters and paging, a job's full
+//! event history, statements with a long poll (`?wait=`), logs, health and metrics.
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::{job_id, statement_id, JsonBody, Params};
+use super::livy::{cancel, check_local_files, statements_of, submit_statement};
+use super::model::*;
+use super::{slice_log, State};
+use crate::error::Error;
+use axum::extract::{Path, RawQuery};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use kindling_events::{Command, JobState, Origin};
+use kindling_store::{JobQuery, KindFilter};
+use serde::Serialize;
+use std::time::Duration;
+use utoipa::ToSchema;
+
+/// Longest accepted `?wait=` of a long poll.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub status: String,
+    pub node: u64,
+    /// Next log position to be written.
+    pub log_end: u64,
+    /// Next log position the projections will apply.
+    pub projected: u64,
+    pub drivers_connected: usize,
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "native", responses((status = 200, body = Health)))]
+pub async fn health(axum::extract::State(s): State) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        node: s.core.node.0,
+        log_end: s.core.log.end().0,
+        projected: s.core.projected().borrow().0,
+        drivers_connected: s.gateway.connected(),
+    })
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "native",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics(axum::extract::State(s): State) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "native",
+    params(
+        ("state" = Option<String>, Query, description = "a Livy state, e.g. running"),
+        ("kind" = Option<String>, Query, description = "batch or session"),
+        ("owner" = Option<String>, Query),
+        ("offset" = Option<i64>, Query),
+        ("limit" = Option<i64>, Query, description = "1 to 1000, default 100"),
+        ("deleted" = Option<bool>, Query, description = "include jobs deleted through Livy (default true)"),
+    ),
+    responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)))]
+pub async fn list_jobs(axum::extract::State(s): State, RawQuery(q): RawQuery) -> ApiResult<Json<JobPage>> {
+    let p = Params::from_query(q.as_deref())?;
+    let state = p
+        .str("state")
+        .map(|v| {
+            JobState::parse(v).ok_or_else(|| {
+                let all: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::bad_request(format!("state {v:?} is unknown; use one of {}", all.join(", ")))
+            })
+        })
+        .transpose()?;
+    let kind = match p.str("kind") {
+        None => None,
+        Some("batch") => Some(KindFilter::Batch),
+        Some("session") => Some(KindFilter::Session),
+        Some(k) => return Err(ApiError::bad_request(format!("kind {k:?} is unknown; use batch or session"))),
+    };
+    let offset = p.int("offset")?.unwrap_or(0);
+    let limit = p.int("limit")?.unwrap_or(100);
+    if offset < 0 {
+        return Err(ApiError::bad_request(format!("offset must be 0 or more, got {offset}")));
+    }
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit must be between 1 and 1000, got {limit}")));
+    }
+    let include_deleted = match p.str("deleted") {
+        None | Some("true") => true,
+        Some("false") => false,
+        Some(v) => return Err(ApiError::bad_request(format!("deleted must be true or false, got {v:?}"))),
+    };
+    s.core.catch_up().await;
+    let page = s
+        .core
+        .projections
+        .jobs(&JobQuery {
+            kind,
+            state,
+            owner: p.str("owner").map(str::to_string),
+            include_deleted,
+            offset: offset as usize,
+            limit: limit as usize,
+        })
+        .await
+        .map_err(Error::from)?;
+    Ok(Json(JobPage {
+        total: page.total,
+        offset: offset as usize,
+        jobs: page.items.iter().map(JobDoc::from).collect(),
+    }))
+}
+
+fn created(id: u64, doc: JobDoc) -> impl IntoResponse {
+    (StatusCode::CREATED, [(header::LOCATION, format!("/api/v1/jobs/{id}"))], Json(doc))
+}
+
+#[utoipa::path(post, path = "/api/v1/batches", tag = "native", request_body = CreateBatch,
+    responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn create_batch(
+    axum::extract::State(s): State,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    JsonBody(req): JsonBody<CreateBatch>,
+) -> ApiResult<impl IntoResponse> {
+    let params = Params::from_query(q.as_deref())?;
+    let spec = req.into_spec(&s.caller(&headers, &params))?;
+    check_local_files(&spec)?;
+    let job = s.core.submit(spec).await?;
+    Ok(created(job.id.0, JobDoc::from(&job)))
+}
+
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "native", request_body = CreateSession,
+    responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn create_session(
+    axum::extract::State(s): State,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    JsonBody(req): JsonBody<CreateSession>,
+) -> ApiResult<impl IntoResponse> {
+    let params = Params::from_query(q.as_deref())?;
+    let spec = req.into_spec(&s.caller(&headers, &params))?;
+    check_local_files(&spec)?;
+    let job = s.core.submit(spec).await?;
+    Ok(created(job.id.0, JobDoc::from(&job)))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "native", params(("id" = u64, Path)),
+    responses((status = 200, body = JobDoc), (status = 404, body = ErrorBody)))]
+pub async fn get_job(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<JobDoc>> {
+    let job = s.job(job_id(&id, "Job")?).await?;
+    Ok(Json(JobDoc::from(&job)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "native", params(("id" = u64, Path)),
+    responses((status = 200, body = JobDoc, description = "kill requested; the job stays listed"), (status = 404, body = ErrorBody)))]
+pub async fn kill_job(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<JobDoc>> {
+    let id = job_id(&id, "Job")?;
+    let (job, _) = s
+        .core
+        .execute(id, Origin::Api, Command::Kill { reason: "killed by a client".into() })
+        .await?;
+    Ok(Json(JobDoc::from(&job)))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "native", params(("id" = u64, Path)),
+    responses((status = 200, body = EventList), (status = 404, body = ErrorBody)))]
+pub async fn events(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<EventList>> {
+    let id = job_id(&id, "Job")?;
+    s.job(id).await?;
+    s.core.catch_up().await;
+    let history = s.core.projections.history(id).await.map_err(Error::from)?;
+    Ok(Json(EventList { events: history.iter().map(EventDoc::from).collect() }))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "native",
+    params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
+    responses((status = 200, body = LivyLog), (status = 404, body = ErrorBody)))]
+pub async fn log(axum::extract::State(s): State, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<LivyLog>> {
+    let job = s.job(job_id(&id, "Job")?).await?;
+    let p = Params::from_query(q.as_deref())?;
+    let lines = s.driver_log(&job).await?;
+    let (from, total, log) = slice_log(lines, p.int("from")?, p.int("size")?);
+    Ok(Json(LivyLog { id: job.id.0, from, total, log }))
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/statements", tag = "native", params(("id" = u64, Path)),
+    request_body = CreateStatement,
+    responses((status = 201, body = LivyStatement), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn create_statement(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<CreateStatement>,
+) -> ApiResult<impl IntoResponse> {
+    let job = s.job(job_id(&id, "Job")?).await?;
+    let st = submit_statement(&s, &job, req).await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/jobs/{}/statements/{}", job.id, st.id))],
+        Json(st),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/statements", tag = "native",
+    params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
+    responses((status = 200, body = LivyStatements), (status = 404, body = ErrorBody)))]
+pub async fn list_statements(axum::extract::State(s): State, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<LivyStatements>> {
+    let job = s.job(job_id(&id, "Job")?).await?;
+    Ok(Json(statements_of(&s, job.id, q).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/jobs/{id}/statements/{sid}", tag = "native",
+    params(("id" = u64, Path), ("sid" = u64, Path),
+        ("wait" = Option<String>, Query, description = "long poll: wait up to this long (e.g. 10s, at most 60s) for the statement to end")),
+    responses((status = 200, body = LivyStatement), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_statement(
+    axum::extract::State(s): State,
+    Path((id, sid)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LivyStatement>> {
+    let job = s.job(job_id(&id, "Job")?).await?;
+    let p = Params::from_query(q.as_deref())?;
+    let wait = match duration("wait", &p.str("wait").map(str::to_string))? {
+        None => Duration::ZERO,
+        Some(d) if d.millis <= MAX_WAIT.as_millis() as u64 => Duration::from_millis(d.millis),
+        Some(d) => return Err(ApiError::bad_request(format!("wait must be at most 60s, got {}", d.text))),
+    };
+    let st = s.statement(job.id, statement_id(&sid)?, wait).await?;
+    Ok(Json(LivyStatement::from(&st)))
+}
+
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/statements/{sid}/cancel", tag = "native",
+    params(("id" = u64, Path), ("sid" = u64, Path)),
+    responses((status = 200, body = Msg), (status = 404, body = ErrorBody)))]
+pub async fn cancel_statement(axum::extract::State(s): State, Path((id, sid)): Path<(String, String)>) -> ApiResult<Json<Msg>> {
+    let job = s.job(job_id(&id, "Job")?).await?;
+    cancel(&s, job.id, statement_id(&sid)?).await
+}

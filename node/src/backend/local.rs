@@ -1,0 +1,427 @@
+//! The local backend: each driver is a `spark-submit --master local[N]` child process in its
+//! own process group, under a small `sh` wrapper that records the exit code in a file, so a
+//! node that restarts while the driver runs can still learn how it ended. Output goes to a
+//! file the node tails for the application id and serves through `/log`.
+//!
+//! A driver is found again by the `KINDLING_DRIVER=<name>` variable in its environment.
+
+use super::{BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result};
+use async_trait::async_trait;
+use kindling_events::spec::JobKind;
+use kindling_events::{Attempt, JobId};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Runs the driver command, then writes its exit status where the node will look.
+const WRAPPER: &str = r#""$@"; code=$?; echo "$code" > "$KINDLING_EXIT_FILE"; exit "$code""#;
+
+#[derive(Debug, Clone)]
+pub struct LocalConfig {
+    pub spark_home: PathBuf,
+    pub python: PathBuf,
+    pub master: String,
+    /// Where each driver's directory (log, exit code, event log) lives.
+    pub drivers_dir: PathBuf,
+    /// The Python runner for sessions (`kindling_runner.py`, with its proto beside it).
+    pub runner: PathBuf,
+    /// Spark conf applied to every job before the job's own.
+    pub default_conf: BTreeMap<String, String>,
+}
+
+pub struct LocalBackend {
+    cfg: LocalConfig,
+    events: mpsc::UnboundedSender<BackendEvent>,
+    /// Process-group leaders of the drivers this node watches, by driver name.
+    pids: Arc<Mutex<HashMap<String, i32>>>,
+}
+
+impl LocalBackend {
+    pub fn new(cfg: LocalConfig, events: mpsc::UnboundedSender<BackendEvent>) -> Self {
+        LocalBackend {
+            cfg,
+            events,
+            pids: Arc::default(),
+        }
+    }
+
+    fn dir(&self, driver_name: &str) -> PathBuf {
+        self.cfg.drivers_dir.join(driver_name)
+    }
+
+    /// The `spark-submit` argument list for a job.
+    pub fn submit_args(&self, l: &LaunchSpec) -> Vec<String> {
+        let r = &l.spec.resources;
+        let mut a: Vec<String> = vec![
+            "--master".into(),
+            self.cfg.master.clone(),
+            "--deploy-mode".into(),
+            "client".into(),
+            "--name".into(),
+            l.spec
+                .name
+                .clone()
+                .unwrap_or_else(|| l.driver_name.clone()),
+        ];
+        let mut opt = |flag: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                a.push(flag.into());
+                a.push(v.clone());
+            }
+        };
+        opt("--driver-memory", &r.driver_memory);
+        opt("--executor-memory", &r.executor_memory);
+        opt("--driver-cores", &r.driver_cores.map(|c| c.to_string()));
+        opt("--executor-cores", &r.executor_cores.map(|c| c.to_string()));
+        opt("--num-executors", &r.num_executors.map(|c| c.to_string()));
+        opt("--queue", &r.queue);
+        for (flag, list) in [
+            ("--jars", &r.jars),
+            ("--py-files", &r.py_files),
+            ("--files", &r.files),
+            ("--archives", &r.archives),
+        ] {
+            if !list.is_empty() {
+                a.push(flag.into());
+                a.push(list.join(","));
+            }
+        }
+        let mut conf = self.cfg.default_conf.clone();
+        let dir = self.dir(&l.driver_name);
+        if !r.conf.contains_key("spark.eventLog.enabled") {
+            // Spark names the event log after the application id: that is how a local
+            // driver, which never prints its id, tells us what it is.
+            conf.insert("spark.eventLog.enabled".into(), "true".into());
+            conf.insert(
+                "spark.eventLog.dir".into(),
+                format!("file://{}", dir.join("eventlog").display()),
+            );
+        }
+        conf.extend(r.conf.clone());
+        for (k, v) in conf {
+            if k.starts_with("kindling.") {
+                continue;
+            }
+            a.push("--conf".into());
+            a.push(format!("{k}={v}"));
+        }
+        match &l.spec.kind {
+            JobKind::Batch(b) => {
+                if let Some(c) = &b.class_name {
+                    a.push("--class".into());
+                    a.push(c.clone());
+                }
+                a.push(b.file.clone());
+                a.extend(b.args.iter().cloned());
+            }
+            JobKind::Session(_) => a.push(self.cfg.runner.display().to_string()),
+        }
+        a
+    }
+
+    fn watch(&self, job: JobId, attempt: Attempt, name: &str, pid: i32, child: Option<tokio::process::Child>) {
+        self.pids.lock().unwrap().insert(name.to_string(), pid);
+        let events = self.events.clone();
+        let pids = self.pids.clone();
+        let dir = self.dir(name);
+        let name = name.to_string();
+        let done = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(find_app_id(job, attempt, dir.clone(), events.clone(), done.clone()));
+        tokio::spawn(async move {
+            let exit_code = match child {
+                Some(mut c) => c.wait().await.ok().and_then(|s| s.code()),
+                None => {
+                    while alive(pid) {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    read_exit_code(&dir)
+                }
+            };
+            // The driver has ended only when its whole process group has: the JVM and
+            // Python workers may outlive the wrapper by a moment.
+            while group_alive(pid) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            done.cancel();
+            pids.lock().unwrap().remove(&name);
+            let _ = events.send(BackendEvent::Exited {
+                job,
+                attempt,
+                exit_code,
+            });
+        });
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    if r != 0 {
+        return false;
+    }
+    // A zombie (exited, not yet reaped by its parent) counts as ended.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, rest)| rest.trim_start().chars().next())
+                != Some('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Whether any process of the group led by `pgid` still runs.
+fn group_alive(pgid: i32) -> bool {
+    // SAFETY: signal 0 to a process group only checks that a member exists.
+    unsafe { libc::kill(-pgid, 0) == 0 }
+}
+
+fn read_exit_code(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("exit-code"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// The process-group leader whose environment names this driver, if one runs.
+fn find_process(driver_name: &str) -> Option<i32> {
+    let needle = format!("KINDLING_DRIVER={driver_name}");
+    let mut found = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            // SAFETY: getpgid has no memory effects.
+            let pgid = unsafe { libc::getpgid(pid) };
+            if pgid == pid && alive(pid) {
+                return Some(pid);
+            }
+            found.get_or_insert(pgid);
+        }
+    }
+    found.filter(|p| *p > 0 && alive(*p))
+}
+
+/// Reports the application id: the name of the event log Spark writes, or an id printed in
+/// the driver's output (cluster managers print theirs).
+async fn find_app_id(
+    job: JobId,
+    attempt: Attempt,
+    dir: PathBuf,
+    events: mpsc::UnboundedSender<BackendEvent>,
+    done: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        if let Some(app_id) = app_id_in(&dir) {
+            let _ = events.send(BackendEvent::AppIdentified {
+                job,
+                attempt,
+                app_id,
+                spark_ui_url: None,
+            });
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            _ = done.cancelled() => {
+                // One last look: a short job may end before the first poll.
+                if let Some(app_id) = app_id_in(&dir) {
+                    let _ = events.send(BackendEvent::AppIdentified { job, attempt, app_id, spark_ui_url: None });
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn app_id_in(dir: &Path) -> Option<String> {
+    if let Ok(entries) = std::fs::read_dir(dir.join("eventlog")) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            // `local-1732…` (single file) or `eventlog_v2_local-1732…` (rolling, Spark 4).
+            let id = name.trim_end_matches(".inprogress");
+            let id = id.strip_prefix("eventlog_v2_").unwrap_or(id);
+            if is_app_id(id) {
+                return Some(id.to_string());
+            }
+        }
+    }
+    let log = std::fs::read_to_string(dir.join("driver.log")).ok()?;
+    log.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .find(|w| is_app_id(w))
+        .map(str::to_string)
+}
+
+/// Spark's application ids: `local-<millis>`, `app-<yyyyMMddHHmmss>-<seq>` (standalone),
+/// `application_<ts>_<seq>` (YARN), `spark-<32 hex>` (Kubernetes).
+pub fn is_app_id(s: &str) -> bool {
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = s.strip_prefix("local-") {
+        return rest.len() == 13 && digits(rest);
+    }
+    if let Some(rest) = s.strip_prefix("app-") {
+        return matches!(rest.split_once('-'), Some((a, b)) if a.len() == 14 && digits(a) && digits(b));
+    }
+    if let Some(rest) = s.strip_prefix("application_") {
+        return matches!(rest.split_once('_'), Some((a, b)) if digits(a) && digits(b));
+    }
+    if let Some(rest) = s.strip_prefix("spark-") {
+        return rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    false
+}
+
+#[async_trait]
+impl ClusterBackend for LocalBackend {
+    async fn launch(&self, l: LaunchSpec) -> Result<String> {
+        if let Some(pid) = find_process(&l.driver_name) {
+            // Re-issued launch: the driver exists already.
+            self.watch(l.job, l.attempt, &l.driver_name, pid, None);
+            return Ok(format!("local:{pid}"));
+        }
+        if let JobKind::Batch(b) = &l.spec.kind {
+            if is_local_path(&b.file) && !Path::new(local_path(&b.file)).exists() {
+                return Err(BackendError::LaunchFailed(format!(
+                    "file {} does not exist on this node",
+                    b.file
+                )));
+            }
+        }
+        let dir = self.dir(&l.driver_name);
+        std::fs::create_dir_all(dir.join("eventlog"))
+            .map_err(|e| BackendError::Io(format!("cannot create {}: {e}", dir.display())))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("driver.log"))
+            .map_err(|e| BackendError::Io(format!("cannot open the driver log: {e}")))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| BackendError::Io(e.to_string()))?;
+        let spark_submit = self.cfg.spark_home.join("bin/spark-submit");
+        let mut cmd = tokio::process::Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(WRAPPER)
+            .arg("kindling-driver")
+            .arg(&spark_submit)
+            .args(self.submit_args(&l))
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::from(log2))
+            .process_group(0)
+            .env("SPARK_HOME", &self.cfg.spark_home)
+            .env("PYSPARK_PYTHON", &self.cfg.python)
+            .env("PYSPARK_DRIVER_PYTHON", &self.cfg.python)
+            .env("KINDLING_DRIVER", &l.driver_name)
+            .env("KINDLING_EXIT_FILE", dir.join("exit-code"))
+            .env("KINDLING_JOB_ID", l.job.0.to_string())
+            .env("KINDLING_ATTEMPT", l.attempt.0.to_string());
+        if let Some(link) = &l.session {
+            cmd.env("KINDLING_ENDPOINTS", &link.endpoints)
+                .env("KINDLING_SECRET", &link.secret);
+            if let JobKind::Session(s) = &l.spec.kind {
+                cmd.env("KINDLING_SESSION_KIND", s.kind.as_str());
+            }
+        }
+        let child = cmd.spawn().map_err(|e| {
+            BackendError::LaunchFailed(format!("cannot start {}: {e}", spark_submit.display()))
+        })?;
+        let pid = child.id().map(|p| p as i32).unwrap_or_default();
+        tracing::info!(driver = %l.driver_name, pid, "driver started");
+        self.watch(l.job, l.attempt, &l.driver_name, pid, Some(child));
+        Ok(format!("local:{pid}"))
+    }
+
+    async fn find(&self, job: JobId, attempt: Attempt, driver_name: &str) -> Result<Found> {
+        if let Some(pid) = self.pids.lock().unwrap().get(driver_name) {
+            return Ok(Found::Running {
+                driver_id: format!("local:{pid}"),
+            });
+        }
+        if let Some(pid) = find_process(driver_name) {
+            self.watch(job, attempt, driver_name, pid, None);
+            return Ok(Found::Running {
+                driver_id: format!("local:{pid}"),
+            });
+        }
+        let dir = self.dir(driver_name);
+        if !dir.exists() {
+            return Ok(Found::Never);
+        }
+        Ok(Found::Ended {
+            exit_code: read_exit_code(&dir),
+        })
+    }
+
+    async fn kill(&self, driver_name: &str) -> Result<()> {
+        let pid = self
+            .pids
+            .lock()
+            .unwrap()
+            .get(driver_name)
+            .copied()
+            .or_else(|| find_process(driver_name));
+        let Some(pid) = pid else { return Ok(()) };
+        // SAFETY: signals the driver's own process group.
+        unsafe { libc::kill(-pid, libc::SIGTERM) };
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if !group_alive(pid) {
+                    return;
+                }
+            }
+            // SAFETY: as above; the driver ignored SIGTERM for 10 s.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        });
+        Ok(())
+    }
+
+    async fn log(&self, driver_name: &str) -> Result<Vec<String>> {
+        match tokio::fs::read(self.dir(driver_name).join("driver.log")).await {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes)
+                .lines()
+                .map(str::to_string)
+                .collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+            Err(e) => Err(BackendError::Io(e.to_string())),
+        }
+    }
+}
+
+/// Whether a Spark file reference points at this machine's file system.
+pub fn is_local_path(file: &str) -> bool {
+    !file.contains("://") || file.starts_with("file://") || file.starts_with("local://")
+}
+
+fn local_path(file: &str) -> &str {
+    file.strip_prefix("file://")
+        .or_else(|| file.strip_prefix("local://"))
+        .unwrap_or(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_spark_application_ids() {
+        for ok in [
+            "local-1732180000000",
+            "app-20261121102211-0003",
+            "application_1732180000000_0042",
+            "spark-0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(is_app_id(ok), "{ok}");
+        }
+        for bad in ["local-12", "app-2026-1", "application_x_1", "spark-xyz", "localhost"] {
+            assert!(!is_app_id(bad), "{bad}");
+        }
+    }
+}

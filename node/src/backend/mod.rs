@@ -1,0 +1,83 @@
+//! The `ClusterBackend` port: start, find, stop and read the logs of Spark drivers. A backend
+//! reports what happens to its drivers (application id, exit) as [`BackendEvent`]s; the
+//! scheduler turns them into events. Driver names derive from (job, attempt), so a launch
+//! re-issued after a crash finds the driver that already exists instead of starting another.
+
+pub mod local;
+
+use async_trait::async_trait;
+use kindling_events::spec::JobSpec;
+use kindling_events::{Attempt, JobId};
+
+pub type Result<T, E = BackendError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The driver certainly did not start; the message says why.
+    #[error("{0}")]
+    LaunchFailed(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Everything a backend needs to start one driver attempt.
+#[derive(Debug, Clone)]
+pub struct LaunchSpec {
+    pub job: JobId,
+    pub attempt: Attempt,
+    pub driver_name: String,
+    pub spec: JobSpec,
+    /// For sessions: how the runner reaches the node, and its secret.
+    pub session: Option<SessionLink>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionLink {
+    pub endpoints: String,
+    pub secret: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendEvent {
+    AppIdentified {
+        job: JobId,
+        attempt: Attempt,
+        app_id: String,
+        spark_ui_url: Option<String>,
+    },
+    Exited {
+        job: JobId,
+        attempt: Attempt,
+        /// `None` when the exit status is unknown (the driver ended while nobody watched).
+        exit_code: Option<i32>,
+    },
+}
+
+/// What `find` learned about a driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The driver runs; the backend now watches it and will report its exit.
+    Running { driver_id: String },
+    /// The driver existed and ended; its exit code if it was recorded.
+    Ended { exit_code: Option<i32> },
+    /// No trace of the driver: the launch never happened.
+    Never,
+}
+
+#[async_trait]
+pub trait ClusterBackend: Send + Sync + 'static {
+    /// Starts a driver and returns the backend's id for it.
+    async fn launch(&self, spec: LaunchSpec) -> Result<String>;
+    /// Looks for the driver called `driver_name` (after a restart or failover) and, if it
+    /// runs, watches it again.
+    async fn find(&self, job: JobId, attempt: Attempt, driver_name: &str) -> Result<Found>;
+    /// Stops the driver; its exit is reported as usual.
+    async fn kill(&self, driver_name: &str) -> Result<()>;
+    /// The driver's output, as lines.
+    async fn log(&self, driver_name: &str) -> Result<Vec<String>>;
+}
+
+/// A driver's name: stable for (job, attempt), so re-issuing a launch is idempotent.
+pub fn driver_name(job: JobId, attempt: Attempt) -> String {
+    format!("kindling-{}-{}", job.0, attempt.0)
+}

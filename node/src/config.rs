@@ -1,0 +1,226 @@
+//! The node's configuration: command-line flags, `KINDLING_*` environment variables and an
+//! optional TOML file (`--config`), in that order of precedence, validated into [`Config`].
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Flags of `kindling serve`. Every flag also reads `KINDLING_<NAME>`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (flags and environment win over it).
+    #[arg(long, env = "KINDLING_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP address of the REST API (Livy's port by default).
+    #[arg(long, env = "KINDLING_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// gRPC address drivers connect to.
+    #[arg(long, env = "KINDLING_DRIVER_LISTEN")]
+    pub driver_listen: Option<SocketAddr>,
+    /// Address drivers are told to connect to (defaults to the bound driver address).
+    #[arg(long, env = "KINDLING_DRIVER_ADVERTISE")]
+    pub driver_advertise: Option<String>,
+    /// Where the event log, projections and driver logs live.
+    #[arg(long, env = "KINDLING_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Spark installation (then `SPARK_HOME`, then the project's venv).
+    #[arg(long, env = "KINDLING_SPARK_HOME")]
+    pub spark_home: Option<PathBuf>,
+    /// Python for PySpark drivers (defaults to the project's venv, then `python3`).
+    #[arg(long, env = "KINDLING_PYTHON")]
+    pub python: Option<PathBuf>,
+    /// Spark master of the local backend, e.g. `local[2]`.
+    #[arg(long, env = "KINDLING_LOCAL_MASTER")]
+    pub local_master: Option<String>,
+    /// Most drivers running at once; more jobs queue.
+    #[arg(long, env = "KINDLING_MAX_DRIVERS")]
+    pub max_drivers: Option<usize>,
+    /// Default Spark conf for every job, `key=value` (repeatable).
+    #[arg(long = "spark-conf", env = "KINDLING_SPARK_CONF", value_delimiter = ',')]
+    pub spark_conf: Vec<String>,
+    /// A silent session driver is declared dead after this many seconds.
+    #[arg(long, env = "KINDLING_DRIVER_HEARTBEAT_TIMEOUT_SECS")]
+    pub driver_heartbeat_timeout_secs: Option<u64>,
+    /// How long a session's driver may take to reconnect after a node restart.
+    #[arg(long, env = "KINDLING_RECOVERY_GRACE_SECS")]
+    pub recovery_grace_secs: Option<u64>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "KINDLING_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Header carrying the authenticated user from a trusted proxy (e.g. `X-Remote-User`).
+    #[arg(long, env = "KINDLING_TRUSTED_USER_HEADER")]
+    pub trusted_user_header: Option<String>,
+    /// This node's id.
+    #[arg(long, env = "KINDLING_NODE_ID")]
+    pub node_id: Option<u64>,
+}
+
+/// The same settings as a TOML file; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    driver_listen: Option<SocketAddr>,
+    driver_advertise: Option<String>,
+    data_dir: Option<PathBuf>,
+    spark_home: Option<PathBuf>,
+    python: Option<PathBuf>,
+    local_master: Option<String>,
+    max_drivers: Option<usize>,
+    spark_conf: Option<BTreeMap<String, String>>,
+    driver_heartbeat_timeout_secs: Option<u64>,
+    recovery_grace_secs: Option<u64>,
+    max_body_bytes: Option<usize>,
+    trusted_user_header: Option<String>,
+    node_id: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub driver_listen: SocketAddr,
+    pub driver_advertise: Option<String>,
+    pub data_dir: PathBuf,
+    pub spark_home: PathBuf,
+    pub python: PathBuf,
+    pub local_master: String,
+    pub max_drivers: usize,
+    pub spark_conf: BTreeMap<String, String>,
+    pub driver_heartbeat_timeout: Duration,
+    pub recovery_grace: Duration,
+    pub max_body_bytes: usize,
+    pub trusted_user_header: Option<String>,
+    pub node_id: u64,
+}
+
+/// The project's venv, as `ops/dev/install-spark` creates it.
+pub fn project_venv() -> PathBuf {
+    if let Some(v) = std::env::var_os("KINDLING_VENV") {
+        return PathBuf::from(v);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+    home.join(".cache/kindling/venv")
+}
+
+fn venv_spark_home(venv: &Path) -> Option<PathBuf> {
+    let lib = venv.join("lib");
+    let entries = std::fs::read_dir(&lib).ok()?;
+    entries
+        .flatten()
+        .map(|e| e.path().join("site-packages/pyspark"))
+        .find(|p| p.join("bin/spark-submit").exists())
+}
+
+/// A default sized for the machine: each driver takes about a core to start.
+fn default_max_drivers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 2)
+        .unwrap_or(2)
+        .clamp(2, 64)
+}
+
+impl ServeArgs {
+    pub fn resolve(self) -> Result<Config> {
+        let file: FileConfig = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let venv = project_venv();
+        let spark_home = self
+            .spark_home
+            .or(file.spark_home)
+            .or_else(|| std::env::var_os("SPARK_HOME").map(PathBuf::from))
+            .or_else(|| venv_spark_home(&venv));
+        let Some(spark_home) = spark_home else {
+            bail!(
+                "no Spark found: pass --spark-home, set SPARK_HOME, or run ops/dev/install-spark \
+                 to create the project venv at {}",
+                venv.display()
+            );
+        };
+        if !spark_home.join("bin/spark-submit").exists() {
+            bail!(
+                "--spark-home {} has no bin/spark-submit",
+                spark_home.display()
+            );
+        }
+        let python = self
+            .python
+            .or(file.python)
+            .or_else(|| Some(venv.join("bin/python")).filter(|p| p.exists()))
+            .unwrap_or_else(|| PathBuf::from("python3"));
+        let mut spark_conf = file.spark_conf.unwrap_or_default();
+        for kv in &self.spark_conf {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("--spark-conf {kv:?} is not key=value");
+            };
+            spark_conf.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        let max_drivers = self
+            .max_drivers
+            .or(file.max_drivers)
+            .unwrap_or_else(default_max_drivers);
+        if max_drivers == 0 {
+            bail!("--max-drivers must be at least 1");
+        }
+        let max_body_bytes = self
+            .max_body_bytes
+            .or(file.max_body_bytes)
+            .unwrap_or(1024 * 1024);
+        if max_body_bytes < 1024 {
+            bail!("--max-body-bytes must be at least 1024");
+        }
+        let local_master = self
+            .local_master
+            .or(file.local_master)
+            .unwrap_or_else(|| "local[2]".into());
+        if !(local_master == "local" || local_master.starts_with("local[")) {
+            bail!("--local-master must be local, local[N] or local[*], not {local_master:?}");
+        }
+        let heartbeat = self
+            .driver_heartbeat_timeout_secs
+            .or(file.driver_heartbeat_timeout_secs)
+            .unwrap_or(10);
+        if heartbeat == 0 {
+            bail!("--driver-heartbeat-timeout-secs must be at least 1");
+        }
+        Ok(Config {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8998".parse().unwrap()),
+            driver_listen: self
+                .driver_listen
+                .or(file.driver_listen)
+                .unwrap_or_else(|| "127.0.0.1:8999".parse().unwrap()),
+            driver_advertise: self.driver_advertise.or(file.driver_advertise),
+            data_dir: self
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("data")),
+            spark_home,
+            python,
+            local_master,
+            max_drivers,
+            spark_conf,
+            driver_heartbeat_timeout: Duration::from_secs(heartbeat),
+            recovery_grace: Duration::from_secs(
+                self.recovery_grace_secs
+                    .or(file.recovery_grace_secs)
+                    .unwrap_or(30),
+            ),
+            max_body_bytes,
+            trusted_user_header: self.trusted_user_header.or(file.trusted_user_header),
+            node_id: self.node_id.or(file.node_id).unwrap_or(1),
+        })
+    }
+}

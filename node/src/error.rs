@@ -1,0 +1,26 @@
+//! The node's error type. Mapped to HTTP statuses in exactly one place (`api::error`).
+
+use kindling_events::{DomainError, JobId};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("session '{0}' not found")]
+    NotFound(JobId),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error(transparent)]
+    Store(#[from] kindling_store::StoreError),
+    #[error(transparent)]
+    Raft(#[from] kindling_raft::RaftError),
+    /// The request is wrong; the message says what to fix.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request is right but cannot be served now (e.g. a session whose driver is not
+    /// connected); retrying later may work.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("backend: {0}")]
+    Backend(String),
+}

@@ -1,0 +1,63 @@
+//! Every metric the node exports, declared in one place. Names follow
+//! `kindling_<subsystem>_<name>_<unit>`; counters end in `_total`.
+
+use kindling_events::JobState;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::time::Duration;
+
+pub const SUBMISSIONS: &str = "kindling_api_submissions_total";
+pub const JOBS: &str = "kindling_jobs";
+pub const STATEMENT_LATENCY: &str = "kindling_statement_latency_seconds";
+pub const APPEND_LATENCY: &str = "kindling_eventlog_append_latency_seconds";
+pub const LAUNCHES: &str = "kindling_scheduler_launches_total";
+pub const DRIVERS_CONNECTED: &str = "kindling_gateway_drivers_connected";
+
+/// Installs the global recorder and returns the handle `/metrics` renders.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let buckets = [
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        60.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
+        .install_recorder()?;
+    metrics::describe_counter!(SUBMISSIONS, "Jobs accepted, by kind (batch, session).");
+    metrics::describe_gauge!(JOBS, "Jobs by Livy state.");
+    metrics::describe_histogram!(
+        STATEMENT_LATENCY,
+        metrics::Unit::Seconds,
+        "Statement submission to result recorded."
+    );
+    metrics::describe_histogram!(
+        APPEND_LATENCY,
+        metrics::Unit::Seconds,
+        "Durable event log append, including group commit."
+    );
+    metrics::describe_counter!(LAUNCHES, "Driver launches, by outcome (ok, failed).");
+    metrics::describe_gauge!(DRIVERS_CONNECTED, "Session drivers connected to this node.");
+    Ok(handle)
+}
+
+pub fn submission(kind: &'static str) {
+    metrics::counter!(SUBMISSIONS, "kind" => kind).increment(1);
+}
+
+pub fn jobs_in_state(state: JobState, n: i64) {
+    metrics::gauge!(JOBS, "state" => state.as_str()).set(n as f64);
+}
+
+pub fn statement_latency(d: Duration) {
+    metrics::histogram!(STATEMENT_LATENCY).record(d.as_secs_f64());
+}
+
+pub fn append_latency(d: Duration) {
+    metrics::histogram!(APPEND_LATENCY).record(d.as_secs_f64());
+}
+
+pub fn launch(ok: bool) {
+    metrics::counter!(LAUNCHES, "outcome" => if ok { "ok" } else { "failed" }).increment(1);
+}
+
+pub fn drivers_connected(n: usize) {
+    metrics::gauge!(DRIVERS_CONNECTED).set(n as f64);
+}

@@ -1,0 +1,255 @@
+//! Test harness: runs the real `kindling` binary as a process on ports chosen by the OS,
+//! talks to it over HTTP, and can kill -9 and restart it on the same data directory.
+//! Waits poll observable state against a deadline; nothing sleeps to synchronise.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Node {
+    /// Kept open: the node's stdout must stay writable.
+    _stdout: BufReader<std::process::ChildStdout>,
+    pub data: PathBuf,
+    pub base: String,
+    pub child: Child,
+    pub extra: Vec<String>,
+    pub spark_home: PathBuf,
+    http: reqwest::blocking::Client,
+}
+
+/// The project's venv (ops/dev/install-spark creates it).
+pub fn venv() -> PathBuf {
+    std::env::var_os("KINDLING_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kindling/venv"))
+}
+
+pub fn real_spark_home() -> PathBuf {
+    let lib = venv().join("lib");
+    std::fs::read_dir(&lib)
+        .expect("the project venv exists (run ops/dev/install-spark)")
+        .flatten()
+        .map(|e| e.path().join("site-packages/pyspark"))
+        .find(|p| p.join("bin/spark-submit").exists())
+        .expect("pyspark is installed in the project venv")
+}
+
+/// A stand-in Spark home whose `spark-submit` is a short shell program: it prints its
+/// arguments and a line, then exits with the code named by the last argument
+/// (`exit=N`), after `sleep=S` seconds if given. For tests of the node's bookkeeping
+/// (replay, restart, queueing), where Spark itself is not what is checked.
+pub fn fake_spark_home(dir: &Path) -> PathBuf {
+    let home = dir.join("fake-spark");
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    let script = r#"#!/bin/sh
+echo "fake spark-submit $*"
+code=0
+for a in "$@"; do
+  case "$a" in
+    exit=*) code="${a#exit=}" ;;
+    sleep=*) sleep "${a#sleep=}" ;;
+  esac
+done
+echo "application finished with $code"
+exit "$code"
+"#;
+    let path = home.join("bin/spark-submit");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    home
+}
+
+impl Node {
+    pub fn start(data: &Path, spark_home: &Path, extra: &[&str]) -> Node {
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, base, stdout) = spawn(data, spark_home, &extra);
+        Node {
+            _stdout: stdout,
+            data: data.to_path_buf(),
+            base,
+            child,
+            extra,
+            spark_home: spark_home.to_path_buf(),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(90))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.post_raw(path, body.to_string())
+    }
+
+    pub fn post_raw(&self, path: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        let r = self.http.delete(self.url(path)).send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
+    /// Polls `GET path` until `done` holds for the body, or fails after `timeout`.
+    pub fn wait_for(&self, path: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            let (status, body) = self.get(path);
+            if status == 200 && done(&body) {
+                return body;
+            }
+            last = body;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("timed out after {timeout:?} waiting on {path}; last answer: {last}");
+    }
+
+    pub fn wait_state(&self, path: &str, states: &[&str], timeout: Duration) -> Value {
+        self.wait_for(path, timeout, |b| {
+            states.iter().any(|s| b["state"].as_str() == Some(s))
+        })
+    }
+
+    pub fn log_end(&self) -> u64 {
+        self.get("/api/v1/health").1["logEnd"].as_u64().unwrap()
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn restart(&mut self) {
+        let (child, base, stdout) = spawn(&self.data, &self.spark_home, &self.extra);
+        self._stdout = stdout;
+        self.child = child;
+        self.base = base;
+    }
+
+    pub fn stop(&mut self) {
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.child.wait().unwrap();
+    }
+
+    /// Process ids whose environment names `driver` (the local backend's tag).
+    pub fn driver_pids(&self, driver: &str) -> Vec<i32> {
+        let needle = format!("KINDLING_DRIVER={driver}");
+        let mut out = vec![];
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            if let Ok(env) = std::fs::read(e.path().join("environ")) {
+                if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+                    let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+                    let zombie = stat.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(true);
+                    if !zombie {
+                        out.push(pid);
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Stop every driver this node started, so tests leave no Spark behind.
+        for e in std::fs::read_dir(self.data.join("drivers")).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            for pid in self.driver_pids(&name) {
+                // SAFETY: the driver's process group was created by the node for it.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+fn spawn(
+    data: &Path,
+    spark_home: &Path,
+    extra: &[String],
+) -> (Child, String, BufReader<std::process::ChildStdout>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kindling"))
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--driver-listen")
+        .arg("127.0.0.1:0")
+        .arg("--spark-home")
+        .arg(spark_home)
+        .args(extra)
+        .env("KINDLING_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(data.with_extension("node.log"))
+                .unwrap(),
+        ))
+        .spawn()
+        .expect("kindling starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(stdout);
+    stdout.read_line(&mut line).unwrap();
+    let ready: Value = serde_json::from_str(&line).unwrap_or_else(|_| {
+        panic!(
+            "kindling did not print its ready line; got {line:?}; see {}",
+            data.with_extension("node.log").display()
+        )
+    });
+    assert_eq!(ready["event"], "ready");
+    let base = format!("http://{}", ready["http"].as_str().unwrap());
+    (child, base, stdout)
+}
+
+/// Writes a PySpark program to `dir/name` and returns its path.
+pub fn program(dir: &Path, name: &str, code: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, code).unwrap();
+    p.display().to_string()
+}
+
+pub fn spark_conf() -> Vec<&'static str> {
+    vec![
+        "--spark-conf",
+        "spark.ui.enabled=false",
+        "--spark-conf",
+        "spark.sql.shuffle.partitions=2",
+        "--spark-conf",
+        "spark.driver.memory=512m",
+    ]
+}
+
