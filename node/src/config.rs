@@ -40,7 +40,11 @@ pub struct ServeArgs {
     #[arg(long, env = "KINDLING_MAX_DRIVERS")]
     pub max_drivers: Option<usize>,
     /// Default Spark conf for every job, `key=value` (repeatable).
-    #[arg(long = "spark-conf", env = "KINDLING_SPARK_CONF", value_delimiter = ',')]
+    #[arg(
+        long = "spark-conf",
+        env = "KINDLING_SPARK_CONF",
+        value_delimiter = ','
+    )]
     pub spark_conf: Vec<String>,
     /// A silent session driver is declared dead after this many seconds.
     #[arg(long, env = "KINDLING_DRIVER_HEARTBEAT_TIMEOUT_SECS")]
@@ -102,7 +106,9 @@ pub fn project_venv() -> PathBuf {
     if let Some(v) = std::env::var_os("KINDLING_VENV") {
         return PathBuf::from(v);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/tmp".into());
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/tmp".into());
     home.join(".cache/kindling/venv")
 }
 

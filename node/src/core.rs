@@ -128,26 +128,42 @@ impl Core {
     pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
         let id = self.ids.next_job_id().await?;
         let kind = spec.kind_name();
-        let events = Job::submit(spec)
+        let events: Vec<NewEvent> = Job::submit(spec)
             .into_iter()
             .enumerate()
             .map(|(i, event)| self.new_event(Aggregate::Job(id), i as u64 + 1, Origin::Api, event))
             .collect();
-        let envs = self.append(events).await?;
-        let mut job = Job::created(&envs[0]).expect("first event creates the job");
+        // The aggregate is registered, locked, before the append: whoever sees the event in
+        // the log and looks the job up (the scheduler) waits here instead of loading a second
+        // copy of it.
+        let provisional = Job::created(&Envelope::new(LogPosition(0), events[0].clone()))
+            .expect("first event creates the job");
+        let agg = Arc::new(Mutex::new(provisional));
+        let mut job = agg.clone().lock_owned().await;
+        self.jobs.lock().unwrap().insert(id, agg);
+        let envs = match self.append(events).await {
+            Ok(envs) => envs,
+            Err(e) => {
+                self.jobs.lock().unwrap().remove(&id);
+                return Err(e);
+            }
+        };
+        *job = Job::created(&envs[0]).expect("first event creates the job");
         for e in &envs[1..] {
             job.apply(e);
         }
         self.count_move(None, job.state);
-        self.jobs
-            .lock()
-            .unwrap()
-            .insert(id, Arc::new(Mutex::new(job.clone())));
         metrics::submission(kind);
-        Ok(job)
+        Ok(job.clone())
     }
 
-    fn new_event(&self, aggregate: Aggregate, version: u64, origin: Origin, event: Event) -> NewEvent {
+    fn new_event(
+        &self,
+        aggregate: Aggregate,
+        version: u64,
+        origin: Origin,
+        event: Event,
+    ) -> NewEvent {
         NewEvent {
             aggregate,
             version,
@@ -164,11 +180,7 @@ impl Core {
             return Ok(j.clone());
         }
         self.catch_up().await;
-        let job = self
-            .projections
-            .job(id)
-            .await?
-            .ok_or(Error::NotFound(id))?;
+        let job = self.projections.job(id).await?.ok_or(Error::NotFound(id))?;
         Ok(self
             .jobs
             .lock()
@@ -185,7 +197,12 @@ impl Core {
 
     /// Decides `cmd` against job `id` and appends what it decided. Returns the job after the
     /// events and the envelopes appended (none when the command was already done).
-    pub async fn execute(&self, id: JobId, origin: Origin, cmd: Command) -> Result<(Job, Vec<Envelope>)> {
+    pub async fn execute(
+        &self,
+        id: JobId,
+        origin: Origin,
+        cmd: Command,
+    ) -> Result<(Job, Vec<Envelope>)> {
         let agg = self.aggregate(id).await?;
         let mut job = agg.lock().await;
         let events = job.decide(cmd)?;

@@ -103,9 +103,11 @@ impl Gateway {
     pub async fn cancel(&self, job: JobId, statement: StatementId) {
         if let Some(tx) = self.sender(job) {
             let _ = tx
-                .send(Ok(msg(pb::node_message::Body::Cancel(pb::CancelStatement {
-                    statement_id: statement.0,
-                }))))
+                .send(Ok(msg(pb::node_message::Body::Cancel(
+                    pb::CancelStatement {
+                        statement_id: statement.0,
+                    },
+                ))))
                 .await;
         }
     }
@@ -114,9 +116,8 @@ impl Gateway {
     pub async fn shutdown(&self, job: JobId, reason: &str) {
         let link = self.links.lock().unwrap().remove(&job);
         if let Some(l) = link {
-            let _ = l
-                .tx
-                .send(Ok(msg(pb::node_message::Body::Shutdown(pb::Shutdown {
+            let _ =
+                l.tx.send(Ok(msg(pb::node_message::Body::Shutdown(pb::Shutdown {
                     reason: reason.into(),
                 }))))
                 .await;
@@ -236,7 +237,8 @@ impl Gateway {
                     .await;
                 match recorded {
                     Ok(_) | Err(Error::Domain(_)) => {
-                        if let Some(at) = self.dispatched.lock().unwrap().remove(&(job, statement)) {
+                        if let Some(at) = self.dispatched.lock().unwrap().remove(&(job, statement))
+                        {
                             metrics::statement_latency(at.elapsed());
                         }
                         if let Some(tx) = self.sender(job) {
@@ -332,7 +334,11 @@ impl DriverLink for DriverService {
             Some(Ok(pb::DriverMessage {
                 body: Some(pb::driver_message::Body::Register(r)),
             })) => r,
-            _ => return Err(Status::invalid_argument("the first message must be Register")),
+            _ => {
+                return Err(Status::invalid_argument(
+                    "the first message must be Register",
+                ))
+            }
         };
         gw.register(&reg).await?;
         let job = JobId(reg.job_id);
@@ -340,9 +346,11 @@ impl DriverLink for DriverService {
         let conn = gw.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(1024);
         let _ = tx
-            .send(Ok(msg(pb::node_message::Body::Registered(pb::Registered {
-                heartbeat_interval_ms: gw.heartbeat_interval.as_millis() as u32,
-            }))))
+            .send(Ok(msg(pb::node_message::Body::Registered(
+                pb::Registered {
+                    heartbeat_interval_ms: gw.heartbeat_interval.as_millis() as u32,
+                },
+            ))))
             .await;
         gw.links.lock().unwrap().insert(
             job,
@@ -372,7 +380,11 @@ impl DriverLink for DriverService {
             .execute(job, Origin::Driver, Command::SessionReady { attempt })
             .await
             .map_err(|e| Status::failed_precondition(e.to_string()))?;
-        tracing::info!(job = job.0, attempt = attempt.0, "session driver registered");
+        tracing::info!(
+            job = job.0,
+            attempt = attempt.0,
+            "session driver registered"
+        );
         gw.resend(job, &reg.known_statements)
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;

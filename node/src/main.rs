@@ -26,7 +26,11 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "kindling", version, about = "A highly available job server for Apache Spark")]
+#[command(
+    name = "kindling",
+    version,
+    about = "A highly available job server for Apache Spark"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -87,6 +91,20 @@ fn node_key(data: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     Ok(key.to_vec())
 }
 
+/// The cluster's id, created on first start. It scopes what this cluster leaves on shared
+/// machines (driver process tags).
+fn cluster_id(data: &std::path::Path) -> anyhow::Result<String> {
+    let path = data.join("cluster.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        if !id.trim().is_empty() {
+            return Ok(id.trim().to_string());
+        }
+    }
+    let id = hex::encode(rand::random::<[u8; 8]>());
+    std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
+}
+
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let data = &cfg.data_dir;
     std::fs::create_dir_all(data)
@@ -94,9 +112,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let prometheus = metrics::install()?;
     let shutdown = CancellationToken::new();
 
-    let log: Arc<dyn EventLog> = Arc::new(
-        SledEventLog::open(&data.join("log")).context("cannot open the event log")?,
-    );
+    let log: Arc<dyn EventLog> =
+        Arc::new(SledEventLog::open(&data.join("log")).context("cannot open the event log")?);
     let projections: Arc<dyn ProjectionStore> = Arc::new(
         SledProjections::open(&data.join("projections")).context("cannot open the projections")?,
     );
@@ -112,18 +129,32 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let end = log.end();
     let mut p = projected.clone();
     while *p.borrow_and_update() < end {
-        p.changed().await.context("the projector stopped during replay")?;
+        p.changed()
+            .await
+            .context("the projector stopped during replay")?;
     }
-    tracing::info!(events = end.0, elapsed_ms = started.elapsed().as_millis() as u64, "projections caught up with the log");
+    tracing::info!(
+        events = end.0,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "projections caught up with the log"
+    );
 
     let max_id = projections
-        .jobs(&JobQuery { include_deleted: true, limit: usize::MAX, ..Default::default() })
+        .jobs(&JobQuery {
+            include_deleted: true,
+            limit: usize::MAX,
+            ..Default::default()
+        })
         .await?
         .items
         .last()
         .map(|j| j.id.0 + 1)
         .unwrap_or(0);
-    let leader = Arc::new(SingleNode::open(&data.join("raft"), NodeId(cfg.node_id), JobId(max_id))?);
+    let leader = Arc::new(SingleNode::open(
+        &data.join("raft"),
+        NodeId(cfg.node_id),
+        JobId(max_id),
+    )?);
     let core = Arc::new(
         core::Core::new(
             NodeId(cfg.node_id),
@@ -157,6 +188,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             drivers_dir: data.join("drivers"),
             runner,
             default_conf: cfg.spark_conf.clone(),
+            cluster_id: cluster_id(data)?,
         },
         backend_tx,
     ));

@@ -75,7 +75,11 @@ impl Scheduler {
         }
     }
 
-    pub async fn run(mut self, mut leadership: watch::Receiver<LeaderState>, shutdown: CancellationToken) {
+    pub async fn run(
+        mut self,
+        mut leadership: watch::Receiver<LeaderState>,
+        shutdown: CancellationToken,
+    ) {
         loop {
             let st = *leadership.borrow_and_update();
             if st.is_leader {
@@ -97,7 +101,11 @@ impl Scheduler {
         Origin::Scheduler { term: self.term }
     }
 
-    async fn lead(&mut self, leadership: &mut watch::Receiver<LeaderState>, shutdown: &CancellationToken) {
+    async fn lead(
+        &mut self,
+        leadership: &mut watch::Receiver<LeaderState>,
+        shutdown: &CancellationToken,
+    ) {
         self.queued.clear();
         self.running.clear();
         self.next = self.core.log.end();
@@ -130,35 +138,61 @@ impl Scheduler {
                 }
                 continue;
             }
-            let Some(name) = job.driver_name.clone() else { continue };
+            let Some(name) = job.driver_name.clone() else {
+                continue;
+            };
             let found = self.backend.find(job.id, job.attempt, &name).await;
             match found {
                 Ok(Found::Running { driver_id }) => {
                     tracing::info!(job = job.id.0, driver = %name, "driver still runs; watching it again");
-                    self.exec(job.id, Command::DriverLaunched { attempt: job.attempt, driver_id }).await;
-                    self.running.insert(job.id, Running {
-                        attempt: job.attempt,
-                        owner: job.spec.owner.clone(),
-                        driver_name: name.clone(),
-                        killing: false,
-                        doomed: None,
-                        recovering_since: None,
-                    });
+                    self.exec(
+                        job.id,
+                        Command::DriverLaunched {
+                            attempt: job.attempt,
+                            driver_id,
+                        },
+                    )
+                    .await;
+                    self.running.insert(
+                        job.id,
+                        Running {
+                            attempt: job.attempt,
+                            owner: job.spec.owner.clone(),
+                            driver_name: name.clone(),
+                            killing: false,
+                            doomed: None,
+                            recovering_since: None,
+                        },
+                    );
                     if job.kill_requested {
                         self.kill(job.id).await;
                     } else if job.is_session()
                         && matches!(job.state, JobState::Idle | JobState::Busy)
                         && self.gateway.last_seen(job.id, job.attempt).is_none()
                     {
-                        self.exec(job.id, Command::SessionRecovering {
-                            attempt: job.attempt,
-                            reason: "the node restarted; waiting for the driver to reconnect".into(),
-                        }).await;
+                        self.exec(
+                            job.id,
+                            Command::SessionRecovering {
+                                attempt: job.attempt,
+                                reason: "the node restarted; waiting for the driver to reconnect"
+                                    .into(),
+                            },
+                        )
+                        .await;
                     }
                 }
                 Ok(Found::Ended { exit_code }) => {
-                    let outcome = ended_outcome(&job, exit_code, Some("while no node was watching it"));
-                    self.exec(job.id, Command::Finish { attempt: job.attempt, outcome, exit_code }).await;
+                    let outcome =
+                        ended_outcome(&job, exit_code, Some("while no node was watching it"));
+                    self.exec(
+                        job.id,
+                        Command::Finish {
+                            attempt: job.attempt,
+                            outcome,
+                            exit_code,
+                        },
+                    )
+                    .await;
                 }
                 Ok(Found::Never) => {
                     // The launch provably did not happen: issue it again, same attempt.
@@ -218,7 +252,10 @@ impl Scheduler {
             queued: self
                 .queued
                 .iter()
-                .map(|(id, owner)| QueuedJob { id: *id, owner: owner.clone() })
+                .map(|(id, owner)| QueuedJob {
+                    id: *id,
+                    owner: owner.clone(),
+                })
                 .collect(),
             running_owners: self.running.values().map(|r| r.owner.clone()).collect(),
             max_drivers: self.cfg.max_drivers,
@@ -244,7 +281,14 @@ impl Scheduler {
             };
             let scheduled = self
                 .core
-                .execute(job.id, self.origin(), Command::Schedule { driver_name: name, secret_digest: digest })
+                .execute(
+                    job.id,
+                    self.origin(),
+                    Command::Schedule {
+                        driver_name: name,
+                        secret_digest: digest,
+                    },
+                )
                 .await;
             match scheduled {
                 Ok((job, _)) => self.start_driver(&job).await,
@@ -262,19 +306,24 @@ impl Scheduler {
 
     /// Launches the driver of the job's current attempt.
     async fn start_driver(&mut self, job: &Job) {
-        let Some(name) = job.driver_name.clone() else { return };
+        let Some(name) = job.driver_name.clone() else {
+            return;
+        };
         let session = job.is_session().then(|| SessionLink {
             endpoints: self.cfg.driver_endpoints.clone(),
             secret: self.secret(&name),
         });
-        self.running.insert(job.id, Running {
-            attempt: job.attempt,
-            owner: job.spec.owner.clone(),
-            driver_name: name.clone(),
-            killing: false,
-            doomed: None,
-            recovering_since: None,
-        });
+        self.running.insert(
+            job.id,
+            Running {
+                attempt: job.attempt,
+                owner: job.spec.owner.clone(),
+                driver_name: name.clone(),
+                killing: false,
+                doomed: None,
+                recovering_since: None,
+            },
+        );
         let launched = self
             .backend
             .launch(LaunchSpec {
@@ -288,22 +337,37 @@ impl Scheduler {
         metrics::launch(launched.is_ok());
         match launched {
             Ok(driver_id) => {
-                self.exec(job.id, Command::DriverLaunched { attempt: job.attempt, driver_id }).await;
+                self.exec(
+                    job.id,
+                    Command::DriverLaunched {
+                        attempt: job.attempt,
+                        driver_id,
+                    },
+                )
+                .await;
             }
             Err(e) => {
                 tracing::warn!(job = job.id.0, error = %e, "launch failed");
                 self.running.remove(&job.id);
-                self.exec(job.id, Command::Finish {
-                    attempt: job.attempt,
-                    outcome: Outcome::Error { reason: format!("the driver could not be launched: {e}") },
-                    exit_code: None,
-                }).await;
+                self.exec(
+                    job.id,
+                    Command::Finish {
+                        attempt: job.attempt,
+                        outcome: Outcome::Error {
+                            reason: format!("the driver could not be launched: {e}"),
+                        },
+                        exit_code: None,
+                    },
+                )
+                .await;
             }
         }
     }
 
     async fn kill(&mut self, id: JobId) {
-        let Some(r) = self.running.get_mut(&id) else { return };
+        let Some(r) = self.running.get_mut(&id) else {
+            return;
+        };
         if r.killing {
             return;
         }
@@ -328,10 +392,27 @@ impl Scheduler {
 
     async fn on_backend_event(&mut self, ev: BackendEvent) {
         match ev {
-            BackendEvent::AppIdentified { job, attempt, app_id, spark_ui_url } => {
-                self.exec(job, Command::AppIdentified { attempt, app_id, spark_ui_url }).await;
+            BackendEvent::AppIdentified {
+                job,
+                attempt,
+                app_id,
+                spark_ui_url,
+            } => {
+                self.exec(
+                    job,
+                    Command::AppIdentified {
+                        attempt,
+                        app_id,
+                        spark_ui_url,
+                    },
+                )
+                .await;
             }
-            BackendEvent::Exited { job, attempt, exit_code } => {
+            BackendEvent::Exited {
+                job,
+                attempt,
+                exit_code,
+            } => {
                 let doomed = match self.running.get(&job) {
                     Some(r) if r.attempt == attempt => {
                         let d = r.doomed.clone();
@@ -341,12 +422,22 @@ impl Scheduler {
                     _ => None,
                 };
                 self.gateway.shutdown(job, "the driver exited").await;
-                let Ok(j) = self.core.job(job).await else { return };
+                let Ok(j) = self.core.job(job).await else {
+                    return;
+                };
                 let outcome = match doomed {
                     Some(reason) if !j.kill_requested => Outcome::Failed { reason },
                     _ => ended_outcome(&j, exit_code, None),
                 };
-                self.exec(job, Command::Finish { attempt, outcome, exit_code }).await;
+                self.exec(
+                    job,
+                    Command::Finish {
+                        attempt,
+                        outcome,
+                        exit_code,
+                    },
+                )
+                .await;
             }
         }
     }
@@ -356,20 +447,41 @@ impl Scheduler {
         let now_ms = self.core.clock.now_ms();
         let ids: Vec<JobId> = self.running.keys().copied().collect();
         for id in ids {
-            let Ok(job) = self.core.job(id).await else { continue };
-            let Some(session) = job.spec.session().cloned() else { continue };
+            let Ok(job) = self.core.job(id).await else {
+                continue;
+            };
+            let Some(session) = job.spec.session().cloned() else {
+                continue;
+            };
             if job.kill_requested || job.state.is_terminal() {
                 continue;
             }
             if let Some(ttl) = &session.ttl {
                 if now_ms - job.last_activity_ms > ttl.millis as i64 {
-                    self.exec(id, Command::Kill { reason: format!("the session's ttl of {} passed without activity", ttl.text) }).await;
+                    self.exec(
+                        id,
+                        Command::Kill {
+                            reason: format!(
+                                "the session's ttl of {} passed without activity",
+                                ttl.text
+                            ),
+                        },
+                    )
+                    .await;
                     continue;
                 }
             }
-            if let (Some(idle), Some(since), JobState::Idle) = (&session.idle_timeout, job.idle_since_ms, job.state) {
+            if let (Some(idle), Some(since), JobState::Idle) =
+                (&session.idle_timeout, job.idle_since_ms, job.state)
+            {
                 if now_ms - since > idle.millis as i64 {
-                    self.exec(id, Command::Kill { reason: format!("the session was idle for longer than {}", idle.text) }).await;
+                    self.exec(
+                        id,
+                        Command::Kill {
+                            reason: format!("the session was idle for longer than {}", idle.text),
+                        },
+                    )
+                    .await;
                     continue;
                 }
             }
@@ -384,10 +496,15 @@ impl Scheduler {
                     }
                     Some(_) => {}
                     None => {
-                        self.exec(id, Command::SessionRecovering {
-                            attempt: job.attempt,
-                            reason: "the driver is not connected; waiting for it to reconnect".into(),
-                        }).await;
+                        self.exec(
+                            id,
+                            Command::SessionRecovering {
+                                attempt: job.attempt,
+                                reason: "the driver is not connected; waiting for it to reconnect"
+                                    .into(),
+                            },
+                        )
+                        .await;
                     }
                 },
                 JobState::Recovering => {
@@ -398,7 +515,11 @@ impl Scheduler {
                         None => continue,
                     };
                     if since.elapsed() > grace {
-                        self.doom(id, format!("the driver did not reconnect within {} s", grace.as_secs())).await;
+                        self.doom(
+                            id,
+                            format!("the driver did not reconnect within {} s", grace.as_secs()),
+                        )
+                        .await;
                     }
                 }
                 _ => {
@@ -422,10 +543,15 @@ fn ended_outcome(job: &Job, exit_code: Option<i32>, when: Option<&str>) -> Outco
     let when = when.map(|w| format!(" {w}")).unwrap_or_default();
     if job.kill_requested {
         return Outcome::Killed {
-            reason: job.reason.clone().unwrap_or_else(|| "killed by a client".into()),
+            reason: job
+                .reason
+                .clone()
+                .unwrap_or_else(|| "killed by a client".into()),
         };
     }
-    let code = exit_code.map(|c| format!("code {c}")).unwrap_or_else(|| "an unknown status".into());
+    let code = exit_code
+        .map(|c| format!("code {c}"))
+        .unwrap_or_else(|| "an unknown status".into());
     if job.is_session() {
         if job.state == JobState::Starting {
             return Outcome::Error {

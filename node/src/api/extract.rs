@@ -73,14 +73,19 @@ impl Params {
     }
 
     pub fn str(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|s| !s.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         self.str(name)
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {
-                    ApiError::bad_request(format!("query parameter {name} must be an integer, got {v:?}"))
+                    ApiError::bad_request(format!(
+                        "query parameter {name} must be an integer, got {v:?}"
+                    ))
                 })
             })
             .transpose()

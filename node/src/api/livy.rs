@@ -33,9 +33,11 @@ async fn livy_job(s: &AppState, raw: &str, session: bool) -> ApiResult<Job> {
     let id = job_id(raw, what)?;
     match s.job(id).await {
         Ok(j) if j.is_session() == session && !j.deleted => Ok(j),
-        Ok(_) | Err(ApiError { status: StatusCode::NOT_FOUND, .. }) => {
-            Err(ApiError::not_found(what, raw))
-        }
+        Ok(_)
+        | Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            ..
+        }) => Err(ApiError::not_found(what, raw)),
         Err(e) => Err(e),
     }
 }
@@ -110,7 +112,9 @@ fn page(params: &Params) -> ApiResult<(usize, usize)> {
     let from = params.int("from")?.unwrap_or(0);
     let size = params.int("size")?.unwrap_or(100);
     if from < 0 {
-        return Err(ApiError::bad_request(format!("from must be 0 or more, got {from}")));
+        return Err(ApiError::bad_request(format!(
+            "from must be 0 or more, got {from}"
+        )));
     }
     if !(0..=10_000).contains(&size) {
         return Err(ApiError::bad_request(format!(
@@ -120,7 +124,11 @@ fn page(params: &Params) -> ApiResult<(usize, usize)> {
     Ok((from as usize, size as usize))
 }
 
-async fn list(s: &AppState, q: Option<String>, kind: KindFilter) -> ApiResult<(usize, usize, Vec<Job>)> {
+async fn list(
+    s: &AppState,
+    q: Option<String>,
+    kind: KindFilter,
+) -> ApiResult<(usize, usize, Vec<Job>)> {
     let params = Params::from_query(q.as_deref())?;
     let (from, size) = page(&params)?;
     s.core.catch_up().await;
@@ -141,40 +149,65 @@ async fn list(s: &AppState, q: Option<String>, kind: KindFilter) -> ApiResult<(u
 #[utoipa::path(get, path = "/batches", tag = "livy",
     params(("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
     responses((status = 200, body = LivyList<LivyBatch>)))]
-pub async fn list_batches(axum::extract::State(s): State, RawQuery(q): RawQuery) -> ApiResult<Json<LivyList<LivyBatch>>> {
+pub async fn list_batches(
+    axum::extract::State(s): State,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LivyList<LivyBatch>>> {
     let (from, total, jobs) = list(&s, q, KindFilter::Batch).await?;
     let mut sessions = Vec::with_capacity(jobs.len());
     for j in &jobs {
         sessions.push(LivyBatch::from_job(j, tail(&s, j).await?));
     }
-    Ok(Json(LivyList { from, total, sessions }))
+    Ok(Json(LivyList {
+        from,
+        total,
+        sessions,
+    }))
 }
 
 #[utoipa::path(get, path = "/batches/{id}", tag = "livy", params(("id" = u64, Path)),
     responses((status = 200, body = LivyBatch), (status = 404, body = super::error::ErrorBody)))]
-pub async fn get_batch(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<LivyBatch>> {
+pub async fn get_batch(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LivyBatch>> {
     let job = livy_job(&s, &id, false).await?;
     Ok(Json(LivyBatch::from_job(&job, tail(&s, &job).await?)))
 }
 
 #[utoipa::path(get, path = "/batches/{id}/state", tag = "livy", params(("id" = u64, Path)),
     responses((status = 200, body = LivyState), (status = 404, body = super::error::ErrorBody)))]
-pub async fn batch_state(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<LivyState>> {
+pub async fn batch_state(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LivyState>> {
     let job = livy_job(&s, &id, false).await?;
-    Ok(Json(LivyState { id: job.id.0, state: job.state.as_str().into() }))
+    Ok(Json(LivyState {
+        id: job.id.0,
+        state: job.state.as_str().into(),
+    }))
 }
 
 async fn log_of(s: &AppState, job: &Job, q: Option<String>) -> ApiResult<Json<LivyLog>> {
     let params = Params::from_query(q.as_deref())?;
     let lines = s.livy_log(job).await?;
     let (from, total, log) = slice_log(lines, params.int("from")?, params.int("size")?);
-    Ok(Json(LivyLog { id: job.id.0, from, total, log }))
+    Ok(Json(LivyLog {
+        id: job.id.0,
+        from,
+        total,
+        log,
+    }))
 }
 
 #[utoipa::path(get, path = "/batches/{id}/log", tag = "livy",
     params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
     responses((status = 200, body = LivyLog), (status = 404, body = super::error::ErrorBody)))]
-pub async fn batch_log(axum::extract::State(s): State, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<LivyLog>> {
+pub async fn batch_log(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LivyLog>> {
     let job = livy_job(&s, &id, false).await?;
     log_of(&s, &job, q).await
 }
@@ -182,12 +215,17 @@ pub async fn batch_log(axum::extract::State(s): State, Path(id): Path<String>, R
 async fn delete(s: &AppState, raw: &str, session: bool) -> ApiResult<Json<Msg>> {
     let job = livy_job(s, raw, session).await?;
     s.core.execute(job.id, Origin::Api, Command::Delete).await?;
-    Ok(Json(Msg { msg: "deleted".into() }))
+    Ok(Json(Msg {
+        msg: "deleted".into(),
+    }))
 }
 
 #[utoipa::path(delete, path = "/batches/{id}", tag = "livy", params(("id" = u64, Path)),
     responses((status = 200, body = Msg), (status = 404, body = super::error::ErrorBody)))]
-pub async fn delete_batch(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<Msg>> {
+pub async fn delete_batch(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Msg>> {
     delete(&s, &id, false).await
 }
 
@@ -213,45 +251,72 @@ pub async fn create_session(
 #[utoipa::path(get, path = "/sessions", tag = "livy",
     params(("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
     responses((status = 200, body = LivyList<LivySession>)))]
-pub async fn list_sessions(axum::extract::State(s): State, RawQuery(q): RawQuery) -> ApiResult<Json<LivyList<LivySession>>> {
+pub async fn list_sessions(
+    axum::extract::State(s): State,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LivyList<LivySession>>> {
     let (from, total, jobs) = list(&s, q, KindFilter::Session).await?;
     let mut sessions = Vec::with_capacity(jobs.len());
     for j in &jobs {
         sessions.push(LivySession::from_job(j, tail(&s, j).await?));
     }
-    Ok(Json(LivyList { from, total, sessions }))
+    Ok(Json(LivyList {
+        from,
+        total,
+        sessions,
+    }))
 }
 
 #[utoipa::path(get, path = "/sessions/{id}", tag = "livy", params(("id" = u64, Path)),
     responses((status = 200, body = LivySession), (status = 404, body = super::error::ErrorBody)))]
-pub async fn get_session(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<LivySession>> {
+pub async fn get_session(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LivySession>> {
     let job = livy_job(&s, &id, true).await?;
     Ok(Json(LivySession::from_job(&job, tail(&s, &job).await?)))
 }
 
 #[utoipa::path(get, path = "/sessions/{id}/state", tag = "livy", params(("id" = u64, Path)),
     responses((status = 200, body = LivyState), (status = 404, body = super::error::ErrorBody)))]
-pub async fn session_state(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<LivyState>> {
+pub async fn session_state(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<LivyState>> {
     let job = livy_job(&s, &id, true).await?;
-    Ok(Json(LivyState { id: job.id.0, state: job.state.as_str().into() }))
+    Ok(Json(LivyState {
+        id: job.id.0,
+        state: job.state.as_str().into(),
+    }))
 }
 
 #[utoipa::path(get, path = "/sessions/{id}/log", tag = "livy",
     params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
     responses((status = 200, body = LivyLog), (status = 404, body = super::error::ErrorBody)))]
-pub async fn session_log(axum::extract::State(s): State, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<LivyLog>> {
+pub async fn session_log(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LivyLog>> {
     let job = livy_job(&s, &id, true).await?;
     log_of(&s, &job, q).await
 }
 
 #[utoipa::path(delete, path = "/sessions/{id}", tag = "livy", params(("id" = u64, Path)),
     responses((status = 200, body = Msg), (status = 404, body = super::error::ErrorBody)))]
-pub async fn delete_session(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<Msg>> {
+pub async fn delete_session(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Msg>> {
     delete(&s, &id, true).await
 }
 
 /// Appends a statement and hands it to the driver. Shared by Livy's and the native API.
-pub async fn submit_statement(s: &AppState, job: &Job, req: CreateStatement) -> ApiResult<LivyStatement> {
+pub async fn submit_statement(
+    s: &AppState,
+    job: &Job,
+    req: CreateStatement,
+) -> ApiResult<LivyStatement> {
     let default = job.spec.session().map(|k| k.kind.as_str());
     let kind = session_kind("kind", req.kind.as_deref().or(default))?;
     if req.code.trim().is_empty() {
@@ -259,14 +324,25 @@ pub async fn submit_statement(s: &AppState, job: &Job, req: CreateStatement) -> 
     }
     let (_, envs) = s
         .core
-        .execute(job.id, Origin::Api, Command::SubmitStatement { kind, code: req.code.clone() })
+        .execute(
+            job.id,
+            Origin::Api,
+            Command::SubmitStatement {
+                kind,
+                code: req.code.clone(),
+            },
+        )
         .await?;
     let env = envs
         .iter()
         .find(|e| matches!(e.event, Event::StatementSubmitted { .. }))
         .ok_or_else(|| Error::BadRequest("the statement was not accepted".into()))?;
-    let Event::StatementSubmitted { statement, .. } = env.event else { unreachable!() };
-    s.gateway.run(job.id, statement, kind, req.code.clone()).await;
+    let Event::StatementSubmitted { statement, .. } = env.event else {
+        unreachable!()
+    };
+    s.gateway
+        .run(job.id, statement, kind, req.code.clone())
+        .await;
     Ok(LivyStatement {
         id: statement.0,
         code: req.code,
@@ -288,13 +364,23 @@ pub async fn create_statement(
 ) -> ApiResult<impl IntoResponse> {
     let job = livy_job(&s, &id, true).await?;
     let st = submit_statement(&s, &job, req).await?;
-    Ok(created(format!("/sessions/{}/statements/{}", job.id, st.id), st))
+    Ok(created(
+        format!("/sessions/{}/statements/{}", job.id, st.id),
+        st,
+    ))
 }
 
-pub async fn statements_of(s: &AppState, job: JobId, q: Option<String>) -> ApiResult<LivyStatements> {
+pub async fn statements_of(
+    s: &AppState,
+    job: JobId,
+    q: Option<String>,
+) -> ApiResult<LivyStatements> {
     let params = Params::from_query(q.as_deref())?;
     let from = params.int("from")?.unwrap_or(0).max(0) as usize;
-    let size = params.int("size")?.map(|n| n.max(0) as usize).unwrap_or(usize::MAX);
+    let size = params
+        .int("size")?
+        .map(|n| n.max(0) as usize)
+        .unwrap_or(usize::MAX);
     s.core.catch_up().await;
     let page = s
         .core
@@ -311,7 +397,11 @@ pub async fn statements_of(s: &AppState, job: JobId, q: Option<String>) -> ApiRe
 #[utoipa::path(get, path = "/sessions/{id}/statements", tag = "livy",
     params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
     responses((status = 200, body = LivyStatements), (status = 404, body = super::error::ErrorBody)))]
-pub async fn list_statements(axum::extract::State(s): State, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<LivyStatements>> {
+pub async fn list_statements(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LivyStatements>> {
     let job = livy_job(&s, &id, true).await?;
     Ok(Json(statements_of(&s, job.id, q).await?))
 }
@@ -319,15 +409,28 @@ pub async fn list_statements(axum::extract::State(s): State, Path(id): Path<Stri
 #[utoipa::path(get, path = "/sessions/{id}/statements/{sid}", tag = "livy",
     params(("id" = u64, Path), ("sid" = u64, Path)),
     responses((status = 200, body = LivyStatement), (status = 404, body = super::error::ErrorBody)))]
-pub async fn get_statement(axum::extract::State(s): State, Path((id, sid)): Path<(String, String)>) -> ApiResult<Json<LivyStatement>> {
+pub async fn get_statement(
+    axum::extract::State(s): State,
+    Path((id, sid)): Path<(String, String)>,
+) -> ApiResult<Json<LivyStatement>> {
     let job = livy_job(&s, &id, true).await?;
-    let st = s.statement(job.id, statement_id(&sid)?, Duration::ZERO).await?;
+    let st = s
+        .statement(job.id, statement_id(&sid)?, Duration::ZERO)
+        .await?;
     Ok(Json(LivyStatement::from(&st)))
 }
 
 /// Cancels a statement; cancelling one that already ended is a no-op, as in Livy.
 pub async fn cancel(s: &AppState, job: JobId, sid: StatementId) -> ApiResult<Json<Msg>> {
-    match s.core.execute(job, Origin::Api, Command::CancelStatement { statement: sid }).await {
+    match s
+        .core
+        .execute(
+            job,
+            Origin::Api,
+            Command::CancelStatement { statement: sid },
+        )
+        .await
+    {
         Ok((_, envs)) => {
             if !envs.is_empty() {
                 s.gateway.cancel(job, sid).await;
@@ -336,13 +439,18 @@ pub async fn cancel(s: &AppState, job: JobId, sid: StatementId) -> ApiResult<Jso
         Err(Error::Domain(kindling_events::DomainError::StatementIllegal { .. })) => {}
         Err(e) => return Err(e.into()),
     }
-    Ok(Json(Msg { msg: "canceled".into() }))
+    Ok(Json(Msg {
+        msg: "canceled".into(),
+    }))
 }
 
 #[utoipa::path(post, path = "/sessions/{id}/statements/{sid}/cancel", tag = "livy",
     params(("id" = u64, Path), ("sid" = u64, Path)),
     responses((status = 200, body = Msg), (status = 404, body = super::error::ErrorBody)))]
-pub async fn cancel_statement(axum::extract::State(s): State, Path((id, sid)): Path<(String, String)>) -> ApiResult<Json<Msg>> {
+pub async fn cancel_statement(
+    axum::extract::State(s): State,
+    Path((id, sid)): Path<(String, String)>,
+) -> ApiResult<Json<Msg>> {
     let job = livy_job(&s, &id, true).await?;
     cancel(&s, job.id, statement_id(&sid)?).await
 }
@@ -366,6 +474,9 @@ pub async fn completion(
         )));
     }
     s.core.execute(job.id, Origin::Api, Command::Touch).await?;
-    let candidates = s.gateway.complete(job.id, kind, req.code, cursor as u32).await?;
+    let candidates = s
+        .gateway
+        .complete(job.id, kind, req.code, cursor as u32)
+        .await?;
     Ok(Json(Completion { candidates }))
 }

@@ -61,10 +61,7 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
             "/sessions/{id}/statements",
             get(livy::list_statements).post(livy::create_statement),
         )
-        .route(
-            "/sessions/{id}/statements/{sid}",
-            get(livy::get_statement),
-        )
+        .route("/sessions/{id}/statements/{sid}", get(livy::get_statement))
         .route(
             "/sessions/{id}/statements/{sid}/cancel",
             post(livy::cancel_statement),
@@ -188,7 +185,11 @@ impl AppState {
 
 /// Livy's `from`/`size` over a log: `size` defaults to 100 (negative: all); a missing or
 /// negative `from` means the last `size` lines.
-pub fn slice_log(lines: Vec<String>, from: Option<i64>, size: Option<i64>) -> (usize, usize, Vec<String>) {
+pub fn slice_log(
+    lines: Vec<String>,
+    from: Option<i64>,
+    size: Option<i64>,
+) -> (usize, usize, Vec<String>) {
     let total = lines.len();
     let size = match size {
         Some(s) if s < 0 => total,
@@ -214,7 +215,10 @@ mod tests {
     #[test]
     fn log_slices_like_livy() {
         let (from, total, l) = slice_log(lines(250), None, None);
-        assert_eq!((from, total, l.len(), l[0].as_str()), (150, 250, 100, "150"));
+        assert_eq!(
+            (from, total, l.len(), l[0].as_str()),
+            (150, 250, 100, "150")
+        );
         let (from, _, l) = slice_log(lines(250), Some(0), Some(10));
         assert_eq!((from, l.len(), l[9].as_str()), (0, 10, "9"));
         let (_, _, l) = slice_log(lines(250), Some(240), Some(100));

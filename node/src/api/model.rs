@@ -420,7 +420,9 @@ impl LivySession {
             app_info: app_info(job),
             log,
             ttl: s.and_then(|s| s.ttl.as_ref()).map(|d| d.text.clone()),
-            idle_timeout: s.and_then(|s| s.idle_timeout.as_ref()).map(|d| d.text.clone()),
+            idle_timeout: s
+                .and_then(|s| s.idle_timeout.as_ref())
+                .map(|d| d.text.clone()),
             driver_memory: r.driver_memory.clone(),
             driver_cores: r.driver_cores.unwrap_or(0),
             executor_memory: r.executor_memory.clone(),
@@ -678,9 +680,24 @@ mod tests {
 
     #[test]
     fn durations_follow_livy() {
-        assert_eq!(duration("ttl", &Some("10m".into())).unwrap().unwrap().millis, 600_000);
-        assert_eq!(duration("ttl", &Some("1500".into())).unwrap().unwrap().millis, 1500);
-        assert_eq!(duration("ttl", &Some("2h".into())).unwrap().unwrap().millis, 7_200_000);
+        assert_eq!(
+            duration("ttl", &Some("10m".into()))
+                .unwrap()
+                .unwrap()
+                .millis,
+            600_000
+        );
+        assert_eq!(
+            duration("ttl", &Some("1500".into()))
+                .unwrap()
+                .unwrap()
+                .millis,
+            1500
+        );
+        assert_eq!(
+            duration("ttl", &Some("2h".into())).unwrap().unwrap().millis,
+            7_200_000
+        );
         assert!(duration("ttl", &Some("ten".into())).is_err());
         assert!(duration("ttl", &Some("5y".into())).is_err());
         assert!(duration("ttl", &Some("0s".into())).is_err());

@@ -62,14 +62,20 @@ pub async fn metrics(axum::extract::State(s): State) -> impl IntoResponse {
         ("deleted" = Option<bool>, Query, description = "include jobs deleted through Livy (default true)"),
     ),
     responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)))]
-pub async fn list_jobs(axum::extract::State(s): State, RawQuery(q): RawQuery) -> ApiResult<Json<JobPage>> {
+pub async fn list_jobs(
+    axum::extract::State(s): State,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<JobPage>> {
     let p = Params::from_query(q.as_deref())?;
     let state = p
         .str("state")
         .map(|v| {
             JobState::parse(v).ok_or_else(|| {
                 let all: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-                ApiError::bad_request(format!("state {v:?} is unknown; use one of {}", all.join(", ")))
+                ApiError::bad_request(format!(
+                    "state {v:?} is unknown; use one of {}",
+                    all.join(", ")
+                ))
             })
         })
         .transpose()?;
@@ -77,20 +83,32 @@ pub async fn list_jobs(axum::extract::State(s): State, RawQuery(q): RawQuery) ->
         None => None,
         Some("batch") => Some(KindFilter::Batch),
         Some("session") => Some(KindFilter::Session),
-        Some(k) => return Err(ApiError::bad_request(format!("kind {k:?} is unknown; use batch or session"))),
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "kind {k:?} is unknown; use batch or session"
+            )))
+        }
     };
     let offset = p.int("offset")?.unwrap_or(0);
     let limit = p.int("limit")?.unwrap_or(100);
     if offset < 0 {
-        return Err(ApiError::bad_request(format!("offset must be 0 or more, got {offset}")));
+        return Err(ApiError::bad_request(format!(
+            "offset must be 0 or more, got {offset}"
+        )));
     }
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(format!("limit must be between 1 and 1000, got {limit}")));
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and 1000, got {limit}"
+        )));
     }
     let include_deleted = match p.str("deleted") {
         None | Some("true") => true,
         Some("false") => false,
-        Some(v) => return Err(ApiError::bad_request(format!("deleted must be true or false, got {v:?}"))),
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "deleted must be true or false, got {v:?}"
+            )))
+        }
     };
     s.core.catch_up().await;
     let page = s
@@ -114,7 +132,11 @@ pub async fn list_jobs(axum::extract::State(s): State, RawQuery(q): RawQuery) ->
 }
 
 fn created(id: u64, doc: JobDoc) -> impl IntoResponse {
-    (StatusCode::CREATED, [(header::LOCATION, format!("/api/v1/jobs/{id}"))], Json(doc))
+    (
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/jobs/{id}"))],
+        Json(doc),
+    )
 }
 
 #[utoipa::path(post, path = "/api/v1/batches", tag = "native", request_body = CreateBatch,
@@ -149,41 +171,67 @@ pub async fn create_session(
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "native", params(("id" = u64, Path)),
     responses((status = 200, body = JobDoc), (status = 404, body = ErrorBody)))]
-pub async fn get_job(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<JobDoc>> {
+pub async fn get_job(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobDoc>> {
     let job = s.job(job_id(&id, "Job")?).await?;
     Ok(Json(JobDoc::from(&job)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "native", params(("id" = u64, Path)),
     responses((status = 200, body = JobDoc, description = "kill requested; the job stays listed"), (status = 404, body = ErrorBody)))]
-pub async fn kill_job(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<JobDoc>> {
+pub async fn kill_job(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<JobDoc>> {
     let id = job_id(&id, "Job")?;
     let (job, _) = s
         .core
-        .execute(id, Origin::Api, Command::Kill { reason: "killed by a client".into() })
+        .execute(
+            id,
+            Origin::Api,
+            Command::Kill {
+                reason: "killed by a client".into(),
+            },
+        )
         .await?;
     Ok(Json(JobDoc::from(&job)))
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/events", tag = "native", params(("id" = u64, Path)),
     responses((status = 200, body = EventList), (status = 404, body = ErrorBody)))]
-pub async fn events(axum::extract::State(s): State, Path(id): Path<String>) -> ApiResult<Json<EventList>> {
+pub async fn events(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+) -> ApiResult<Json<EventList>> {
     let id = job_id(&id, "Job")?;
     s.job(id).await?;
     s.core.catch_up().await;
     let history = s.core.projections.history(id).await.map_err(Error::from)?;
-    Ok(Json(EventList { events: history.iter().map(EventDoc::from).collect() }))
+    Ok(Json(EventList {
+        events: history.iter().map(EventDoc::from).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "native",
     params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
     responses((status = 200, body = LivyLog), (status = 404, body = ErrorBody)))]
-pub async fn log(axum::extract::State(s): State, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<LivyLog>> {
+pub async fn log(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LivyLog>> {
     let job = s.job(job_id(&id, "Job")?).await?;
     let p = Params::from_query(q.as_deref())?;
     let lines = s.driver_log(&job).await?;
     let (from, total, log) = slice_log(lines, p.int("from")?, p.int("size")?);
-    Ok(Json(LivyLog { id: job.id.0, from, total, log }))
+    Ok(Json(LivyLog {
+        id: job.id.0,
+        from,
+        total,
+        log,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/statements", tag = "native", params(("id" = u64, Path)),
@@ -198,7 +246,10 @@ pub async fn create_statement(
     let st = submit_statement(&s, &job, req).await?;
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v1/jobs/{}/statements/{}", job.id, st.id))],
+        [(
+            header::LOCATION,
+            format!("/api/v1/jobs/{}/statements/{}", job.id, st.id),
+        )],
         Json(st),
     ))
 }
@@ -206,7 +257,11 @@ pub async fn create_statement(
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/statements", tag = "native",
     params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
     responses((status = 200, body = LivyStatements), (status = 404, body = ErrorBody)))]
-pub async fn list_statements(axum::extract::State(s): State, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json<LivyStatements>> {
+pub async fn list_statements(
+    axum::extract::State(s): State,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LivyStatements>> {
     let job = s.job(job_id(&id, "Job")?).await?;
     Ok(Json(statements_of(&s, job.id, q).await?))
 }
@@ -225,7 +280,12 @@ pub async fn get_statement(
     let wait = match duration("wait", &p.str("wait").map(str::to_string))? {
         None => Duration::ZERO,
         Some(d) if d.millis <= MAX_WAIT.as_millis() as u64 => Duration::from_millis(d.millis),
-        Some(d) => return Err(ApiError::bad_request(format!("wait must be at most 60s, got {}", d.text))),
+        Some(d) => {
+            return Err(ApiError::bad_request(format!(
+                "wait must be at most 60s, got {}",
+                d.text
+            )))
+        }
     };
     let st = s.statement(job.id, statement_id(&sid)?, wait).await?;
     Ok(Json(LivyStatement::from(&st)))
@@ -234,7 +294,10 @@ pub async fn get_statement(
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/statements/{sid}/cancel", tag = "native",
     params(("id" = u64, Path), ("sid" = u64, Path)),
     responses((status = 200, body = Msg), (status = 404, body = ErrorBody)))]
-pub async fn cancel_statement(axum::extract::State(s): State, Path((id, sid)): Path<(String, String)>) -> ApiResult<Json<Msg>> {
+pub async fn cancel_statement(
+    axum::extract::State(s): State,
+    Path((id, sid)): Path<(String, String)>,
+) -> ApiResult<Json<Msg>> {
     let job = s.job(job_id(&id, "Job")?).await?;
     cancel(&s, job.id, statement_id(&sid)?).await
 }

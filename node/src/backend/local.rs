@@ -3,7 +3,8 @@
 //! node that restarts while the driver runs can still learn how it ended. Output goes to a
 //! file the node tails for the application id and serves through `/log`.
 //!
-//! A driver is found again by the `KINDLING_DRIVER=<name>` variable in its environment.
+//! A driver is found again by the `KINDLING_DRIVER=<cluster>:<name>` variable in its
+//! environment.
 
 use super::{BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result};
 use async_trait::async_trait;
@@ -30,6 +31,9 @@ pub struct LocalConfig {
     pub runner: PathBuf,
     /// Spark conf applied to every job before the job's own.
     pub default_conf: BTreeMap<String, String>,
+    /// The cluster's id: drivers are tagged `<cluster>:<driver name>`, so two clusters on one
+    /// machine never mistake each other's drivers for their own.
+    pub cluster_id: String,
 }
 
 pub struct LocalBackend {
@@ -48,6 +52,10 @@ impl LocalBackend {
         }
     }
 
+    fn tag(&self, driver_name: &str) -> String {
+        format!("{}:{driver_name}", self.cfg.cluster_id)
+    }
+
     fn dir(&self, driver_name: &str) -> PathBuf {
         self.cfg.drivers_dir.join(driver_name)
     }
@@ -61,10 +69,7 @@ impl LocalBackend {
             "--deploy-mode".into(),
             "client".into(),
             "--name".into(),
-            l.spec
-                .name
-                .clone()
-                .unwrap_or_else(|| l.driver_name.clone()),
+            l.spec.name.clone().unwrap_or_else(|| l.driver_name.clone()),
         ];
         let mut opt = |flag: &str, v: &Option<String>| {
             if let Some(v) = v {
@@ -122,14 +127,27 @@ impl LocalBackend {
         a
     }
 
-    fn watch(&self, job: JobId, attempt: Attempt, name: &str, pid: i32, child: Option<tokio::process::Child>) {
+    fn watch(
+        &self,
+        job: JobId,
+        attempt: Attempt,
+        name: &str,
+        pid: i32,
+        child: Option<tokio::process::Child>,
+    ) {
         self.pids.lock().unwrap().insert(name.to_string(), pid);
         let events = self.events.clone();
         let pids = self.pids.clone();
         let dir = self.dir(name);
         let name = name.to_string();
         let done = tokio_util::sync::CancellationToken::new();
-        tokio::spawn(find_app_id(job, attempt, dir.clone(), events.clone(), done.clone()));
+        tokio::spawn(find_app_id(
+            job,
+            attempt,
+            dir.clone(),
+            events.clone(),
+            done.clone(),
+        ));
         tokio::spawn(async move {
             let exit_code = match child {
                 Some(mut c) => c.wait().await.ok().and_then(|s| s.code()),
@@ -184,12 +202,16 @@ fn read_exit_code(dir: &Path) -> Option<i32> {
         .and_then(|s| s.trim().parse().ok())
 }
 
-/// The process-group leader whose environment names this driver, if one runs.
-fn find_process(driver_name: &str) -> Option<i32> {
-    let needle = format!("KINDLING_DRIVER={driver_name}");
+/// The process-group leader whose environment carries this driver's tag, if one runs.
+fn find_process(tag: &str) -> Option<i32> {
+    let needle = format!("KINDLING_DRIVER={tag}");
     let mut found = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(env) = std::fs::read(entry.path().join("environ")) else {
@@ -279,7 +301,7 @@ pub fn is_app_id(s: &str) -> bool {
 #[async_trait]
 impl ClusterBackend for LocalBackend {
     async fn launch(&self, l: LaunchSpec) -> Result<String> {
-        if let Some(pid) = find_process(&l.driver_name) {
+        if let Some(pid) = find_process(&self.tag(&l.driver_name)) {
             // Re-issued launch: the driver exists already.
             self.watch(l.job, l.attempt, &l.driver_name, pid, None);
             return Ok(format!("local:{pid}"));
@@ -318,7 +340,7 @@ impl ClusterBackend for LocalBackend {
             .env("SPARK_HOME", &self.cfg.spark_home)
             .env("PYSPARK_PYTHON", &self.cfg.python)
             .env("PYSPARK_DRIVER_PYTHON", &self.cfg.python)
-            .env("KINDLING_DRIVER", &l.driver_name)
+            .env("KINDLING_DRIVER", self.tag(&l.driver_name))
             .env("KINDLING_EXIT_FILE", dir.join("exit-code"))
             .env("KINDLING_JOB_ID", l.job.0.to_string())
             .env("KINDLING_ATTEMPT", l.attempt.0.to_string());
@@ -344,7 +366,7 @@ impl ClusterBackend for LocalBackend {
                 driver_id: format!("local:{pid}"),
             });
         }
-        if let Some(pid) = find_process(driver_name) {
+        if let Some(pid) = find_process(&self.tag(driver_name)) {
             self.watch(job, attempt, driver_name, pid, None);
             return Ok(Found::Running {
                 driver_id: format!("local:{pid}"),
@@ -366,7 +388,7 @@ impl ClusterBackend for LocalBackend {
             .unwrap()
             .get(driver_name)
             .copied()
-            .or_else(|| find_process(driver_name));
+            .or_else(|| find_process(&self.tag(driver_name)));
         let Some(pid) = pid else { return Ok(()) };
         // SAFETY: signals the driver's own process group.
         unsafe { libc::kill(-pid, libc::SIGTERM) };
@@ -420,7 +442,13 @@ mod tests {
         ] {
             assert!(is_app_id(ok), "{ok}");
         }
-        for bad in ["local-12", "app-2026-1", "application_x_1", "spark-xyz", "localhost"] {
+        for bad in [
+            "local-12",
+            "app-2026-1",
+            "application_x_1",
+            "spark-xyz",
+            "localhost",
+        ] {
             assert!(!is_app_id(bad), "{bad}");
         }
     }

@@ -15,6 +15,8 @@ pub struct Node {
     _stdout: BufReader<std::process::ChildStdout>,
     pub data: PathBuf,
     pub base: String,
+    http_addr: String,
+    driver_addr: String,
     pub child: Child,
     pub extra: Vec<String>,
     pub spark_home: PathBuf,
@@ -25,7 +27,9 @@ pub struct Node {
 pub fn venv() -> PathBuf {
     std::env::var_os("KINDLING_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kindling/venv"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kindling/venv")
+        })
 }
 
 pub fn real_spark_home() -> PathBuf {
@@ -67,11 +71,14 @@ exit "$code"
 impl Node {
     pub fn start(data: &Path, spark_home: &Path, extra: &[&str]) -> Node {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, base, stdout) = spawn(data, spark_home, &extra);
+        let (child, addrs, stdout) = spawn(data, spark_home, &extra);
+        let (base, driver) = addrs.split_once(' ').unwrap();
         Node {
+            http_addr: base.trim_start_matches("http://").to_string(),
+            driver_addr: driver.to_string(),
+            base: base.to_string(),
             _stdout: stdout,
             data: data.to_path_buf(),
-            base,
             child,
             extra,
             spark_home: spark_home.to_path_buf(),
@@ -144,11 +151,22 @@ impl Node {
         self.child.wait().unwrap();
     }
 
+    /// Starts the node again on the same data and the same addresses (drivers reconnect to
+    /// the address they were given).
     pub fn restart(&mut self) {
-        let (child, base, stdout) = spawn(&self.data, &self.spark_home, &self.extra);
+        let (child, base, stdout) = spawn_at(
+            &self.data,
+            &self.spark_home,
+            &self.extra,
+            &self.http_addr,
+            &self.driver_addr,
+        );
+        assert_eq!(
+            base,
+            format!("http://{} {}", self.http_addr, self.driver_addr)
+        );
         self._stdout = stdout;
         self.child = child;
-        self.base = base;
     }
 
     pub fn stop(&mut self) {
@@ -157,16 +175,22 @@ impl Node {
         self.child.wait().unwrap();
     }
 
-    /// Process ids whose environment names `driver` (the local backend's tag).
+    /// Process ids whose environment carries this node's tag for `driver`.
     pub fn driver_pids(&self, driver: &str) -> Vec<i32> {
-        let needle = format!("KINDLING_DRIVER={driver}");
+        let cluster = std::fs::read_to_string(self.data.join("cluster.id")).unwrap();
+        let needle = format!("KINDLING_DRIVER={}:{driver}", cluster.trim());
         let mut out = vec![];
         for e in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
             if let Ok(env) = std::fs::read(e.path().join("environ")) {
                 if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
                     let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-                    let zombie = stat.rsplit_once(')').map(|(_, r)| r.trim_start().starts_with('Z')).unwrap_or(true);
+                    let zombie = stat
+                        .rsplit_once(')')
+                        .map(|(_, r)| r.trim_start().starts_with('Z'))
+                        .unwrap_or(true);
                     if !zombie {
                         out.push(pid);
                     }
@@ -182,7 +206,11 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // Stop every driver this node started, so tests leave no Spark behind.
-        for e in std::fs::read_dir(self.data.join("drivers")).into_iter().flatten().flatten() {
+        for e in std::fs::read_dir(self.data.join("drivers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = e.file_name().to_string_lossy().to_string();
             for pid in self.driver_pids(&name) {
                 // SAFETY: the driver's process group was created by the node for it.
@@ -193,19 +221,21 @@ impl Drop for Node {
     }
 }
 
-fn spawn(
-    data: &Path,
-    spark_home: &Path,
-    extra: &[String],
-) -> (Child, String, BufReader<std::process::ChildStdout>) {
+type Spawned = (Child, String, BufReader<std::process::ChildStdout>);
+
+fn spawn(data: &Path, spark_home: &Path, extra: &[String]) -> Spawned {
+    spawn_at(data, spark_home, extra, "127.0.0.1:0", "127.0.0.1:0")
+}
+
+fn spawn_at(data: &Path, spark_home: &Path, extra: &[String], http: &str, driver: &str) -> Spawned {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kindling"))
         .arg("serve")
         .arg("--data-dir")
         .arg(data)
         .arg("--listen")
-        .arg("127.0.0.1:0")
+        .arg(http)
         .arg("--driver-listen")
-        .arg("127.0.0.1:0")
+        .arg(driver)
         .arg("--spark-home")
         .arg(spark_home)
         .args(extra)
@@ -232,7 +262,8 @@ fn spawn(
     });
     assert_eq!(ready["event"], "ready");
     let base = format!("http://{}", ready["http"].as_str().unwrap());
-    (child, base, stdout)
+    let driver = ready["driver"].as_str().unwrap().to_string();
+    (child, format!("{base} {driver}"), stdout)
 }
 
 /// Writes a PySpark program to `dir/name` and returns its path.
@@ -252,4 +283,3 @@ pub fn spark_conf() -> Vec<&'static str> {
         "spark.driver.memory=512m",
     ]
 }
-
