@@ -1,0 +1,31 @@
+"""Drives a Kindling node with sparkmagic's own Livy client classes, unchanged, the way its
+Jupyter kernels do: start a PySpark session (sparkmagic waits for idle and probes `spark`),
+run statements, read an error, delete the session. Prints one JSON object; exits non-zero
+on any failure. Usage: sparkmagic_check.py URL"""
+
+import json
+import sys
+
+from hdijupyterutils.ipythondisplay import IpythonDisplay
+from sparkmagic.livyclientlib.command import Command
+from sparkmagic.livyclientlib.endpoint import Endpoint
+from sparkmagic.livyclientlib.livyreliablehttpclient import LivyReliableHttpClient
+from sparkmagic.livyclientlib.livysession import LivySession
+
+url = sys.argv[1]
+endpoint = Endpoint(url, None)  # sparkmagic's "None" authentication
+client = LivyReliableHttpClient.from_endpoint(endpoint)
+session = LivySession(client, {"kind": "pyspark"}, IpythonDisplay())
+session.start()
+result = {"id": session.id, "state_after_start": session.status}
+ok, text, mime = Command("sc.parallelize(range(10)).sum()").execute(session)
+result["sum"] = {"ok": ok, "text": text, "mime": mime}
+ok, text, mime = Command("undefined_name + 1").execute(session)
+result["error"] = {"ok": ok, "text": text}
+ok, text, mime = Command("spark.sql('select 6 * 7 as answer').collect()[0].answer").execute(session)
+result["sql"] = {"ok": ok, "text": text}
+listed = client.get_sessions()
+result["listed"] = [s["id"] for s in listed["sessions"]]
+session.delete()
+result["state_after_delete"] = session.status
+print(json.dumps(result))
