@@ -390,8 +390,12 @@ impl ClusterBackend for LocalBackend {
             .copied()
             .or_else(|| find_process(&self.tag(driver_name)));
         let Some(pid) = pid else { return Ok(()) };
-        // SAFETY: signals the driver's own process group.
-        unsafe { libc::kill(-pid, libc::SIGTERM) };
+        // SAFETY: signals the driver's own process group. SIGCONT after SIGTERM so that a
+        // stopped (paused) driver acts on it instead of holding it pending.
+        unsafe {
+            libc::kill(-pid, libc::SIGTERM);
+            libc::kill(-pid, libc::SIGCONT);
+        }
         tokio::spawn(async move {
             for _ in 0..40 {
                 tokio::time::sleep(Duration::from_millis(250)).await;
