@@ -12,12 +12,16 @@ use std::process::Command;
 fn clients_python() -> PathBuf {
     std::env::var_os("KINDLING_CLIENTS_VENV")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kindling/clients"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kindling/clients")
+        })
         .join("bin/python")
 }
 
 fn check(script: &str, args: &[&str]) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(script);
     let out = Command::new(clients_python())
         .arg(&path)
         .args(args)
@@ -30,7 +34,8 @@ fn check(script: &str, args: &[&str]) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|_| panic!("{script} printed no JSON result: {stdout}"))
+    serde_json::from_str(last)
+        .unwrap_or_else(|_| panic!("{script} printed no JSON result: {stdout}"))
 }
 
 #[test]
@@ -43,12 +48,19 @@ fn spark_clients_sparkmagic_and_pylivy_work_unchanged() {
     assert_eq!(sm["sum"]["ok"], true);
     assert_eq!(sm["sum"]["text"], "45");
     assert_eq!(sm["error"]["ok"], false);
-    assert!(sm["error"]["text"].as_str().unwrap().contains("NameError"), "{sm}");
+    assert!(
+        sm["error"]["text"].as_str().unwrap().contains("NameError"),
+        "{sm}"
+    );
     assert_eq!(sm["sql"]["text"], "42");
     let id = sm["id"].as_u64().unwrap();
     assert_eq!(sm["listed"], serde_json::json!([id]));
     // sparkmagic's delete reached the node: the driver is stopped and the session gone.
-    node.wait_state(&format!("/api/v1/jobs/{id}"), &["killed"], std::time::Duration::from_secs(30));
+    node.wait_state(
+        &format!("/api/v1/jobs/{id}"),
+        &["killed"],
+        std::time::Duration::from_secs(30),
+    );
     assert_eq!(node.get(&format!("/sessions/{id}")).0, 404);
 
     let app = program(
@@ -60,9 +72,15 @@ fn spark_clients_sparkmagic_and_pylivy_work_unchanged() {
     assert_eq!(pl["state"], "idle", "{pl}");
     assert_eq!(pl["text"], "4");
     assert_eq!(pl["read"][3], serde_json::json!({"id": 3, "square": 9}));
-    assert_eq!(pl["sql"], serde_json::json!([{"k": "a", "v": 1}, {"k": "b", "v": 2}]));
+    assert_eq!(
+        pl["sql"],
+        serde_json::json!([{"k": "a", "v": 1}, {"k": "b", "v": 2}])
+    );
     assert_eq!(pl["batch"]["state"], "success");
     let batch = pl["batch"]["id"].as_u64().unwrap();
-    let log = node.get(&format!("/batches/{batch}/log?size=-1")).1.to_string();
+    let log = node
+        .get(&format!("/batches/{batch}/log?size=-1"))
+        .1
+        .to_string();
     assert!(log.contains("pylivy-batch-done"), "{log}");
 }

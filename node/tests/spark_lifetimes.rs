@@ -17,7 +17,11 @@ fn runner_pid(node: &Node, driver: &str) -> i32 {
         .iter()
         .find(|pid| {
             std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("kindling_runner.py") && !String::from_utf8_lossy(&c).contains("spark-submit") && !String::from_utf8_lossy(&c).contains("java"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c).contains("kindling_runner.py")
+                        && !String::from_utf8_lossy(&c).contains("spark-submit")
+                        && !String::from_utf8_lossy(&c).contains("java")
+                })
                 .unwrap_or(false)
         })
         .expect("the runner process")
@@ -49,25 +53,51 @@ fn spark_sessions_end_on_silence_death_idleness_and_ttl() {
     // SAFETY: pauses a driver process of this test.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     let paused = Instant::now();
-    let dead = node.wait_state(&format!("/api/v1/jobs/{silent}"), &["dead", "error", "killed"], Duration::from_secs(30));
+    let dead = node.wait_state(
+        &format!("/api/v1/jobs/{silent}"),
+        &["dead", "error", "killed"],
+        Duration::from_secs(30),
+    );
     assert_eq!(dead["state"], "dead", "{dead}");
-    assert!(dead["reason"].as_str().unwrap().contains("no heartbeat"), "{dead}");
+    assert!(
+        dead["reason"].as_str().unwrap().contains("no heartbeat"),
+        "{dead}"
+    );
     let noticed = paused.elapsed();
-    assert!(node.driver_pids(&format!("kindling-{silent}-1")).is_empty(), "the silent driver was stopped");
+    assert!(
+        node.driver_pids(&format!("kindling-{silent}-1")).is_empty(),
+        "the silent driver was stopped"
+    );
 
     // A driver killed outright is noticed as soon as its process ends.
     for pid in node.driver_pids(&format!("kindling-{killed}-1")) {
         // SAFETY: kills a driver process of this test.
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-    let gone = node.wait_state(&format!("/api/v1/jobs/{killed}"), &["dead", "error"], Duration::from_secs(30));
+    let gone = node.wait_state(
+        &format!("/api/v1/jobs/{killed}"),
+        &["dead", "error"],
+        Duration::from_secs(30),
+    );
     assert_eq!(gone["state"], "dead", "{gone}");
 
     let stopped = node.wait_state(&format!("/api/v1/jobs/{idle}"), &["killed", "dead"], START);
     assert_eq!(stopped["state"], "killed", "{stopped}");
-    assert!(stopped["reason"].as_str().unwrap().contains("idle for longer than 2s"), "{stopped}");
+    assert!(
+        stopped["reason"]
+            .as_str()
+            .unwrap()
+            .contains("idle for longer than 2s"),
+        "{stopped}"
+    );
     let expired = node.wait_state(&format!("/api/v1/jobs/{ttl}"), &["killed", "dead"], START);
     assert_eq!(expired["state"], "killed", "{expired}");
-    assert!(expired["reason"].as_str().unwrap().contains("ttl of 3s"), "{expired}");
-    eprintln!("a paused driver was declared dead {:.1} s after it fell silent", noticed.as_secs_f64());
+    assert!(
+        expired["reason"].as_str().unwrap().contains("ttl of 3s"),
+        "{expired}"
+    );
+    eprintln!(
+        "a paused driver was declared dead {:.1} s after it fell silent",
+        noticed.as_secs_f64()
+    );
 }

@@ -98,6 +98,9 @@ mod tests {
             }
         }
         let node = SingleNode::open(dir.path(), NodeId(1), JobId(5000)).unwrap();
-        assert!(node.next_job_id().await.unwrap() >= JobId(5000), "floor respected");
+        assert!(
+            node.next_job_id().await.unwrap() >= JobId(5000),
+            "floor respected"
+        );
     }
 }

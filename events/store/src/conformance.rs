@@ -147,10 +147,18 @@ async fn appends_survive_reopen<H: LogHarness>(h: &H) {
     let written = log.append(three_events()).await.unwrap();
     h.close(log).await;
     let log = h.open("reopen").await;
-    assert_eq!(log.end(), LogPosition(3), "acknowledged appends are durable");
+    assert_eq!(
+        log.end(),
+        LogPosition(3),
+        "acknowledged appends are durable"
+    );
     assert_eq!(log.read(LogPosition(0), 100).await.unwrap(), written);
     let next = log.append(three_events()).await.unwrap();
-    assert_eq!(next[0].position, LogPosition(3), "positions continue after reopen");
+    assert_eq!(
+        next[0].position,
+        LogPosition(3),
+        "positions continue after reopen"
+    );
     h.close(log).await;
 }
 
@@ -167,7 +175,11 @@ async fn concurrent_appends_are_contiguous<H: LogHarness>(h: &H) {
                     new_event(t, 2 * i + 2, Origin::Api, Event::SessionActivity),
                 ];
                 let out = log.append(pair).await.unwrap();
-                assert_eq!(out[1].position.0, out[0].position.0 + 1, "a batch is contiguous");
+                assert_eq!(
+                    out[1].position.0,
+                    out[0].position.0 + 1,
+                    "a batch is contiguous"
+                );
                 positions.extend(out.iter().map(|e| e.position.0));
             }
             positions
@@ -189,7 +201,11 @@ async fn concurrent_appends_are_contiguous<H: LogHarness>(h: &H) {
             .filter(|e| e.aggregate == Aggregate::Job(JobId(job)))
             .map(|e| e.version)
             .collect();
-        assert_eq!(versions, (1..=40).collect::<Vec<_>>(), "per-writer order kept");
+        assert_eq!(
+            versions,
+            (1..=40).collect::<Vec<_>>(),
+            "per-writer order kept"
+        );
     }
     let log = Arc::into_inner(log).expect("all tasks finished");
     h.close(log).await;
@@ -406,7 +422,10 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
         })
         .await
         .unwrap();
-    assert_eq!((all.total, all.items.len(), all.items[0].id), (2, 1, JobId(1)));
+    assert_eq!(
+        (all.total, all.items.len(), all.items[0].id),
+        (2, 1, JobId(1))
+    );
     let second = store
         .jobs(&JobQuery {
             offset: 1,
@@ -422,7 +441,10 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
         })
         .await
         .unwrap();
-    assert_eq!(sessions.items.iter().map(|j| j.id).collect::<Vec<_>>(), [JobId(2)]);
+    assert_eq!(
+        sessions.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [JobId(2)]
+    );
     let done = store
         .jobs(&JobQuery {
             state: Some(JobState::Success),
@@ -430,7 +452,10 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
         })
         .await
         .unwrap();
-    assert_eq!(done.items.iter().map(|j| j.id).collect::<Vec<_>>(), [JobId(1)]);
+    assert_eq!(
+        done.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [JobId(1)]
+    );
     let bobs = store
         .jobs(&JobQuery {
             owner: Some("bob".into()),
@@ -438,7 +463,10 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
         })
         .await
         .unwrap();
-    assert_eq!(bobs.items.iter().map(|j| j.id).collect::<Vec<_>>(), [JobId(2)]);
+    assert_eq!(
+        bobs.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [JobId(2)]
+    );
 
     // Fencing: a scheduler event from an older term than one applied changes nothing.
     let fenced = Envelope::new(
@@ -467,7 +495,10 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
     assert_eq!(session.version, 8);
     assert_eq!(store.checkpoint().await.unwrap(), LogPosition(14));
     let visible = store.jobs(&JobQuery::default()).await.unwrap();
-    assert_eq!(visible.items.iter().map(|j| j.id).collect::<Vec<_>>(), [JobId(2)]);
+    assert_eq!(
+        visible.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [JobId(2)]
+    );
     let with_deleted = store
         .jobs(&JobQuery {
             include_deleted: true,

@@ -14,5 +14,7 @@ pub fn prefixed(prefix: u8, parts: &[u64]) -> Vec<u8> {
 }
 
 pub fn read_u64(bytes: &[u8]) -> Option<u64> {
-    bytes.get(..8).map(|b| u64::from_be_bytes(b.try_into().unwrap()))
+    bytes
+        .get(..8)
+        .map(|b| u64::from_be_bytes(b.try_into().unwrap()))
 }

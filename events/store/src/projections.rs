@@ -76,8 +76,7 @@ pub trait ProjectionStore: Send + Sync + 'static {
     async fn statement(&self, job: JobId, id: StatementId) -> Result<Option<Statement>>;
 
     /// A session's statements ordered by id, `offset`/`limit` paged.
-    async fn statements(&self, job: JobId, offset: usize, limit: usize)
-        -> Result<Page<Statement>>;
+    async fn statements(&self, job: JobId, offset: usize, limit: usize) -> Result<Page<Statement>>;
 
     /// Every event of one job, in log order.
     async fn history(&self, job: JobId) -> Result<Vec<Envelope>>;

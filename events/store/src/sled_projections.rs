@@ -80,7 +80,10 @@ impl ProjectionStore for SledProjections {
             if !applied {
                 continue;
             }
-            out.insert(prefixed(HISTORY, &[id.0, env.position.0]), codec::encode(env));
+            out.insert(
+                prefixed(HISTORY, &[id.0, env.position.0]),
+                codec::encode(env),
+            );
             if let Some(sid) = env.event.statement() {
                 let key = (id, sid);
                 let doc = match statements.entry(key) {
@@ -99,7 +102,10 @@ impl ProjectionStore for SledProjections {
         }
         for ((job, sid), doc) in statements {
             if let Some(doc) = doc {
-                out.insert(prefixed(STATEMENT, &[job.0, sid.0]), codec::encode_value(&doc));
+                out.insert(
+                    prefixed(STATEMENT, &[job.0, sid.0]),
+                    codec::encode_value(&doc),
+                );
             }
         }
         let next = last.position.next().max(checkpoint);
@@ -142,12 +148,7 @@ impl ProjectionStore for SledProjections {
         self.get(&prefixed(STATEMENT, &[job.0, id.0]))
     }
 
-    async fn statements(
-        &self,
-        job: JobId,
-        offset: usize,
-        limit: usize,
-    ) -> Result<Page<Statement>> {
+    async fn statements(&self, job: JobId, offset: usize, limit: usize) -> Result<Page<Statement>> {
         let mut items = Vec::new();
         let mut total = 0;
         for item in self.tree.scan_prefix(prefixed(STATEMENT, &[job.0])) {

@@ -1,0 +1,27 @@
+# Shared settings of the dev scripts. Sourced, not run.
+# The project's Python environments live outside the checkout so a fresh clone reuses them;
+# their names carry the pins, so changing a pin builds a new one.
+set -euo pipefail
+
+KINDLING_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+KINDLING_CACHE="${KINDLING_CACHE:-$HOME/.cache/kindling}"
+PYSPARK_VERSION="4.3.0"
+GRPC_VERSION="1.85.1"
+export KINDLING_VENV="${KINDLING_VENV:-$KINDLING_CACHE/venv}"
+KINDLING_CLIENTS_VENV="${KINDLING_CLIENTS_VENV:-$KINDLING_CACHE/clients}"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+need_java() {
+  if ! command -v java >/dev/null 2>&1; then
+    say "Java 17 is required (Spark runs on it): apt-get install -y openjdk-17-jre-headless"
+    exit 1
+  fi
+}
+
+python_bin() {
+  for p in python3.11 python3; do
+    if command -v "$p" >/dev/null 2>&1; then echo "$p"; return; fi
+  done
+  say "python3 is required"; exit 1
+}
