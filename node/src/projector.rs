@@ -8,8 +8,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-/// Events folded per projection write during replay.
-const BATCH: usize = 4096;
+use kindling_store::REPLAY_BATCH as BATCH;
 
 pub async fn run(
     log: Arc<dyn EventLog>,
@@ -18,14 +17,18 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut end = log.subscribe();
-    let mut next = match projections.checkpoint().await {
+    let until = log.end();
+    let mut next = match kindling_store::catch_up(log.clone(), projections.as_ref(), until, |p| {
+        projected.send_replace(p);
+    })
+    .await
+    {
         Ok(p) => p,
         Err(e) => {
-            tracing::error!(error = %e, "cannot read the projection checkpoint");
+            tracing::error!(error = %e, "cannot replay the log into the projections");
             return;
         }
     };
-    projected.send_replace(next);
     loop {
         let batch = match log.read(next, BATCH).await {
             Ok(b) => b,

@@ -13,6 +13,7 @@ pub mod error;
 pub mod keys;
 pub mod log;
 pub mod projections;
+pub mod replay;
 pub mod sled_log;
 pub mod sled_projections;
 
@@ -22,5 +23,6 @@ pub mod conformance;
 pub use error::{Result, StoreError};
 pub use log::EventLog;
 pub use projections::{JobQuery, KindFilter, Page, ProjectionStore};
+pub use replay::{catch_up, REPLAY_BATCH};
 pub use sled_log::SledEventLog;
 pub use sled_projections::SledProjections;

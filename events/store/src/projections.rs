@@ -78,8 +78,9 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// A session's statements ordered by id, `offset`/`limit` paged.
     async fn statements(&self, job: JobId, offset: usize, limit: usize) -> Result<Page<Statement>>;
 
-    /// Every event of one job, in log order.
-    async fn history(&self, job: JobId) -> Result<Vec<Envelope>>;
+    /// The log positions of every event of one job, in log order (read the events
+    /// themselves from the log).
+    async fn history(&self, job: JobId) -> Result<Vec<LogPosition>>;
 
     /// Drops every document and the checkpoint, so the next `apply` rebuilds from scratch.
     async fn clear(&self) -> Result<()>;

@@ -208,10 +208,15 @@ pub async fn events(
     let id = job_id(&id, "Job")?;
     s.job(id).await?;
     s.core.catch_up().await;
-    let history = s.core.projections.history(id).await.map_err(Error::from)?;
-    Ok(Json(EventList {
-        events: history.iter().map(EventDoc::from).collect(),
-    }))
+    let positions = s.core.projections.history(id).await.map_err(Error::from)?;
+    let mut events = Vec::with_capacity(positions.len());
+    for p in positions {
+        // Each position names one event of this job in the log, the source of truth.
+        for env in s.core.log.read(p, 1).await.map_err(Error::from)? {
+            events.push(EventDoc::from(&env));
+        }
+    }
+    Ok(Json(EventList { events }))
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "native",

@@ -1,0 +1,83 @@
+//! `kindling-load`: benchmarks that print figures. Each starts what it measures (a node
+//! process on a temporary data directory, or the storage adapters in process), drives it
+//! with bounded, loopback-only load, and stops it.
+//!
+//! - `submit`: durable batch submissions per second over HTTP, with concurrency.
+//! - `statements`: warm-session statement round trip (`1+1`, POST to available) against a
+//!   cold `spark-submit` of the same code.
+//! - `replay`: events per second folded from the sled log into fresh sled projections.
+//! - `idle-rss`: resident memory of an idle node.
+
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+mod node;
+mod replay;
+mod statements;
+mod submit;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "kindling-load", about = "Kindling benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Durable batch submissions accepted per second by one node over HTTP.
+    Submit {
+        #[arg(long, default_value = "target/release/kindling")]
+        kindling: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Warm-session statement round trip against a cold spark-submit.
+    Statements {
+        #[arg(long, default_value = "target/release/kindling")]
+        kindling: PathBuf,
+        #[arg(long, default_value_t = 300)]
+        statements: usize,
+        #[arg(long, default_value_t = 3)]
+        cold_runs: usize,
+    },
+    /// Replay of N events into fresh projections.
+    Replay {
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+    },
+    /// Resident memory of an idle node.
+    IdleRss {
+        #[arg(long, default_value = "target/release/kindling")]
+        kindling: PathBuf,
+        /// How long the node idles before it is measured.
+        #[arg(long, default_value_t = 5)]
+        idle_secs: u64,
+    },
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Submit {
+            kindling,
+            requests,
+            concurrency,
+        } => submit::run(&kindling, requests, concurrency).await,
+        Cmd::Statements {
+            kindling,
+            statements,
+            cold_runs,
+        } => statements::run(&kindling, statements, cold_runs).await,
+        Cmd::Replay { events } => replay::run(events).await,
+        Cmd::IdleRss {
+            kindling,
+            idle_secs,
+        } => node::idle_rss(&kindling, idle_secs).await,
+    }
+}

@@ -1,0 +1,94 @@
+//! Durable submissions per second: N `POST /batches` with C in flight against one node
+//! (fsync on, group commit). The node's `spark-submit` is a stand-in that waits and at most
+//! one driver runs, so the figure is the node's, not Spark's.
+
+use crate::node;
+use anyhow::{ensure, Result};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Instant;
+
+pub async fn run(kindling: &Path, requests: usize, concurrency: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let spark = node::idle_spark_home(dir.path())?;
+    let app = dir.path().join("app.py");
+    std::fs::write(&app, "print(1)\n")?;
+    let node = node::start(
+        kindling,
+        &dir.path().join("data"),
+        &spark,
+        &["--max-drivers", "1"],
+    )?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let body =
+        serde_json::json!({"file": app.display().to_string(), "conf": {"spark.app.tag": "bench"}})
+            .to_string();
+    let url = format!("{}/batches", node.base);
+    let started = Instant::now();
+    let results: Vec<Result<(u64, u64)>> = futures::stream::iter(0..requests)
+        .map(|_| {
+            let http = http.clone();
+            let url = url.clone();
+            let body = body.clone();
+            async move {
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await?;
+                ensure!(r.status().as_u16() == 201, "status {}", r.status());
+                let v: serde_json::Value = r.json().await?;
+                Ok((
+                    v["id"].as_u64().unwrap_or(u64::MAX),
+                    t.elapsed().as_micros() as u64,
+                ))
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let mut hist = Histogram::<u64>::new(3)?;
+    let mut ids = HashSet::new();
+    for r in results {
+        let (id, us) = r?;
+        ensure!(ids.insert(id), "id {id} handed out twice");
+        hist.record(us)?;
+    }
+    let health: serde_json::Value = http
+        .get(format!("{}/api/v1/health", node.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let log_end = health["logEnd"].as_u64().unwrap_or(0);
+    ensure!(
+        log_end >= requests as u64,
+        "log holds {log_end} events for {requests} acknowledged submissions"
+    );
+    println!(
+        "submissions: {requests} with {concurrency} in flight in {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "throughput: {:.0} durable submissions/s",
+        requests as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0
+    );
+    println!(
+        "node resident memory after the run: {:.1} MB",
+        node::rss_kib(node.child.id())? as f64 / 1024.0
+    );
+    Ok(())
+}
