@@ -273,6 +273,12 @@ fn jobs_queue_when_drivers_are_full_and_start_as_capacity_frees() {
     );
     let none = node.get("/api/v1/jobs?owner=nobody").1;
     assert_eq!(none["total"], 0);
+    // doAs overrides proxyUser, as in Livy.
+    let (_, c) = node.post(
+        "/batches?doAs=carol",
+        json!({"file": file, "proxyUser": "dave"}),
+    );
+    assert_eq!(c["proxyUser"], "carol");
 }
 
 /// Everything a client can read about every job.

@@ -435,6 +435,90 @@ fn local_path(file: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kindling_events::spec::{BatchSpec, JobSpec, SparkResources};
+
+    fn backend() -> LocalBackend {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        LocalBackend::new(
+            LocalConfig {
+                spark_home: "/spark".into(),
+                python: "/venv/bin/python".into(),
+                master: "local[3]".into(),
+                drivers_dir: "/data/drivers".into(),
+                runner: "/data/runner/kindling_runner.py".into(),
+                default_conf: [("spark.ui.enabled".to_string(), "false".to_string())].into(),
+                cluster_id: "c1".into(),
+            },
+            tx,
+        )
+    }
+
+    #[test]
+    fn request_fields_map_to_spark_submit() {
+        let spec = JobSpec {
+            kind: JobKind::Batch(BatchSpec {
+                file: "/apps/job.jar".into(),
+                class_name: Some("com.example.Main".into()),
+                args: vec!["--day".into(), "1".into()],
+            }),
+            name: Some("nightly".into()),
+            owner: None,
+            proxy_user: Some("ann".into()),
+            resources: SparkResources {
+                driver_memory: Some("2g".into()),
+                driver_cores: Some(2),
+                executor_memory: Some("4g".into()),
+                executor_cores: Some(3),
+                num_executors: Some(5),
+                queue: Some("etl".into()),
+                jars: vec!["/a.jar".into(), "/b.jar".into()],
+                py_files: vec!["/deps.zip".into()],
+                files: vec!["/conf.yml".into()],
+                archives: vec!["/env.tgz#env".into()],
+                conf: [
+                    ("spark.ui.enabled".to_string(), "true".to_string()),
+                    ("kindling.cluster".to_string(), "default".to_string()),
+                ]
+                .into(),
+            },
+        };
+        let args = backend().submit_args(&LaunchSpec {
+            job: JobId(7),
+            attempt: Attempt(1),
+            driver_name: "kindling-7-1".into(),
+            spec,
+            session: None,
+        });
+        let joined = args.join(" ");
+        for expected in [
+            "--master local[3] --deploy-mode client --name nightly",
+            "--driver-memory 2g",
+            "--executor-memory 4g",
+            "--driver-cores 2",
+            "--executor-cores 3",
+            "--num-executors 5",
+            "--queue etl",
+            "--jars /a.jar,/b.jar",
+            "--py-files /deps.zip",
+            "--files /conf.yml",
+            "--archives /env.tgz#env",
+            "--conf spark.eventLog.dir=file:///data/drivers/kindling-7-1/eventlog",
+            "--class com.example.Main /apps/job.jar --day 1",
+        ] {
+            assert!(
+                joined.contains(expected),
+                "{expected:?} missing from {joined}"
+            );
+        }
+        // The job's conf wins over the node's default; Kindling's own keys stay out of Spark.
+        assert!(joined.contains("--conf spark.ui.enabled=true"));
+        assert!(!joined.contains("spark.ui.enabled=false"));
+        assert!(!joined.contains("kindling.cluster"));
+        assert!(
+            joined.ends_with("/apps/job.jar --day 1"),
+            "application args come last"
+        );
+    }
 
     #[test]
     fn recognises_spark_application_ids() {
