@@ -56,17 +56,10 @@ impl Core {
     }
 
     async fn count_states(&self) -> Result<()> {
-        let all = self
-            .projections
-            .jobs(&JobQuery {
-                include_deleted: true,
-                limit: usize::MAX,
-                ..Default::default()
-            })
-            .await?;
+        let all = self.all_jobs().await?;
         let mut states = self.states.lock().unwrap();
         states.clear();
-        for j in &all.items {
+        for j in &all {
             *states.entry(j.state).or_default() += 1;
         }
         for s in JobState::ALL {
@@ -223,19 +216,22 @@ impl Core {
         Ok((job.clone(), envs))
     }
 
+    /// Every job the projections hold, deleted ones included.
+    pub async fn all_jobs(&self) -> Result<Vec<Job>> {
+        let query = JobQuery {
+            include_deleted: true,
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        Ok(self.projections.jobs(&query).await?.items)
+    }
+
     /// Every job not yet in a terminal state, from the projections (after a catch-up).
     pub async fn active_jobs(&self) -> Result<Vec<Job>> {
         self.catch_up().await;
-        let all = self
-            .projections
-            .jobs(&JobQuery {
-                include_deleted: true,
-                limit: usize::MAX,
-                ..Default::default()
-            })
-            .await?;
+        let all = self.all_jobs().await?;
         let mut out = Vec::new();
-        for j in all.items.into_iter().filter(|j| !j.state.is_terminal()) {
+        for j in all.into_iter().filter(|j| !j.state.is_terminal()) {
             out.push(self.job(j.id).await?);
         }
         Ok(out)

@@ -42,6 +42,19 @@ struct Running {
     recovering_since: Option<Instant>,
 }
 
+impl Running {
+    fn new(job: &Job, driver_name: String) -> Self {
+        Running {
+            attempt: job.attempt,
+            owner: job.spec.owner.clone(),
+            driver_name,
+            killing: false,
+            doomed: None,
+            recovering_since: None,
+        }
+    }
+}
+
 pub struct Scheduler {
     core: Arc<Core>,
     backend: Arc<dyn ClusterBackend>,
@@ -153,17 +166,8 @@ impl Scheduler {
                         },
                     )
                     .await;
-                    self.running.insert(
-                        job.id,
-                        Running {
-                            attempt: job.attempt,
-                            owner: job.spec.owner.clone(),
-                            driver_name: name.clone(),
-                            killing: false,
-                            doomed: None,
-                            recovering_since: None,
-                        },
-                    );
+                    self.running
+                        .insert(job.id, Running::new(&job, name.clone()));
                     if job.kill_requested {
                         self.kill(job.id).await;
                     } else if job.is_session()
@@ -313,17 +317,7 @@ impl Scheduler {
             endpoints: self.cfg.driver_endpoints.clone(),
             secret: self.secret(&name),
         });
-        self.running.insert(
-            job.id,
-            Running {
-                attempt: job.attempt,
-                owner: job.spec.owner.clone(),
-                driver_name: name.clone(),
-                killing: false,
-                doomed: None,
-                recovering_since: None,
-            },
-        );
+        self.running.insert(job.id, Running::new(job, name.clone()));
         let launched = self
             .backend
             .launch(LaunchSpec {

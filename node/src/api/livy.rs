@@ -98,10 +98,7 @@ pub async fn create_batch(
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<CreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let params = Params::from_query(q.as_deref())?;
-    let spec = req.into_spec(&s.caller(&headers, &params))?;
-    check_local_files(&spec)?;
-    let job = s.core.submit(spec).await?;
+    let job = s.accept(&headers, q.as_deref(), req).await?;
     Ok(created(
         format!("/batches/{}", job.id),
         LivyBatch::from_job(&job, vec![]),
@@ -238,10 +235,7 @@ pub async fn create_session(
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<CreateSession>,
 ) -> ApiResult<impl IntoResponse> {
-    let params = Params::from_query(q.as_deref())?;
-    let spec = req.into_spec(&s.caller(&headers, &params))?;
-    check_local_files(&spec)?;
-    let job = s.core.submit(spec).await?;
+    let job = s.accept(&headers, q.as_deref(), req).await?;
     Ok(created(
         format!("/sessions/{}", job.id),
         LivySession::from_job(&job, vec![]),

@@ -129,6 +129,19 @@ impl AppState {
         }
     }
 
+    /// Validates a create request and accepts the job (Livy's and the native API alike).
+    pub async fn accept(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        req: impl model::CreateJob,
+    ) -> ApiResult<Job> {
+        let params = Params::from_query(query)?;
+        let spec = req.into_spec(&self.caller(headers, &params))?;
+        livy::check_local_files(&spec)?;
+        Ok(self.core.submit(spec).await?)
+    }
+
     /// A job by id, as the write model has it (always current).
     pub async fn job(&self, id: JobId) -> ApiResult<Job> {
         Ok(self.core.job(id).await?)

@@ -238,8 +238,13 @@ pub struct Caller {
     pub do_as: Option<String>,
 }
 
-impl CreateBatch {
-    pub fn into_spec(mut self, caller: &Caller) -> Result<JobSpec, ApiError> {
+/// A request that creates a job.
+pub trait CreateJob {
+    fn into_spec(self, caller: &Caller) -> Result<JobSpec, ApiError>;
+}
+
+impl CreateJob for CreateBatch {
+    fn into_spec(mut self, caller: &Caller) -> Result<JobSpec, ApiError> {
         let common = self.common();
         let file = match self.file {
             Some(f) if !f.trim().is_empty() => f,
@@ -278,8 +283,8 @@ pub fn session_kind(field: &str, v: Option<&str>) -> Result<SessionKind, ApiErro
     }
 }
 
-impl CreateSession {
-    pub fn into_spec(mut self, caller: &Caller) -> Result<JobSpec, ApiError> {
+impl CreateJob for CreateSession {
+    fn into_spec(mut self, caller: &Caller) -> Result<JobSpec, ApiError> {
         let common = self.common();
         let kind = session_kind("kind", self.kind.as_deref())?;
         let heartbeat = match self.heartbeat_timeout_in_second {

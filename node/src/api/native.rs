@@ -3,7 +3,7 @@
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{job_id, statement_id, JsonBody, Params};
-use super::livy::{cancel, check_local_files, statements_of, submit_statement};
+use super::livy::{cancel, statements_of, submit_statement};
 use super::model::*;
 use super::{slice_log, State};
 use crate::error::Error;
@@ -147,10 +147,7 @@ pub async fn create_batch(
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<CreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let params = Params::from_query(q.as_deref())?;
-    let spec = req.into_spec(&s.caller(&headers, &params))?;
-    check_local_files(&spec)?;
-    let job = s.core.submit(spec).await?;
+    let job = s.accept(&headers, q.as_deref(), req).await?;
     Ok(created(job.id.0, JobDoc::from(&job)))
 }
 
@@ -162,10 +159,7 @@ pub async fn create_session(
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<CreateSession>,
 ) -> ApiResult<impl IntoResponse> {
-    let params = Params::from_query(q.as_deref())?;
-    let spec = req.into_spec(&s.caller(&headers, &params))?;
-    check_local_files(&spec)?;
-    let job = s.core.submit(spec).await?;
+    let job = s.accept(&headers, q.as_deref(), req).await?;
     Ok(created(job.id.0, JobDoc::from(&job)))
 }
 
