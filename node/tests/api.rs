@@ -477,3 +477,40 @@ fn config_errors_are_reported_before_starting() {
     assert_eq!(code, Some(2));
     assert!(err.contains("/nowhere"), "{err}");
 }
+
+#[test]
+fn owner_comes_from_the_trusted_proxy_header_and_filters_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(
+        dir.path(),
+        &[
+            "--trusted-user-header",
+            "X-Remote-User",
+            "--max-drivers",
+            "1",
+        ],
+    );
+    let file = app(dir.path());
+    let http = reqwest::blocking::Client::new();
+    for user in ["ann", "bob", "ann"] {
+        let r = http
+            .post(node.url("/batches"))
+            .header("X-Remote-User", user)
+            .json(&json!({"file": file, "args": ["sleep=30"]}))
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+        let body: Value = r.json().unwrap();
+        assert_eq!(body["owner"], user);
+    }
+    let anns = node.get("/api/v1/jobs?owner=ann").1;
+    assert_eq!(anns["total"], 2);
+    assert!(anns["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|j| j["owner"] == "ann"));
+    // Without the header there is no owner.
+    let (_, anon) = node.post("/batches", json!({"file": file}));
+    assert!(anon["owner"].is_null());
+}
