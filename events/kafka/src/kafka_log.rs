@@ -1,0 +1,131 @@
+//! [`KafkaEventLog`]: the `EventLog` port on one single-partition Kafka topic. It wires the
+//! writer (appends), the reader pool (`read`) and the tail follower (`end`, `subscribe`);
+//! each is described in its own module.
+
+use crate::config::KafkaConfig;
+use crate::reader::Readers;
+use crate::writer::{self, AppendRequest};
+use crate::{tail, topic};
+use async_trait::async_trait;
+use kindling_events::{Envelope, LogPosition, NewEvent};
+use kindling_store::{EventLog, Result, StoreError};
+use rdkafka::consumer::StreamConsumer;
+use rdkafka::producer::FutureProducer;
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// Appends waiting for the writer; beyond this, `append` waits (backpressure).
+const QUEUED_APPENDS: usize = 8192;
+
+/// The event log on Kafka. Needs a tokio runtime. Its background tasks end when it is closed
+/// ([`close`](Self::close): pending appends finish, then the clients disconnect) or dropped
+/// (the tasks finish what was queued and end on their own; the clients' destructors then run
+/// on a runtime worker).
+pub struct KafkaEventLog {
+    topic: Arc<str>,
+    requests: mpsc::Sender<AppendRequest>,
+    end: watch::Receiver<LogPosition>,
+    readers: Readers,
+    writer: JoinHandle<FutureProducer>,
+    acknowledger: JoinHandle<()>,
+    tail: JoinHandle<StreamConsumer>,
+    stop_tail: oneshot::Sender<()>,
+}
+
+impl KafkaEventLog {
+    /// Connects, creates the topic if it is missing (one partition), and finds the end.
+    /// Fails with `Backend` if the brokers cannot be reached within `request_timeout` or the
+    /// topic has more than one partition.
+    pub async fn open(config: KafkaConfig) -> Result<Self> {
+        let topic: Arc<str> = config.topic.as_str().into();
+        // Created first: the idempotent producer fetches its producer id in the background
+        // (half a second on a fresh client), which then overlaps the rest of opening.
+        let producer: FutureProducer = config
+            .producer()
+            .create()
+            .map_err(|e| StoreError::Backend(format!("kafka producer: {e}")))?;
+        topic::ensure(&config).await?;
+
+        let (follower, end) = tail::start(&config, &topic).await?;
+
+        let (end_tx, end_rx) = watch::channel(end);
+        let end_tx = Arc::new(end_tx);
+        let (requests, requests_rx) = mpsc::channel(QUEUED_APPENDS);
+        let writer = writer::spawn(
+            producer,
+            topic.clone(),
+            config.max_record_bytes,
+            requests_rx,
+            end_tx.clone(),
+        );
+        let (stop_tail, stop_rx) = oneshot::channel();
+        let tail = tokio::spawn(tail::follow(follower, topic.clone(), end_tx, stop_rx));
+        tracing::info!(%topic, brokers = %config.brokers, end = end.0, "kafka event log open");
+        Ok(KafkaEventLog {
+            readers: Readers::new(&config, topic.clone()),
+            topic,
+            requests,
+            end: end_rx,
+            writer: writer.writer,
+            acknowledger: writer.acknowledger,
+            tail,
+            stop_tail,
+        })
+    }
+
+    /// Lets pending appends finish, stops the background tasks and disconnects.
+    pub async fn close(self) {
+        let KafkaEventLog {
+            topic,
+            requests,
+            readers,
+            writer,
+            acknowledger,
+            tail,
+            stop_tail,
+            ..
+        } = self;
+        drop(requests);
+        let producer = writer.await.ok();
+        let _ = acknowledger.await;
+        let _ = stop_tail.send(());
+        let follower = tail.await.ok();
+        let idle = readers.drain();
+        // librdkafka's destructors block (the producer flushes, client threads are joined).
+        let _ =
+            tokio::task::spawn_blocking(move || drop((producer, follower, idle, readers))).await;
+        tracing::info!(%topic, "kafka event log closed");
+    }
+}
+
+#[async_trait]
+impl EventLog for KafkaEventLog {
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
+        if events.is_empty() {
+            return Ok(vec![]);
+        }
+        let (reply, rx) = oneshot::channel();
+        self.requests
+            .send(AppendRequest { events, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read(&self, from: LogPosition, max: usize) -> Result<Vec<Envelope>> {
+        let end = *self.end.borrow();
+        if max == 0 || from >= end {
+            return Ok(vec![]);
+        }
+        self.readers.read(from, end, max).await
+    }
+
+    fn end(&self) -> LogPosition {
+        *self.end.borrow()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<LogPosition> {
+        self.end.clone()
+    }
+}

@@ -1,0 +1,233 @@
+//! The Kafka event log against a real broker (tansu, started by each test): the shared
+//! conformance suite, other processes' appends, durability across instances, and refusals.
+
+mod support;
+
+use async_trait::async_trait;
+use kindling_events::{Event, LogPosition, NewEvent, Origin};
+use kindling_store::conformance::{event_log_suite, new_event, LogHarness};
+use kindling_store::{EventLog, StoreError};
+use kindling_store_kafka::{KafkaConfig, KafkaEventLog};
+use std::sync::Arc;
+use std::time::Duration;
+use support::{run_id, Broker};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Kafka {
+    broker: Broker,
+    run: String,
+}
+
+impl Kafka {
+    fn start() -> Kafka {
+        Kafka {
+            broker: Broker::start(),
+            run: run_id(),
+        }
+    }
+
+    fn config(&self, name: &str) -> KafkaConfig {
+        let mut config = KafkaConfig::new(
+            self.broker.brokers(),
+            format!("kindling-log-{}-{name}", self.run),
+        );
+        config.session_timeout = Duration::from_secs(2);
+        config
+    }
+
+    async fn open_log(&self, name: &str) -> KafkaEventLog {
+        KafkaEventLog::open(self.config(name))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "open {name}: {e}; broker log: {}",
+                    self.broker.log.display()
+                )
+            })
+    }
+}
+
+#[async_trait]
+impl LogHarness for Kafka {
+    type Log = KafkaEventLog;
+    async fn open(&self, name: &str) -> KafkaEventLog {
+        self.open_log(name).await
+    }
+    async fn close(&self, log: KafkaEventLog) {
+        log.close().await
+    }
+}
+
+fn activity(job: u64, n: u64) -> Vec<NewEvent> {
+    (1..=n)
+        .map(|v| new_event(job, v, Origin::Api, Event::SessionActivity))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_log_passes_the_conformance_suite() {
+    event_log_suite(&Kafka::start()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instance_appends_advance_end_and_subscribe() {
+    let kafka = Kafka::start();
+    let first = kafka.open_log("shared").await;
+    let second = kafka.open_log("shared").await;
+    let mut end = first.subscribe();
+
+    let theirs = second.append(activity(1, 3)).await.unwrap();
+    tokio::time::timeout(WAIT, end.wait_for(|e| *e >= LogPosition(3)))
+        .await
+        .expect("the other instance's append moved end")
+        .unwrap();
+    assert_eq!(first.end(), LogPosition(3));
+    assert_eq!(first.read(LogPosition(0), 10).await.unwrap(), theirs);
+
+    let ours = first.append(activity(2, 2)).await.unwrap();
+    assert_eq!(
+        ours.iter().map(|e| e.position.0).collect::<Vec<_>>(),
+        [3, 4],
+        "positions continue after the other instance's records"
+    );
+    let mut their_end = second.subscribe();
+    tokio::time::timeout(WAIT, their_end.wait_for(|e| *e >= LogPosition(5)))
+        .await
+        .expect("and the other way round")
+        .unwrap();
+    assert_eq!(second.read(LogPosition(3), 10).await.unwrap(), ours);
+
+    // Reads at several positions at once, more of them than the reader pool holds.
+    let first = Arc::new(first);
+    let reads: Vec<_> = (0..5u64)
+        .map(|from| {
+            let log = first.clone();
+            tokio::spawn(async move { log.read(LogPosition(from), 2).await.unwrap() })
+        })
+        .collect();
+    let all = [theirs, ours].concat();
+    for (from, read) in reads.into_iter().enumerate() {
+        let want: Vec<_> = all.iter().skip(from).take(2).cloned().collect();
+        assert_eq!(read.await.unwrap(), want);
+    }
+    Arc::into_inner(first).unwrap().close().await;
+    second.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_appends_are_read_back_by_a_fresh_instance() {
+    let kafka = Kafka::start();
+    let log = Arc::new(kafka.open_log("durable").await);
+    let appends: Vec<_> = (0..8u64)
+        .map(|job| {
+            let log = log.clone();
+            tokio::spawn(async move { log.append(activity(job, 5)).await.unwrap() })
+        })
+        .collect();
+    let mut written = Vec::new();
+    for a in appends {
+        written.extend(a.await.unwrap());
+    }
+    written.sort_by_key(|e| e.position);
+    // Not closed: dropped as a crashing node would leave it, once every append was answered.
+    drop(log);
+
+    let fresh = kafka.open_log("durable").await;
+    assert_eq!(fresh.end(), LogPosition(40));
+    assert_eq!(fresh.read(LogPosition(0), 100).await.unwrap(), written);
+    fresh.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_with_more_than_one_partition_is_refused() {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::ClientConfig;
+
+    let kafka = Kafka::start();
+    let config = kafka.config("two-partitions");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka.broker.brokers())
+        .create()
+        .unwrap();
+    let created = admin
+        .create_topics(
+            [&NewTopic::new(&config.topic, 2, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(created.iter().all(Result::is_ok), "{created:?}");
+    match KafkaEventLog::open(config).await {
+        Err(StoreError::Backend(msg)) => assert!(msg.contains("exactly 1"), "{msg}"),
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a two-partition topic was accepted"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_fails_open_within_the_request_timeout() {
+    // A port nothing listens on: bound, then released.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut config = KafkaConfig::new(addr.to_string(), "kindling-log-nowhere");
+    config.request_timeout = Duration::from_secs(2);
+    let open = tokio::time::timeout(Duration::from_secs(15), KafkaEventLog::open(config))
+        .await
+        .expect("open gave up on its own");
+    assert!(matches!(open, Err(StoreError::Backend(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_event_is_refused_whole() {
+    let kafka = Kafka::start();
+    let mut config = kafka.config("oversized");
+    config.max_record_bytes = 200;
+    let log = KafkaEventLog::open(config).await.unwrap();
+    let mut events = activity(1, 2);
+    events[1].event = Event::StatementSubmitted {
+        statement: kindling_events::StatementId(0),
+        kind: kindling_events::SessionKind::Pyspark,
+        code: "x".repeat(500),
+    };
+    match log.append(events).await {
+        Err(StoreError::Backend(msg)) => assert!(msg.contains("nothing was written"), "{msg}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(log.end(), LogPosition(0));
+    let ok = log.append(activity(1, 1)).await.unwrap();
+    assert_eq!(
+        ok[0].position,
+        LogPosition(0),
+        "nothing of the refused append took a position"
+    );
+    log.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_the_broker_never_acknowledges_fails_as_may_have_happened() {
+    let mut kafka = Kafka::start();
+    let mut config = kafka.config("lost-broker");
+    config.delivery_timeout = Duration::from_secs(2);
+    let log = KafkaEventLog::open(config).await.unwrap();
+    log.append(activity(1, 2)).await.unwrap();
+    kafka.broker.kill();
+    let failed = tokio::time::timeout(WAIT, log.append(activity(2, 2)))
+        .await
+        .expect("the append gave up after the delivery timeout");
+    match failed {
+        Err(StoreError::Backend(msg)) => assert!(msg.contains("may have been written"), "{msg}"),
+        other => panic!("expected a may-have-happened failure, got {other:?}"),
+    }
+    assert_eq!(
+        log.end(),
+        LogPosition(2),
+        "end does not move past unacknowledged records"
+    );
+    tokio::time::timeout(WAIT, log.close())
+        .await
+        .expect("close does not hang without a broker");
+}
