@@ -61,6 +61,45 @@ pub struct ServeArgs {
     /// This node's id.
     #[arg(long, env = "KINDLING_NODE_ID")]
     pub node_id: Option<u64>,
+    /// Where the event log lives: `sled` (embedded, in the data dir) or `kafka`.
+    #[arg(long, env = "KINDLING_EVENT_LOG")]
+    pub event_log: Option<String>,
+    /// Kafka bootstrap servers, `host:port,...` (with `--event-log kafka`).
+    #[arg(long, env = "KINDLING_KAFKA_BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// The event log's topic (created with one partition if missing).
+    #[arg(long, env = "KINDLING_KAFKA_TOPIC")]
+    pub kafka_topic: Option<String>,
+    /// Replication factor of a topic Kindling creates (3 in production).
+    #[arg(long, env = "KINDLING_KAFKA_REPLICATION")]
+    pub kafka_replication: Option<i32>,
+    /// Where the projections live: `sled` (embedded) or `mongodb`.
+    #[arg(long, env = "KINDLING_PROJECTIONS")]
+    pub projections: Option<String>,
+    /// MongoDB connection string (with `--projections mongodb`).
+    #[arg(long, env = "KINDLING_MONGO_URI")]
+    pub mongo_uri: Option<String>,
+    /// MongoDB database of the projections.
+    #[arg(long, env = "KINDLING_MONGO_DATABASE")]
+    pub mongo_database: Option<String>,
+}
+
+/// Where events are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogConfig {
+    Sled,
+    Kafka {
+        brokers: String,
+        topic: String,
+        replication: i32,
+    },
+}
+
+/// Where projections are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectionConfig {
+    Sled,
+    Mongo { uri: String, database: String },
 }
 
 /// The same settings as a TOML file; every key optional.
@@ -81,6 +120,13 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     trusted_user_header: Option<String>,
     node_id: Option<u64>,
+    event_log: Option<String>,
+    kafka_brokers: Option<String>,
+    kafka_topic: Option<String>,
+    kafka_replication: Option<i32>,
+    projections: Option<String>,
+    mongo_uri: Option<String>,
+    mongo_database: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +145,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub trusted_user_header: Option<String>,
     pub node_id: u64,
+    pub log: LogConfig,
+    pub projections: ProjectionConfig,
 }
 
 /// The project's venv, as `ops/dev/install-spark` creates it.
@@ -199,7 +247,49 @@ impl ServeArgs {
         if heartbeat == 0 {
             bail!("--driver-heartbeat-timeout-secs must be at least 1");
         }
+        let log = match self.event_log.or(file.event_log).as_deref() {
+            None | Some("sled") => LogConfig::Sled,
+            Some("kafka") => {
+                let Some(brokers) = self.kafka_brokers.or(file.kafka_brokers) else {
+                    bail!("--event-log kafka needs --kafka-brokers host:port[,host:port...]");
+                };
+                let replication = self
+                    .kafka_replication
+                    .or(file.kafka_replication)
+                    .unwrap_or(1);
+                if replication < 1 {
+                    bail!("--kafka-replication must be at least 1");
+                }
+                LogConfig::Kafka {
+                    brokers,
+                    topic: self
+                        .kafka_topic
+                        .or(file.kafka_topic)
+                        .unwrap_or_else(|| "kindling.events".into()),
+                    replication,
+                }
+            }
+            Some(other) => bail!("--event-log must be sled or kafka, not {other:?}"),
+        };
+        let projections = match self.projections.or(file.projections).as_deref() {
+            None | Some("sled") => ProjectionConfig::Sled,
+            Some("mongodb") => {
+                let Some(uri) = self.mongo_uri.or(file.mongo_uri) else {
+                    bail!("--projections mongodb needs --mongo-uri mongodb://host:port");
+                };
+                ProjectionConfig::Mongo {
+                    uri,
+                    database: self
+                        .mongo_database
+                        .or(file.mongo_database)
+                        .unwrap_or_else(|| "kindling".into()),
+                }
+            }
+            Some(other) => bail!("--projections must be sled or mongodb, not {other:?}"),
+        };
         Ok(Config {
+            log,
+            projections,
             listen: self
                 .listen
                 .or(file.listen)

@@ -96,6 +96,49 @@ fn node_key(data: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     Ok(key.to_vec())
 }
 
+async fn open_log(cfg: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
+    Ok(match &cfg.log {
+        config::LogConfig::Sled => Arc::new(
+            SledEventLog::open(&cfg.data_dir.join("log")).context("cannot open the event log")?,
+        ),
+        config::LogConfig::Kafka {
+            brokers,
+            topic,
+            replication,
+        } => {
+            let mut k = kindling_store_kafka::KafkaConfig::new(brokers.clone(), topic.clone());
+            k.replication_factor = *replication;
+            k.client_id = format!("kindling-node-{}", cfg.node_id);
+            Arc::new(
+                kindling_store_kafka::KafkaEventLog::open(k)
+                    .await
+                    .with_context(|| {
+                        format!("cannot open the event log topic {topic} on {brokers}")
+                    })?,
+            )
+        }
+    })
+}
+
+async fn open_projections(cfg: &Config) -> anyhow::Result<Arc<dyn ProjectionStore>> {
+    Ok(match &cfg.projections {
+        config::ProjectionConfig::Sled => Arc::new(
+            SledProjections::open(&cfg.data_dir.join("projections"))
+                .context("cannot open the projections")?,
+        ),
+        config::ProjectionConfig::Mongo { uri, database } => Arc::new(
+            kindling_store_mongo::MongoProjections::open(&kindling_store_mongo::MongoConfig {
+                uri: uri.clone(),
+                database: database.clone(),
+            })
+            .await
+            .with_context(|| {
+                format!("cannot open the projections in MongoDB database {database}")
+            })?,
+        ),
+    })
+}
+
 /// The cluster's id, created on first start. It scopes what this cluster leaves on shared
 /// machines (driver process tags).
 fn cluster_id(data: &std::path::Path) -> anyhow::Result<String> {
@@ -117,11 +160,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let prometheus = metrics::install()?;
     let shutdown = CancellationToken::new();
 
-    let log: Arc<dyn EventLog> =
-        Arc::new(SledEventLog::open(&data.join("log")).context("cannot open the event log")?);
-    let projections: Arc<dyn ProjectionStore> = Arc::new(
-        SledProjections::open(&data.join("projections")).context("cannot open the projections")?,
-    );
+    let log = open_log(&cfg).await?;
+    let projections = open_projections(&cfg).await?;
     let (projected_tx, projected) = tokio::sync::watch::channel(LogPosition(0));
     let projector = tokio::spawn(projector::run(
         log.clone(),

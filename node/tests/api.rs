@@ -473,6 +473,12 @@ fn config_errors_are_reported_before_starting() {
     let (code, err) = run(&[], &[("KINDLING_LOCAL_MASTER", "yarn")]);
     assert_eq!(code, Some(2));
     assert!(err.contains("--local-master"), "{err}");
+    let (code, err) = run(&["--event-log", "kafka"], &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--kafka-brokers"), "{err}");
+    let (code, err) = run(&[], &[("KINDLING_PROJECTIONS", "postgres")]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("sled or mongodb"), "{err}");
     let (code, err) = run(&["--spark-home", "/nowhere"], &[]);
     assert_eq!(code, Some(2));
     assert!(err.contains("/nowhere"), "{err}");
