@@ -4,6 +4,7 @@
 //! re-issued after a crash finds the driver that already exists instead of starting another.
 
 pub mod local;
+pub mod standalone;
 
 use async_trait::async_trait;
 use kindling_events::spec::JobSpec;
