@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{fake_spark_home, Node};
+use common::{fake_spark_home, snapshot, Node};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -279,21 +279,6 @@ fn jobs_queue_when_drivers_are_full_and_start_as_capacity_frees() {
         json!({"file": file, "proxyUser": "dave"}),
     );
     assert_eq!(c["proxyUser"], "carol");
-}
-
-/// Everything a client can read about every job.
-fn snapshot(node: &Node) -> Value {
-    let jobs = node.get("/api/v1/jobs?limit=1000").1;
-    let mut out = vec![];
-    for j in jobs["jobs"].as_array().unwrap() {
-        let id = j["id"].as_u64().unwrap();
-        out.push(json!({
-            "job": j,
-            "events": node.get(&format!("/api/v1/jobs/{id}/events")).1,
-            "statements": node.get(&format!("/api/v1/jobs/{id}/statements")).1,
-        }));
-    }
-    Value::Array(out)
 }
 
 #[test]

@@ -9,25 +9,11 @@ mod common;
 #[path = "common/services.rs"]
 mod services;
 
-use common::{fake_spark_home, Node};
-use serde_json::{json, Value};
+use common::{fake_spark_home, snapshot, Node};
+use serde_json::json;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
-
-fn snapshot(node: &Node) -> Value {
-    let jobs = node.get("/api/v1/jobs?limit=1000").1;
-    let mut out = vec![];
-    for j in jobs["jobs"].as_array().unwrap() {
-        let id = j["id"].as_u64().unwrap();
-        out.push(json!({
-            "job": j,
-            "events": node.get(&format!("/api/v1/jobs/{id}/events")).1,
-            "statements": node.get(&format!("/api/v1/jobs/{id}/statements")).1,
-        }));
-    }
-    Value::Array(out)
-}
 
 #[test]
 fn kafka_log_and_mongo_projections_survive_restarts_and_rebuild_identically() {

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -271,6 +271,22 @@ pub fn program(dir: &Path, name: &str, code: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, code).unwrap();
     p.display().to_string()
+}
+
+/// Everything a client can read about every job: for comparing a node with itself after a
+/// restart or a rebuild.
+pub fn snapshot(node: &Node) -> Value {
+    let jobs = node.get("/api/v1/jobs?limit=1000").1;
+    let mut out = vec![];
+    for j in jobs["jobs"].as_array().unwrap() {
+        let id = j["id"].as_u64().unwrap();
+        out.push(json!({
+            "job": j,
+            "events": node.get(&format!("/api/v1/jobs/{id}/events")).1,
+            "statements": node.get(&format!("/api/v1/jobs/{id}/statements")).1,
+        }));
+    }
+    Value::Array(out)
 }
 
 pub fn spark_conf() -> Vec<&'static str> {
