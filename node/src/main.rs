@@ -288,6 +288,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         backend,
         metrics: prometheus,
         trusted_user_header: cfg.trusted_user_header.clone(),
+        leadership: leader.clone(),
+        http_url: format!("http://{http_addr}"),
     });
     let app = api::router(state, cfg.max_body_bytes);
     let http = {

@@ -305,9 +305,12 @@ fn projections_rebuild_identically_from_the_log() {
     let before = snapshot(&node);
     assert_eq!(before.as_array().unwrap().len(), 8);
 
+    let term = node.get("/api/v1/cluster").1["term"].as_u64().unwrap();
     node.stop();
     node.restart();
     assert_eq!(snapshot(&node), before, "a restart changes nothing");
+    let new_term = node.get("/api/v1/cluster").1["term"].as_u64().unwrap();
+    assert!(new_term > term, "each start leads in a new term, fencing the last one's scheduler");
 
     node.stop();
     std::fs::remove_dir_all(node.data.join("projections")).unwrap();
@@ -413,6 +416,13 @@ fn version_and_metrics() {
     let node = start(dir.path(), &[]);
     let v = node.get("/version").1;
     assert!(v["version"].as_str().unwrap().starts_with("0.8."));
+    let c = node.get("/api/v1/cluster").1;
+    assert_eq!(c["leader_id"], 1);
+    assert!(c["term"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        c["members"],
+        json!([{"id": 1, "http": node.base, "leader": true}])
+    );
     let (status, _) = node.post("/batches", json!({"file": app(dir.path())}));
     assert_eq!(status, 201);
     let m = reqwest::blocking::get(node.url("/metrics"))

@@ -33,6 +33,9 @@ pub struct AppState {
     pub backend: Arc<dyn ClusterBackend>,
     pub metrics: PrometheusHandle,
     pub trusted_user_header: Option<String>,
+    pub leadership: Arc<dyn kindling_raft::Leadership>,
+    /// This node's REST address as clients reach it.
+    pub http_url: String,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -71,6 +74,7 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
     let native = Router::new()
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/health", get(native::health))
+        .route("/api/v1/cluster", get(native::cluster))
         .route("/api/v1/jobs", get(native::list_jobs))
         .route("/api/v1/batches", post(native::create_batch))
         .route("/api/v1/sessions", post(native::create_session))

@@ -43,6 +43,45 @@ pub async fn health(axum::extract::State(s): State) -> Json<Health> {
     })
 }
 
+/// A member of the cluster.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    pub id: u64,
+    /// The member's REST address.
+    pub http: String,
+    pub leader: bool,
+}
+
+/// Who leads, in which term, and the members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterInfo {
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    pub members: Vec<Member>,
+    /// Next log position to be written.
+    pub log_end: u64,
+    /// Next log position this node's projections will apply.
+    pub projected: u64,
+}
+
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "native", responses((status = 200, body = ClusterInfo)))]
+pub async fn cluster(axum::extract::State(s): State) -> Json<ClusterInfo> {
+    let leader = *s.leadership.watch().borrow();
+    let me = s.leadership.node_id();
+    Json(ClusterInfo {
+        term: leader.term.0,
+        leader_id: leader.leader.map(|l| l.0),
+        // A single-member cluster today; the Raft membership lists every member.
+        members: vec![Member {
+            id: me.0,
+            http: s.http_url.clone(),
+            leader: leader.is_leader,
+        }],
+        log_end: s.core.log.end().0,
+        projected: s.core.projected().borrow().0,
+    })
+}
+
 #[utoipa::path(get, path = "/metrics", tag = "native",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(axum::extract::State(s): State) -> impl IntoResponse {
