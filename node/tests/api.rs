@@ -310,7 +310,10 @@ fn projections_rebuild_identically_from_the_log() {
     node.restart();
     assert_eq!(snapshot(&node), before, "a restart changes nothing");
     let new_term = node.get("/api/v1/cluster").1["term"].as_u64().unwrap();
-    assert!(new_term > term, "each start leads in a new term, fencing the last one's scheduler");
+    assert!(
+        new_term > term,
+        "each start leads in a new term, fencing the last one's scheduler"
+    );
 
     node.stop();
     std::fs::remove_dir_all(node.data.join("projections")).unwrap();
