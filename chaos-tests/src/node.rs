@@ -12,6 +12,18 @@ pub struct BenchNode {
     _stdout: BufReader<std::process::ChildStdout>,
 }
 
+impl BenchNode {
+    /// The node's `/api/v1/health` answer.
+    pub async fn health(&self, http: &reqwest::Client) -> Result<serde_json::Value> {
+        Ok(http
+            .get(format!("{}/api/v1/health", self.base))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+}
+
 impl Drop for BenchNode {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -89,12 +101,7 @@ pub async fn idle_rss(kindling: &Path, idle_secs: u64) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let node = start(kindling, &dir.path().join("data"), &spark_home()?, &[])?;
     let http = reqwest::Client::new();
-    let health: serde_json::Value = http
-        .get(format!("{}/api/v1/health", node.base))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let health = node.health(&http).await?;
     anyhow::ensure!(health["status"] == "ok", "node not healthy: {health}");
     tokio::time::sleep(Duration::from_secs(idle_secs)).await;
     let kib = rss_kib(node.child.id())?;

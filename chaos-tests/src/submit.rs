@@ -61,12 +61,7 @@ pub async fn run(kindling: &Path, requests: usize, concurrency: usize) -> Result
         ensure!(ids.insert(id), "id {id} handed out twice");
         hist.record(us)?;
     }
-    let health: serde_json::Value = http
-        .get(format!("{}/api/v1/health", node.base))
-        .send()
-        .await?
-        .json()
-        .await?;
+    let health = node.health(&http).await?;
     let log_end = health["logEnd"].as_u64().unwrap_or(0);
     ensure!(
         log_end >= requests as u64,

@@ -79,6 +79,19 @@ impl Params {
             .filter(|s| !s.is_empty())
     }
 
+    /// An integer parameter within `lo..=hi` (`hi = i64::MAX`: no upper bound), or `default`.
+    pub fn bounded(&self, name: &str, default: i64, lo: i64, hi: i64) -> Result<i64, ApiError> {
+        let v = self.int(name)?.unwrap_or(default);
+        if (lo..=hi).contains(&v) {
+            return Ok(v);
+        }
+        Err(ApiError::bad_request(if hi == i64::MAX {
+            format!("{name} must be {lo} or more, got {v}")
+        } else {
+            format!("{name} must be between {lo} and {hi}, got {v}")
+        }))
+    }
+
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
         self.str(name)
             .map(|v| {

@@ -106,18 +106,8 @@ pub async fn create_batch(
 }
 
 fn page(params: &Params) -> ApiResult<(usize, usize)> {
-    let from = params.int("from")?.unwrap_or(0);
-    let size = params.int("size")?.unwrap_or(100);
-    if from < 0 {
-        return Err(ApiError::bad_request(format!(
-            "from must be 0 or more, got {from}"
-        )));
-    }
-    if !(0..=10_000).contains(&size) {
-        return Err(ApiError::bad_request(format!(
-            "size must be between 0 and 10000, got {size}"
-        )));
-    }
+    let from = params.bounded("from", 0, 0, i64::MAX)?;
+    let size = params.bounded("size", 100, 0, 10_000)?;
     Ok((from as usize, size as usize))
 }
 

@@ -128,18 +128,8 @@ pub async fn list_jobs(
             )))
         }
     };
-    let offset = p.int("offset")?.unwrap_or(0);
-    let limit = p.int("limit")?.unwrap_or(100);
-    if offset < 0 {
-        return Err(ApiError::bad_request(format!(
-            "offset must be 0 or more, got {offset}"
-        )));
-    }
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and 1000, got {limit}"
-        )));
-    }
+    let offset = p.bounded("offset", 0, 0, i64::MAX)?;
+    let limit = p.bounded("limit", 100, 1, 1000)?;
     let include_deleted = match p.str("deleted") {
         None | Some("true") => true,
         Some("false") => false,
