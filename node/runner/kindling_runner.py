@@ -635,6 +635,7 @@ class Link:
         self.conn = None
         self.closing = self.quiet = False
         self.seq = 0
+        self.hint = None  # the leader's endpoint, as a follower that refused us named it
         self.thread = threading.Thread(target=self._run, name="kindling-link", daemon=True)
 
     def start(self):
@@ -662,8 +663,12 @@ class Link:
         lost_at, backoff, i, failures = time.monotonic(), 0.2, 0, 0
         n = len(self.cfg.endpoints)
         while True:
-            endpoint = self.cfg.endpoints[i % n]
-            i += 1
+            hinted, self.hint = self.hint, None
+            if hinted:
+                endpoint = hinted
+            else:
+                endpoint = self.cfg.endpoints[i % n]
+                i += 1
             # The session log is for users: report each endpoint once, then every 10th failure.
             self.quiet = failures >= n and failures % 10 != 0
             remaining = self.cfg.reconnect_timeout - (time.monotonic() - lost_at)
@@ -677,6 +682,8 @@ class Link:
             if remaining <= 0:
                 log(f"no core node reachable for {self.cfg.reconnect_timeout:.0f}s; giving up")
                 raise _Terminal(EXIT_UNREACHABLE)
+            if self.hint:
+                continue  # a follower named the leader: go there at once
             time.sleep(min(backoff, remaining))
             backoff = min(backoff * 2, 2.0)
 
@@ -713,6 +720,12 @@ class Link:
         except grpc.RpcError as e:
             if self.closing or self.runner.exit_code is not None:
                 pass
+            elif e.code() == grpc.StatusCode.UNAVAILABLE and "leader-endpoint=" in (e.details() or ""):
+                hint = e.details().split("leader-endpoint=", 1)[1].split()[0].strip(";,")
+                if hint != endpoint:
+                    self.hint = hint
+                if not self.quiet:
+                    log(f"node {endpoint} does not lead; trying the leader at {hint}")
             elif e.code() in REJECTING_CODES:
                 log(f"node {endpoint} rejected this driver: {e.code().name}: {e.details()}")
                 raise _Terminal(EXIT_REJECTED)

@@ -79,9 +79,27 @@ pub struct ServeArgs {
     /// MongoDB connection string (with `--projections mongodb`).
     #[arg(long, env = "KINDLING_MONGO_URI")]
     pub mongo_uri: Option<String>,
-    /// MongoDB database of the projections.
+    /// MongoDB database of the projections (one per node).
     #[arg(long, env = "KINDLING_MONGO_DATABASE")]
     pub mongo_database: Option<String>,
+    /// Address of this node's Raft link (peers dial it). Without it the node listens on a free
+    /// loopback port, which is all a single node needs.
+    #[arg(long, env = "KINDLING_RAFT_LISTEN")]
+    pub raft_listen: Option<SocketAddr>,
+    /// Address peers are told to dial for the Raft link (defaults to the bound address).
+    #[arg(long, env = "KINDLING_RAFT_ADVERTISE")]
+    pub raft_advertise: Option<String>,
+    /// Address clients are told to use for this node's REST API (defaults to the bound one).
+    #[arg(long, env = "KINDLING_HTTP_ADVERTISE")]
+    pub http_advertise: Option<String>,
+    /// Raft addresses of members of an existing cluster to join, `host:port,...`. Without
+    /// it, a node whose Raft directory is empty starts a new cluster of its own.
+    #[arg(long, env = "KINDLING_JOIN", value_delimiter = ',')]
+    pub join: Vec<String>,
+    /// Where the local backend keeps driver logs and exit codes. Nodes of one cluster on one
+    /// machine share it, so whichever leads finds the drivers another launched.
+    #[arg(long, env = "KINDLING_DRIVERS_DIR")]
+    pub drivers_dir: Option<PathBuf>,
 }
 
 /// Where events are stored.
@@ -127,6 +145,11 @@ struct FileConfig {
     projections: Option<String>,
     mongo_uri: Option<String>,
     mongo_database: Option<String>,
+    raft_listen: Option<SocketAddr>,
+    raft_advertise: Option<String>,
+    http_advertise: Option<String>,
+    join: Option<Vec<String>>,
+    drivers_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -147,6 +170,11 @@ pub struct Config {
     pub node_id: u64,
     pub log: LogConfig,
     pub projections: ProjectionConfig,
+    pub raft_listen: SocketAddr,
+    pub raft_advertise: Option<String>,
+    pub http_advertise: Option<String>,
+    pub join: Vec<String>,
+    pub drivers_dir: PathBuf,
 }
 
 /// The project's venv, as `ops/dev/install-spark` creates it.
@@ -287,9 +315,46 @@ impl ServeArgs {
             }
             Some(other) => bail!("--projections must be sled or mongodb, not {other:?}"),
         };
+        let node_id = self.node_id.or(file.node_id).unwrap_or(1);
+        if node_id == 0 {
+            bail!("--node-id must be at least 1");
+        }
+        let join: Vec<String> = if self.join.is_empty() {
+            file.join.unwrap_or_default()
+        } else {
+            self.join
+        };
+        let join: Vec<String> = join
+            .into_iter()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect();
+        for a in &join {
+            if a.rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
+                bail!("--join {a:?} is not host:port");
+            }
+        }
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("data"));
         Ok(Config {
             log,
             projections,
+            raft_listen: self
+                .raft_listen
+                .or(file.raft_listen)
+                .unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()),
+            raft_advertise: self.raft_advertise.or(file.raft_advertise),
+            http_advertise: self.http_advertise.or(file.http_advertise),
+            join,
+            drivers_dir: self
+                .drivers_dir
+                .or(file.drivers_dir)
+                .unwrap_or_else(|| data_dir.join("drivers")),
             listen: self
                 .listen
                 .or(file.listen)
@@ -299,10 +364,7 @@ impl ServeArgs {
                 .or(file.driver_listen)
                 .unwrap_or_else(|| "127.0.0.1:8999".parse().unwrap()),
             driver_advertise: self.driver_advertise.or(file.driver_advertise),
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("data")),
+            data_dir,
             spark_home,
             python,
             local_master,
@@ -316,7 +378,7 @@ impl ServeArgs {
             ),
             max_body_bytes,
             trusted_user_header: self.trusted_user_header.or(file.trusted_user_header),
-            node_id: self.node_id.or(file.node_id).unwrap_or(1),
+            node_id,
         })
     }
 }

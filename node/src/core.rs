@@ -1,6 +1,13 @@
 //! The command side of a node: turns requests into events, appends them durably and keeps the
-//! write model (the job aggregates) in step. Reads go to the projections; this module only
-//! decides and appends. It does not launch, track or talk to drivers.
+//! write model (the job aggregates) in step. It does not launch, track or talk to drivers.
+//!
+//! In a cluster, every member accepts submissions (a new job's id comes from a Raft-leased
+//! block, so no two members can create the same job), but only the leader decides commands on
+//! existing jobs: it is the one writer of their events, so its aggregates are always current.
+//! Followers forward such requests to it (`api::forward`) and read from their projections.
+//! On taking over, the leader runs a catch-up barrier (appends a `SchedulerMarker` and waits
+//! until its projections have consumed it) before it decides anything, so its write model
+//! starts from every event a former leader wrote.
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -8,14 +15,22 @@ use crate::metrics;
 use kindling_events::spec::JobSpec;
 use kindling_events::{
     Aggregate, Command, Envelope, Event, Job, JobId, JobState, LogPosition, NewEvent, NodeId,
-    Origin,
+    Origin, Term,
 };
-use kindling_raft::IdAllocator;
+use kindling_raft::{IdAllocator, LeaderState};
 use kindling_store::{EventLog, JobQuery, ProjectionStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Mutex};
+
+/// Where a node keeps events and reads: the log, the projections, and how far the projector
+/// has brought the projections.
+pub struct Storage {
+    pub log: Arc<dyn EventLog>,
+    pub projections: Arc<dyn ProjectionStore>,
+    pub projected: watch::Receiver<LogPosition>,
+}
 
 pub struct Core {
     pub node: NodeId,
@@ -30,17 +45,30 @@ pub struct Core {
     projected: watch::Receiver<LogPosition>,
     /// Jobs by state, for the `kindling_jobs` gauge.
     states: StdMutex<HashMap<JobState, i64>>,
+    /// Who leads, as Raft sees it.
+    leadership: watch::Receiver<LeaderState>,
+    /// The term in which this node took over as the one writer (after its barrier), if it
+    /// leads now.
+    leading: watch::Sender<Option<Term>>,
+    /// How long a read of a job this node has not seen yet waits for it to arrive from the
+    /// log (a job created on another member a moment ago). Zero on a single node.
+    arrival_wait: Duration,
 }
 
 impl Core {
     pub async fn new(
         node: NodeId,
-        log: Arc<dyn EventLog>,
-        projections: Arc<dyn ProjectionStore>,
+        storage: Storage,
         ids: Arc<dyn IdAllocator>,
         clock: Arc<dyn Clock>,
-        projected: watch::Receiver<LogPosition>,
+        leadership: watch::Receiver<LeaderState>,
+        arrival_wait: Duration,
     ) -> Result<Self> {
+        let Storage {
+            log,
+            projections,
+            projected,
+        } = storage;
         let core = Core {
             node,
             log,
@@ -50,6 +78,9 @@ impl Core {
             jobs: StdMutex::new(HashMap::new()),
             projected,
             states: StdMutex::new(HashMap::new()),
+            leadership,
+            leading: watch::Sender::new(None),
+            arrival_wait,
         };
         core.count_states().await?;
         Ok(core)
@@ -126,18 +157,24 @@ impl Core {
             .enumerate()
             .map(|(i, event)| self.new_event(Aggregate::Job(id), i as u64 + 1, Origin::Api, event))
             .collect();
-        // The aggregate is registered, locked, before the append: whoever sees the event in
-        // the log and looks the job up (the scheduler) waits here instead of loading a second
-        // copy of it.
+        // On the leader the aggregate is registered, locked, before the append: whoever sees
+        // the event in the log and looks the job up (the scheduler) waits here instead of
+        // loading a second copy of it. A follower keeps no aggregates: the leader loads the
+        // job from its projections when it first needs it.
         let provisional = Job::created(&Envelope::new(LogPosition(0), events[0].clone()))
             .expect("first event creates the job");
         let agg = Arc::new(Mutex::new(provisional));
         let mut job = agg.clone().lock_owned().await;
-        self.jobs.lock().unwrap().insert(id, agg);
+        let registered = self.leading_term().is_some();
+        if registered {
+            self.jobs.lock().unwrap().insert(id, agg);
+        }
         let envs = match self.append(events).await {
             Ok(envs) => envs,
             Err(e) => {
-                self.jobs.lock().unwrap().remove(&id);
+                if registered {
+                    self.jobs.lock().unwrap().remove(&id);
+                }
                 return Err(e);
             }
         };
@@ -167,13 +204,79 @@ impl Core {
         }
     }
 
+    /// The term this node leads in, once its barrier is behind it.
+    pub fn leading_term(&self) -> Option<Term> {
+        let term = (*self.leading.borrow())?;
+        let now = *self.leadership.borrow();
+        (now.is_leader && now.term == term).then_some(term)
+    }
+
+    /// Changes when this node starts or stops deciding commands as leader.
+    pub fn leading(&self) -> watch::Receiver<Option<Term>> {
+        self.leading.subscribe()
+    }
+
+    /// Who leads, as Raft sees it.
+    pub fn leadership(&self) -> watch::Receiver<LeaderState> {
+        self.leadership.clone()
+    }
+
+    /// Makes this node the one writer of job events for `term`: appends a catch-up marker,
+    /// waits until the projections have consumed it (so they hold every event any former
+    /// leader wrote), and drops whatever aggregates it held, which are reloaded from there.
+    /// Returns the marker's position. Fails if leadership moves on meanwhile.
+    pub async fn take_over(&self, term: Term) -> Result<LogPosition> {
+        self.step_down();
+        let marker = self.new_event(
+            Aggregate::Cluster,
+            0,
+            Origin::Scheduler { term },
+            Event::SchedulerMarker {
+                nonce: rand::random(),
+            },
+        );
+        let env = self.append(vec![marker]).await?.remove(0);
+        let barrier = env.position.next();
+        let mut leadership = self.leadership.clone();
+        loop {
+            if self.await_projected(barrier, Duration::from_secs(1)).await {
+                break;
+            }
+            let now = *leadership.borrow_and_update();
+            if !now.is_leader || now.term != term {
+                return Err(Error::Unavailable(format!(
+                    "leadership moved on while term {} was catching up",
+                    term.0
+                )));
+            }
+            tracing::warn!(
+                barrier = barrier.0,
+                projected = self.projected.borrow().0,
+                "still catching up with the log before scheduling"
+            );
+        }
+        self.jobs.lock().unwrap().clear();
+        self.leading.send_replace(Some(term));
+        tracing::info!(
+            term = term.0,
+            barrier = env.position.0,
+            "caught up with the log; deciding commands as leader"
+        );
+        Ok(env.position)
+    }
+
+    /// Stops deciding commands and forgets the write model (another member now writes).
+    pub fn step_down(&self) {
+        self.leading.send_replace(None);
+        self.jobs.lock().unwrap().clear();
+    }
+
     /// The aggregate of `id`, loaded from the projections the first time.
     async fn aggregate(&self, id: JobId) -> Result<Arc<Mutex<Job>>> {
         if let Some(j) = self.jobs.lock().unwrap().get(&id) {
             return Ok(j.clone());
         }
-        self.catch_up().await;
-        let job = self.projections.job(id).await?.ok_or(Error::NotFound(id))?;
+        let job = self.projected_job(id).await?;
         Ok(self
             .jobs
             .lock()
@@ -183,9 +286,41 @@ impl Core {
             .clone())
     }
 
-    /// The current write-model state of a job.
+    /// A job as the projections hold it once they reflect the log as this node knows it. A
+    /// job not there yet may have been created on another member a moment ago: in a cluster
+    /// the read waits, up to `arrival_wait`, for it to arrive.
+    async fn projected_job(&self, id: JobId) -> Result<Job> {
+        self.catch_up().await;
+        if let Some(job) = self.projections.job(id).await? {
+            return Ok(job);
+        }
+        let deadline = Instant::now() + self.arrival_wait;
+        let mut projected = self.projected.clone();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::NotFound(id));
+            }
+            projected.borrow_and_update();
+            if tokio::time::timeout(left, projected.changed())
+                .await
+                .is_err()
+            {
+                return Err(Error::NotFound(id));
+            }
+            if let Some(job) = self.projections.job(id).await? {
+                return Ok(job);
+            }
+        }
+    }
+
+    /// A job's current state: the write model's on the leader (always current), the
+    /// projections' elsewhere (current up to what this node has read of the log).
     pub async fn job(&self, id: JobId) -> Result<Job> {
-        Ok(self.aggregate(id).await?.lock().await.clone())
+        if self.leading_term().is_some() {
+            return Ok(self.aggregate(id).await?.lock().await.clone());
+        }
+        self.projected_job(id).await
     }
 
     /// Decides `cmd` against job `id` and appends what it decided. Returns the job after the
@@ -196,6 +331,10 @@ impl Core {
         origin: Origin,
         cmd: Command,
     ) -> Result<(Job, Vec<Envelope>)> {
+        if self.leading_term().is_none() {
+            let leader = self.leadership.borrow().leader;
+            return Err(Error::NotLeader(leader));
+        }
         let agg = self.aggregate(id).await?;
         let mut job = agg.lock().await;
         let events = job.decide(cmd)?;

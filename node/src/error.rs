@@ -23,4 +23,17 @@ pub enum Error {
     Unavailable(String),
     #[error("backend: {0}")]
     Backend(String),
+    /// Only the leader decides commands on existing jobs; this node does not lead (now).
+    #[error("{}", not_leader(*.0))]
+    NotLeader(Option<kindling_events::NodeId>),
+}
+
+fn not_leader(leader: Option<kindling_events::NodeId>) -> String {
+    match leader {
+        Some(l) => format!(
+            "this node does not lead the cluster (node {} does); retry",
+            l.0
+        ),
+        None => "the cluster is electing a leader; retry in a moment".into(),
+    }
 }

@@ -32,6 +32,8 @@ struct Link {
 
 pub struct Gateway {
     core: Arc<Core>,
+    /// The leader's driver gateway, if known, for drivers that reach a follower.
+    leader_endpoint: Box<dyn Fn() -> Option<String> + Send + Sync>,
     heartbeat_interval: Duration,
     links: Mutex<HashMap<JobId, Link>>,
     next_conn: AtomicU64,
@@ -51,9 +53,14 @@ fn msg(body: pb::node_message::Body) -> pb::NodeMessage {
 }
 
 impl Gateway {
-    pub fn new(core: Arc<Core>, heartbeat_interval: Duration) -> Self {
+    pub fn new(
+        core: Arc<Core>,
+        heartbeat_interval: Duration,
+        leader_endpoint: Box<dyn Fn() -> Option<String> + Send + Sync>,
+    ) -> Self {
         Gateway {
             core,
+            leader_endpoint,
             heartbeat_interval,
             links: Mutex::default(),
             next_conn: AtomicU64::new(1),
@@ -112,6 +119,18 @@ impl Gateway {
         }
     }
 
+    /// Ends every driver's link without stopping the drivers (this node stopped leading):
+    /// each reconnects, to whichever member leads now.
+    pub fn release_all(&self) {
+        let links: Vec<Link> = self.links.lock().unwrap().drain().map(|(_, l)| l).collect();
+        for l in links {
+            let _ = l.tx.try_send(Err(Status::unavailable(
+                "this node no longer leads the cluster; reconnect",
+            )));
+        }
+        metrics::drivers_connected(self.connected());
+    }
+
     /// Asks the driver to stop Spark and exit, and forgets the link.
     pub async fn shutdown(&self, job: JobId, reason: &str) {
         let link = self.links.lock().unwrap().remove(&job);
@@ -158,6 +177,13 @@ impl Gateway {
             _ => Err(Error::Unavailable(format!(
                 "session {job}'s driver did not answer the completion request in time"
             ))),
+        }
+    }
+
+    fn leader_hint(&self) -> String {
+        match (self.leader_endpoint)() {
+            Some(addr) => format!("this node does not lead the cluster; leader-endpoint={addr}"),
+            None => "this node does not lead the cluster; no leader is known yet".into(),
         }
     }
 
@@ -340,6 +366,11 @@ impl DriverLink for DriverService {
                 ))
             }
         };
+        if gw.core.leading_term().is_none() {
+            // Only the leader records what drivers report. The runner tries the next
+            // endpoint; the hint lets it go straight to the leader.
+            return Err(Status::unavailable(gw.leader_hint()));
+        }
         gw.register(&reg).await?;
         let job = JobId(reg.job_id);
         let attempt = Attempt(reg.attempt);

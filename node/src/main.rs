@@ -23,7 +23,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use config::{Config, ServeArgs};
 use kindling_events::{JobId, LogPosition, NodeId};
-use kindling_raft::{Leadership, SingleNode};
+use kindling_raft::{
+    ClusterConfig, ClusterIdentity, ClusterMember, LeaderState, Leadership, MemberAddrs,
+};
 use kindling_store::{EventLog, JobQuery, ProjectionStore, SledEventLog, SledProjections};
 use std::io::Write;
 use std::sync::Arc;
@@ -52,7 +54,8 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KINDLING_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // openraft logs every election and replication hiccup at info.
+                .unwrap_or_else(|_| "info,openraft=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -74,26 +77,104 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The node's secret, from which session secrets derive; created on first start.
-fn node_key(data: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let path = data.join("node.key");
-    if let Ok(k) = std::fs::read(&path) {
-        if k.len() >= 32 {
-            return Ok(k);
+/// The identity this node proposes if the cluster has none yet: what a data directory of an
+/// earlier, single-node Kindling holds (`cluster.id`, `node.key`), so its drivers and
+/// session secrets stay valid, otherwise fresh random values. `term_base` lifts Raft's terms
+/// above every scheduler term the projections have seen.
+fn proposed_identity(data: &std::path::Path, term_base: u64) -> ClusterIdentity {
+    let cluster_id = std::fs::read_to_string(data.join("cluster.id"))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 8]>()));
+    let key = std::fs::read(data.join("node.key"))
+        .ok()
+        .filter(|k| k.len() >= 32)
+        .unwrap_or_else(|| rand::random::<[u8; 32]>().to_vec());
+    ClusterIdentity {
+        cluster_id,
+        key,
+        term_base,
+    }
+}
+
+/// Leadership as the rest of the node sees it: Raft's, with terms lifted by `base`.
+fn lifted_terms(
+    mut raft: tokio::sync::watch::Receiver<LeaderState>,
+    base: u64,
+) -> tokio::sync::watch::Receiver<LeaderState> {
+    let lift = move |s: LeaderState| LeaderState {
+        term: kindling_events::Term(s.term.0 + base),
+        ..s
+    };
+    let (tx, rx) = tokio::sync::watch::channel(lift(*raft.borrow_and_update()));
+    tokio::spawn(async move {
+        while raft.changed().await.is_ok() {
+            if tx.send(lift(*raft.borrow_and_update())).is_err() {
+                return;
+            }
+        }
+        // The member stopped: nobody leads as far as this node knows.
+        tx.send_modify(|s| s.is_leader = false);
+    });
+    rx
+}
+
+/// Starts this node's Raft member and makes it part of a cluster: the one it belongs to
+/// already (a restart), the one `join` names, or a new one of its own.
+async fn start_member(
+    cfg: &Config,
+    addrs: MemberAddrs,
+    listener: tokio::net::TcpListener,
+) -> anyhow::Result<ClusterMember> {
+    let config = ClusterConfig::new(
+        NodeId(cfg.node_id),
+        addrs,
+        cfg.data_dir.join("raft-cluster"),
+    );
+    let member = ClusterMember::start(config, listener)
+        .await
+        .context("cannot start the raft member")?;
+    if cfg.join.is_empty() {
+        member
+            .bootstrap()
+            .await
+            .context("cannot bootstrap the cluster")?;
+        return Ok(member);
+    }
+    let started = std::time::Instant::now();
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match member.join(&cfg.join).await {
+            Ok(()) => return Ok(member),
+            Err(e) if started.elapsed() < Duration::from_secs(120) => {
+                tracing::warn!(error = %e, peers = ?cfg.join, "cannot join the cluster yet; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot join the cluster at {:?}", cfg.join))
+            }
         }
     }
-    let key: [u8; 32] = rand::random();
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(&key)?;
-    f.sync_all()?;
-    Ok(key.to_vec())
+}
+
+/// Retries a request that needs the Raft leader while the cluster elects one.
+async fn with_leader<T, F, Fut>(what: &str, mut f: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = kindling_raft::Result<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        match f().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_retryable() && started.elapsed() < Duration::from_secs(60) => {
+                tracing::info!(error = %e, "{what}: waiting for a leader");
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot {what}")),
+        }
+    }
 }
 
 async fn open_log(cfg: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
@@ -139,20 +220,6 @@ async fn open_projections(cfg: &Config) -> anyhow::Result<Arc<dyn ProjectionStor
     })
 }
 
-/// The cluster's id, created on first start. It scopes what this cluster leaves on shared
-/// machines (driver process tags).
-fn cluster_id(data: &std::path::Path) -> anyhow::Result<String> {
-    let path = data.join("cluster.id");
-    if let Ok(id) = std::fs::read_to_string(&path) {
-        if !id.trim().is_empty() {
-            return Ok(id.trim().to_string());
-        }
-    }
-    let id = hex::encode(rand::random::<[u8; 8]>());
-    std::fs::write(&path, &id).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(id)
-}
-
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let data = &cfg.data_dir;
     std::fs::create_dir_all(data)
@@ -184,33 +251,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         "projections caught up with the log"
     );
 
-    let max_id = projections
+    let known = projections
         .jobs(&JobQuery {
             include_deleted: true,
             limit: usize::MAX,
             ..Default::default()
         })
         .await?
-        .items
-        .last()
-        .map(|j| j.id.0 + 1)
-        .unwrap_or(0);
-    let leader = Arc::new(SingleNode::open(
-        &data.join("raft"),
-        NodeId(cfg.node_id),
-        JobId(max_id),
-    )?);
-    let core = Arc::new(
-        core::Core::new(
-            NodeId(cfg.node_id),
-            log.clone(),
-            projections.clone(),
-            leader.clone(),
-            Arc::new(clock::SystemClock),
-            projected,
-        )
-        .await?,
-    );
+        .items;
+    let max_id = known.last().map(|j| j.id.0 + 1).unwrap_or(0);
+    let max_term = known.iter().map(|j| j.max_term.0).max().unwrap_or(0);
 
     let driver_listener = tokio::net::TcpListener::bind(cfg.driver_listen)
         .await
@@ -220,9 +270,76 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let http_addr = http_listener.local_addr()?;
+    let raft_listener = tokio::net::TcpListener::bind(cfg.raft_listen)
+        .await
+        .with_context(|| format!("cannot listen for raft peers on {}", cfg.raft_listen))?;
+    let raft_addr = raft_listener.local_addr()?;
+
+    let addrs = MemberAddrs::new(
+        cfg.raft_advertise
+            .clone()
+            .unwrap_or_else(|| raft_addr.to_string()),
+        cfg.http_advertise
+            .clone()
+            .unwrap_or_else(|| http_addr.to_string()),
+    )
+    .with_driver(
+        cfg.driver_advertise
+            .clone()
+            .unwrap_or_else(|| driver_addr.to_string()),
+    );
+    let member = Arc::new(start_member(&cfg, addrs, raft_listener).await?);
+    let identity = with_leader("agree on the cluster's identity", || {
+        member.identity(proposed_identity(data, max_term))
+    })
+    .await?;
+    with_leader("raise the job id floor", || {
+        member.ensure_id_floor(JobId(max_id))
+    })
+    .await?;
+    // For operators and scripts: which cluster's drivers and pods are this node's.
+    std::fs::write(data.join("cluster.id"), &identity.cluster_id)
+        .with_context(|| format!("cannot write {}", data.join("cluster.id").display()))?;
+    let leadership = lifted_terms(member.watch(), identity.term_base);
+    tracing::info!(
+        cluster = %identity.cluster_id,
+        node = cfg.node_id,
+        raft = %raft_addr,
+        "member of the cluster"
+    );
+
+    // With a shared log (Kafka), a job created on another node a moment ago may not have
+    // reached this node yet; with the embedded log only this node writes.
+    let arrival_wait = match cfg.log {
+        config::LogConfig::Sled => Duration::ZERO,
+        config::LogConfig::Kafka { .. } => Duration::from_secs(3),
+    };
+    let core = Arc::new(
+        core::Core::new(
+            NodeId(cfg.node_id),
+            core::Storage {
+                log: log.clone(),
+                projections: projections.clone(),
+                projected,
+            },
+            member.clone(),
+            Arc::new(clock::SystemClock),
+            leadership.clone(),
+            arrival_wait,
+        )
+        .await?,
+    );
 
     let heartbeat_interval = (cfg.driver_heartbeat_timeout / 5).max(Duration::from_millis(200));
-    let gateway = Arc::new(gateway::Gateway::new(core.clone(), heartbeat_interval));
+    let gateway = Arc::new(gateway::Gateway::new(core.clone(), heartbeat_interval, {
+        let member = member.clone();
+        Box::new(move || {
+            let view = member.cluster_view();
+            view.leader_member()
+                .map(|m| m.driver_addr.clone())
+                .filter(|a| !a.is_empty())
+        })
+    }));
     let runner = runner::install(&data.join("runner")).context("cannot write the Python runner")?;
     let (backend_tx, backend_rx) = tokio::sync::mpsc::unbounded_channel();
     let backend: Arc<dyn backend::ClusterBackend> = Arc::new(backend::local::LocalBackend::new(
@@ -230,10 +347,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
             spark_home: cfg.spark_home.clone(),
             python: cfg.python.clone(),
             master: cfg.local_master.clone(),
-            drivers_dir: data.join("drivers"),
+            drivers_dir: cfg.drivers_dir.clone(),
             runner,
             default_conf: cfg.spark_conf.clone(),
-            cluster_id: cluster_id(data)?,
+            cluster_id: identity.cluster_id.clone(),
         },
         backend_tx,
     ));
@@ -243,17 +360,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         gateway.clone(),
         scheduler::SchedulerConfig {
             max_drivers: cfg.max_drivers,
-            driver_endpoints: cfg
-                .driver_advertise
-                .clone()
-                .unwrap_or_else(|| driver_addr.to_string()),
+            driver_endpoints: {
+                let member = member.clone();
+                Arc::new(move || driver_endpoints(&member.cluster_view()))
+            },
             heartbeat_timeout: cfg.driver_heartbeat_timeout,
             recovery_grace: cfg.recovery_grace,
-            secret_key: node_key(data)?,
+            secret_key: identity.key.clone(),
         },
         backend_rx,
     );
-    let scheduler = tokio::spawn(scheduler.run(leader.watch(), shutdown.clone()));
+    let scheduler = tokio::spawn(scheduler.run(leadership.clone(), shutdown.clone()));
 
     let grpc = {
         let svc = kindling_proto::driver::v1::driver_link_server::DriverLinkServer::new(
@@ -288,8 +405,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         backend,
         metrics: prometheus,
         trusted_user_header: cfg.trusted_user_header.clone(),
-        leadership: leader.clone(),
-        http_url: format!("http://{http_addr}"),
+        cluster: member.clone(),
+        forwarder: api::forward::Forwarder::new(cfg.max_body_bytes),
     });
     let app = api::router(state, cfg.max_body_bytes);
     let http = {
@@ -305,11 +422,17 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         })
     };
 
+    if member.cluster_view().members.len() == 1 {
+        // A lone member leads as soon as it has caught up: say "ready" once it schedules.
+        let mut leading = core.leading();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), leading.wait_for(|t| t.is_some())).await;
+    }
     tracing::info!(http = %http_addr, driver = %driver_addr, data = %data.display(), "kindling is ready");
     // One machine-readable line on stdout, for scripts and tests that start a node on port 0.
     println!(
         "{}",
-        serde_json::json!({"event": "ready", "http": http_addr.to_string(), "driver": driver_addr.to_string(), "node": cfg.node_id})
+        serde_json::json!({"event": "ready", "http": http_addr.to_string(), "driver": driver_addr.to_string(), "raft": raft_addr.to_string(), "node": cfg.node_id})
     );
     std::io::stdout().flush().ok();
 
@@ -323,7 +446,26 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = projector.await;
     })
     .await;
+    if let Err(e) = member.shutdown().await {
+        tracing::warn!(error = %e, "raft member did not stop cleanly");
+    }
     Ok(())
+}
+
+/// The driver gateways of every member, the leader's first: a session driver tries them in
+/// order until one accepts it (only the leader does).
+fn driver_endpoints(view: &kindling_raft::ClusterView) -> String {
+    let mut members: Vec<_> = view
+        .members
+        .iter()
+        .filter(|m| !m.driver_addr.is_empty())
+        .collect();
+    members.sort_by_key(|m| (!m.leader, m.id));
+    members
+        .iter()
+        .map(|m| m.driver_addr.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn wait_for_signal() {

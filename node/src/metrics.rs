@@ -11,6 +11,9 @@ pub const STATEMENT_LATENCY: &str = "kindling_statement_latency_seconds";
 pub const APPEND_LATENCY: &str = "kindling_eventlog_append_latency_seconds";
 pub const LAUNCHES: &str = "kindling_scheduler_launches_total";
 pub const DRIVERS_CONNECTED: &str = "kindling_gateway_drivers_connected";
+pub const TAKEOVER: &str = "kindling_scheduler_takeover_seconds";
+pub const TAKEOVERS: &str = "kindling_scheduler_takeovers_total";
+pub const FORWARDED: &str = "kindling_api_forwarded_total";
 
 /// Installs the global recorder and returns the handle `/metrics` renders.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -35,6 +38,16 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     );
     metrics::describe_counter!(LAUNCHES, "Driver launches, by outcome (ok, failed).");
     metrics::describe_gauge!(DRIVERS_CONNECTED, "Session drivers connected to this node.");
+    metrics::describe_histogram!(
+        TAKEOVER,
+        metrics::Unit::Seconds,
+        "Election to scheduling: the catch-up barrier of a new leader."
+    );
+    metrics::describe_counter!(TAKEOVERS, "Times this node became the scheduling leader.");
+    metrics::describe_counter!(
+        FORWARDED,
+        "Requests on existing jobs forwarded to the leader, by outcome."
+    );
     Ok(handle)
 }
 
@@ -60,4 +73,13 @@ pub fn launch(ok: bool) {
 
 pub fn drivers_connected(n: usize) {
     metrics::gauge!(DRIVERS_CONNECTED).set(n as f64);
+}
+
+pub fn takeover(d: Duration) {
+    metrics::histogram!(TAKEOVER).record(d.as_secs_f64());
+    metrics::counter!(TAKEOVERS).increment(1);
+}
+
+pub fn forwarded(outcome: &'static str) {
+    metrics::counter!(FORWARDED, "outcome" => outcome).increment(1);
 }

@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 
 pub struct SchedulerConfig {
     pub max_drivers: usize,
-    pub driver_endpoints: String,
+    /// The driver gateways a session driver may connect to, `host:port,...`, as of now.
+    pub driver_endpoints: Arc<dyn Fn() -> String + Send + Sync>,
     pub heartbeat_timeout: Duration,
     pub recovery_grace: Duration,
     /// Key from which session secrets derive, so a re-issued launch can recreate its secret.
@@ -97,10 +98,33 @@ impl Scheduler {
             let st = *leadership.borrow_and_update();
             if st.is_leader {
                 self.term = st.term;
-                tracing::info!(term = st.term.0, "scheduling as leader");
-                self.lead(&mut leadership, &shutdown).await;
+                let started = Instant::now();
+                match self.core.take_over(st.term).await {
+                    Ok(barrier) => {
+                        tracing::info!(
+                            term = st.term.0,
+                            barrier = barrier.0,
+                            "scheduling as leader"
+                        );
+                        metrics::takeover(started.elapsed());
+                        self.lead(&mut leadership, &shutdown).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(term = st.term.0, error = %e, "cannot take over as leader")
+                    }
+                }
+                self.core.step_down();
+                self.gateway.release_all();
                 if shutdown.is_cancelled() {
                     return;
+                }
+                if leadership.borrow().is_leader && leadership.borrow().term == st.term {
+                    // Still the leader: the barrier failed on a storage error; try again
+                    // shortly rather than waiting for the next election.
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.cancelled() => return,
+                    }
                 }
             }
             tokio::select! {
@@ -135,7 +159,8 @@ impl Scheduler {
                 Some(ev) = self.events.recv() => self.on_backend_event(ev).await,
                 _ = tick.tick() => self.check_sessions().await,
                 r = leadership.changed() => {
-                    if r.is_err() || !leadership.borrow().is_leader { return; }
+                    let now = *leadership.borrow();
+                    if r.is_err() || !now.is_leader || now.term != self.term { return; }
                 }
                 _ = shutdown.cancelled() => return,
             }
@@ -314,7 +339,7 @@ impl Scheduler {
             return;
         };
         let session = job.is_session().then(|| SessionLink {
-            endpoints: self.cfg.driver_endpoints.clone(),
+            endpoints: (self.cfg.driver_endpoints)(),
             secret: self.secret(&name),
         });
         self.running.insert(job.id, Running::new(job, name.clone()));

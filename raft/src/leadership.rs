@@ -1,6 +1,5 @@
 //! The ports through which the rest of the node asks who schedules and which ids it may hand
-//! out. Implemented by [`SingleNode`](crate::SingleNode) and
-//! [`ClusterMember`](crate::ClusterMember).
+//! out. Implemented by [`ClusterMember`](crate::ClusterMember).
 
 use crate::error::Result;
 use async_trait::async_trait;

@@ -54,7 +54,7 @@ impl From<Error> for ApiError {
                 DomainError::Decode(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::CONFLICT,
             },
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Unavailable(_) | Error::NotLeader(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Store(_) | Error::Raft(_) | Error::Backend(_) => {
                 tracing::error!(error = %e, "request failed inside the node");
                 StatusCode::INTERNAL_SERVER_ERROR

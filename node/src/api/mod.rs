@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod forward;
 pub mod livy;
 pub mod model;
 pub mod native;
@@ -33,9 +34,9 @@ pub struct AppState {
     pub backend: Arc<dyn ClusterBackend>,
     pub metrics: PrometheusHandle,
     pub trusted_user_header: Option<String>,
-    pub leadership: Arc<dyn kindling_raft::Leadership>,
-    /// This node's REST address as clients reach it.
-    pub http_url: String,
+    /// This node's Raft member: membership, leader, term.
+    pub cluster: Arc<kindling_raft::ClusterMember>,
+    pub forwarder: forward::Forwarder,
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
@@ -75,6 +76,10 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .route("/api/v1/openapi.json", get(openapi::document))
         .route("/api/v1/health", get(native::health))
         .route("/api/v1/cluster", get(native::cluster))
+        .route(
+            "/api/v1/cluster/members/{id}",
+            axum::routing::delete(native::remove_member),
+        )
         .route("/api/v1/jobs", get(native::list_jobs))
         .route("/api/v1/batches", post(native::create_batch))
         .route("/api/v1/sessions", post(native::create_session))
@@ -109,6 +114,10 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
                 msg: "method not allowed on this endpoint; see /api/v1/openapi.json".into(),
             }
         })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::to_leader,
+        ))
         .layer(axum::middleware::from_fn(
             move |mut req: Request, next: Next| async move {
                 req.extensions_mut().insert(BodyLimit(body_limit));
@@ -146,7 +155,7 @@ impl AppState {
         Ok(self.core.submit(spec).await?)
     }
 
-    /// A job by id, as the write model has it (always current).
+    /// A job by id: the write model's on the leader, the projections' elsewhere.
     pub async fn job(&self, id: JobId) -> ApiResult<Job> {
         Ok(self.core.job(id).await?)
     }

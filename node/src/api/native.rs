@@ -43,22 +43,35 @@ pub async fn health(axum::extract::State(s): State) -> Json<Health> {
     })
 }
 
-/// A member of the cluster.
+/// A member of the cluster, from the Raft membership.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Member {
     pub id: u64,
-    /// The member's REST address.
-    pub http: String,
+    /// The member's REST address (`host:port`).
+    pub http_addr: String,
+    /// The member's Raft address, as its peers dial it.
+    pub raft_addr: String,
+    /// The member's driver gateway, as session drivers dial it.
+    pub driver_addr: String,
+    /// Voters elect and commit; a joining member is a learner until it has caught up.
+    pub voter: bool,
     pub leader: bool,
+    /// The last Raft log index known to be on the member (the leader knows it for all).
+    pub matched_index: Option<u64>,
 }
 
 /// Who leads, in which term, and the members.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClusterInfo {
+    /// The member that answered.
+    pub node_id: u64,
+    /// The Raft term, as it fences scheduler events.
     pub term: u64,
     pub leader_id: Option<u64>,
+    /// Whether the answering member schedules now (it leads and has caught up).
+    pub scheduling: bool,
     pub members: Vec<Member>,
-    /// Next log position to be written.
+    /// Next event log position, as this node knows it.
     pub log_end: u64,
     /// Next log position this node's projections will apply.
     pub projected: u64,
@@ -66,20 +79,65 @@ pub struct ClusterInfo {
 
 #[utoipa::path(get, path = "/api/v1/cluster", tag = "native", responses((status = 200, body = ClusterInfo)))]
 pub async fn cluster(axum::extract::State(s): State) -> Json<ClusterInfo> {
-    let leader = *s.leadership.watch().borrow();
-    let me = s.leadership.node_id();
+    let view = s.cluster.cluster_view();
+    let leader = *s.core.leadership().borrow();
     Json(ClusterInfo {
+        node_id: view.node_id.0,
         term: leader.term.0,
-        leader_id: leader.leader.map(|l| l.0),
-        // A single-member cluster today; the Raft membership lists every member.
-        members: vec![Member {
-            id: me.0,
-            http: s.http_url.clone(),
-            leader: leader.is_leader,
-        }],
+        leader_id: view.leader.map(|l| l.0),
+        scheduling: s.core.leading_term().is_some(),
+        members: view
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id.0,
+                http_addr: m.http_addr.clone(),
+                raft_addr: m.raft_addr.clone(),
+                driver_addr: m.driver_addr.clone(),
+                voter: m.voter,
+                leader: m.leader,
+                matched_index: m.matched_index,
+            })
+            .collect(),
         log_end: s.core.log.end().0,
         projected: s.core.projected().borrow().0,
     })
+}
+
+#[utoipa::path(delete, path = "/api/v1/cluster/members/{id}", tag = "native",
+    params(("id" = u64, Path, description = "the member's node id")),
+    responses((status = 200, body = Msg), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn remove_member(
+    axum::extract::State(s): State,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Msg>> {
+    let id: u64 = raw
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("member id {raw:?} is not a number")))?;
+    let view = s.cluster.cluster_view();
+    if !view.members.iter().any(|m| m.id.0 == id) {
+        return Err(ApiError::not_found("Member", &raw));
+    }
+    if view.members.len() == 1 {
+        return Err(ApiError::bad_request(
+            "cannot remove the only member of the cluster",
+        ));
+    }
+    s.cluster
+        .remove_member(kindling_events::NodeId(id))
+        .await
+        .map_err(|e| {
+            if e.is_retryable() {
+                ApiError::from(Error::Unavailable(format!(
+                    "cannot remove member {id} now: {e}; retry"
+                )))
+            } else {
+                ApiError::bad_request(format!("cannot remove member {id}: {e}"))
+            }
+        })?;
+    Ok(Json(Msg {
+        msg: format!("member {id} removed; stop its process"),
+    }))
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "native",

@@ -206,11 +206,14 @@ impl Drop for Node {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // Stop every driver this node started, so tests leave no Spark behind.
-        for e in std::fs::read_dir(self.data.join("drivers"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        let drivers = self
+            .extra
+            .iter()
+            .position(|a| a == "--drivers-dir")
+            .and_then(|i| self.extra.get(i + 1))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.data.join("drivers"));
+        for e in std::fs::read_dir(drivers).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().to_string();
             for pid in self.driver_pids(&name) {
                 // SAFETY: the driver's process group was created by the node for it.
@@ -264,6 +267,16 @@ fn spawn_at(data: &Path, spark_home: &Path, extra: &[String], http: &str, driver
     let base = format!("http://{}", ready["http"].as_str().unwrap());
     let driver = ready["driver"].as_str().unwrap().to_string();
     (child, format!("{base} {driver}"), stdout)
+}
+
+/// A loopback address whose port was free a moment ago, for a process that must be started
+/// again on the same address (a cluster member's Raft link).
+pub fn free_addr() -> String {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string()
 }
 
 /// Writes a PySpark program to `dir/name` and returns its path.

@@ -74,15 +74,21 @@ pub(crate) fn from_record<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::types::{Command, Entry, MemberAddrs};
+    use crate::cluster::types::{ClusterIdentity, Command, Entry, MemberAddrs};
     use openraft::{CommittedLeaderId, EntryPayload, LogId, Membership};
     use std::collections::{BTreeMap, BTreeSet};
 
     fn golden_entries() -> Vec<Entry> {
         let log_id = |term, index| LogId::new(CommittedLeaderId::new(term, 1), index);
         let members = BTreeMap::from([
-            (1, MemberAddrs::new("10.0.0.1:7001", "10.0.0.1:8998")),
-            (2, MemberAddrs::new("10.0.0.2:7001", "10.0.0.2:8998")),
+            (
+                1,
+                MemberAddrs::new("10.0.0.1:7001", "10.0.0.1:8998").with_driver("10.0.0.1:8999"),
+            ),
+            (
+                2,
+                MemberAddrs::new("10.0.0.2:7001", "10.0.0.2:8998").with_driver("10.0.0.2:8999"),
+            ),
         ]);
         vec![
             Entry {
@@ -103,6 +109,14 @@ mod tests {
             Entry {
                 log_id: log_id(2, 4),
                 payload: EntryPayload::Normal(Command::EnsureFloor(5000)),
+            },
+            Entry {
+                log_id: log_id(2, 5),
+                payload: EntryPayload::Normal(Command::ProposeIdentity(ClusterIdentity {
+                    cluster_id: "0123456789abcdef".into(),
+                    key: vec![7; 32],
+                    term_base: 0,
+                })),
             },
         ]
     }

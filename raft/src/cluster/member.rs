@@ -12,7 +12,7 @@ use crate::cluster::network::{PeerChannels, PeerNetwork};
 use crate::cluster::routing::LeaderRouter;
 use crate::cluster::service::PeerService;
 use crate::cluster::state_machine::SledStateMachine;
-use crate::cluster::types::{Command, CommandResponse, KindlingRaft, MemberAddrs};
+use crate::cluster::types::{ClusterIdentity, Command, CommandResponse, KindlingRaft, MemberAddrs};
 use crate::cluster::view::ClusterView;
 use crate::error::{RaftError, Result};
 use crate::leadership::{IdAllocator, LeaderState, Leadership};
@@ -206,6 +206,23 @@ impl ClusterMember {
             block.start = floor.0.min(block.end);
         }
         Ok(())
+    }
+
+    /// The cluster's identity: `proposed` if this is the first proposal the cluster accepts,
+    /// otherwise the identity chosen before. Needs a leader (forwarded to it).
+    pub async fn identity(&self, proposed: ClusterIdentity) -> Result<ClusterIdentity> {
+        match self.apply(Command::ProposeIdentity(proposed)).await? {
+            CommandResponse::Identity(id) => Ok(id),
+            other => Err(RaftError::Rejected(format!(
+                "unexpected answer to an identity proposal: {other:?}"
+            ))),
+        }
+    }
+
+    /// Whether this member is a voter of the cluster it belongs to (false before it bootstraps
+    /// or joins).
+    pub fn is_member(&self) -> bool {
+        self.is_voter()
     }
 
     async fn apply(&self, cmd: Command) -> Result<CommandResponse> {

@@ -3,7 +3,7 @@
 //! same log reaches the same state and a leader's answer is the one every member would give.
 //! No I/O here: the sled state machine persists this value, Raft orders the commands.
 
-use crate::cluster::types::{Command, CommandResponse};
+use crate::cluster::types::{ClusterIdentity, Command, CommandResponse};
 use serde::{Deserialize, Serialize};
 
 /// What the state machine holds besides openraft's membership.
@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub struct Metadata {
     /// The first job id not yet leased to anyone. Only ever grows.
     next_id: u64,
+    /// Set by the first `ProposeIdentity`, never changed after.
+    identity: Option<ClusterIdentity>,
 }
 
 impl Metadata {
@@ -18,8 +20,17 @@ impl Metadata {
         self.next_id
     }
 
+    #[cfg(test)]
+    pub fn identity(&self) -> Option<&ClusterIdentity> {
+        self.identity.as_ref()
+    }
+
     pub fn apply(&mut self, cmd: &Command) -> CommandResponse {
         match *cmd {
+            Command::ProposeIdentity(ref proposed) => {
+                let identity = self.identity.get_or_insert_with(|| proposed.clone());
+                CommandResponse::Identity(identity.clone())
+            }
             Command::LeaseIdBlock { size, .. } => {
                 let start = self.next_id;
                 // Saturating: an exhausted space answers an empty block instead of wrapping
@@ -88,6 +99,30 @@ mod tests {
             CommandResponse::NextId(5000)
         );
         assert_eq!(lease(&mut m, 10), (5000, 5010));
+    }
+
+    #[test]
+    fn the_first_identity_proposed_wins() {
+        let mut m = Metadata::default();
+        let a = ClusterIdentity {
+            cluster_id: "a".into(),
+            key: vec![1; 32],
+            term_base: 3,
+        };
+        let b = ClusterIdentity {
+            cluster_id: "b".into(),
+            key: vec![2; 32],
+            term_base: 0,
+        };
+        assert_eq!(
+            m.apply(&Command::ProposeIdentity(a.clone())),
+            CommandResponse::Identity(a.clone())
+        );
+        assert_eq!(
+            m.apply(&Command::ProposeIdentity(b)),
+            CommandResponse::Identity(a.clone())
+        );
+        assert_eq!(m.identity(), Some(&a));
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub use member::ClusterMember;
 pub use network::PeerNetwork;
 pub use service::PeerService;
 pub use state_machine::SledStateMachine;
-pub use types::{Command, CommandResponse, KindlingRaft, MemberAddrs, MemberId, TypeConfig};
+pub use types::{
+    ClusterIdentity, Command, CommandResponse, KindlingRaft, MemberAddrs, MemberId, TypeConfig,
+};
 pub use view::{ClusterView, MemberView};
 
 use crate::error::Result;

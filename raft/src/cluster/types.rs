@@ -18,6 +18,9 @@ pub struct MemberAddrs {
     pub raft_addr: String,
     /// `host:port` (or base URL) of the member's HTTP API, as clients reach it.
     pub http_addr: String,
+    /// `host:port` of the member's driver gateway (gRPC), as session drivers reach it. Empty
+    /// for a member that serves no drivers.
+    pub driver_addr: String,
 }
 
 impl MemberAddrs {
@@ -25,7 +28,14 @@ impl MemberAddrs {
         MemberAddrs {
             raft_addr: raft_addr.into(),
             http_addr: http_addr.into(),
+            driver_addr: String::new(),
         }
+    }
+
+    /// The same addresses with the driver gateway's.
+    pub fn with_driver(mut self, driver_addr: impl Into<String>) -> Self {
+        self.driver_addr = driver_addr.into();
+        self
     }
 }
 
@@ -45,6 +55,33 @@ pub enum Command {
     /// No id below this one may be handed out from now on (`next_id = max(next_id, floor)`):
     /// the event log already holds ids up to `floor - 1`, e.g. from before the metadata existed.
     EnsureFloor(u64),
+    /// Proposes the cluster's identity; the first proposal wins, later ones change nothing.
+    /// Answered with [`CommandResponse::Identity`], the identity in force.
+    ProposeIdentity(ClusterIdentity),
+}
+
+/// What every member of one cluster shares and nothing else knows: the id that tags what the
+/// cluster leaves on shared machines (driver processes, pods), and the key from which session
+/// driver secrets derive, so whichever member leads can re-issue a launch with the same
+/// secret. Chosen once, by the first member, and replicated.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterIdentity {
+    pub cluster_id: String,
+    pub key: Vec<u8>,
+    /// Added to every Raft term before it fences scheduler events: a data directory that
+    /// already holds events fenced by higher terms (written before this Raft log existed)
+    /// keeps its newer scheduler events from being ignored as stale.
+    pub term_base: u64,
+}
+
+impl fmt::Debug for ClusterIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterIdentity")
+            .field("cluster_id", &self.cluster_id)
+            .field("key", &"<redacted>")
+            .field("term_base", &self.term_base)
+            .finish()
+    }
 }
 
 /// What applying one log entry produced.
@@ -57,6 +94,8 @@ pub enum CommandResponse {
     IdBlock { start: u64, end: u64 },
     /// The floor after an `EnsureFloor`: the next id the state machine will lease.
     NextId(u64),
+    /// The identity in force after a `ProposeIdentity`.
+    Identity(ClusterIdentity),
 }
 
 openraft::declare_raft_types!(

@@ -19,6 +19,7 @@ pub struct MemberView {
     pub id: NodeId,
     pub raft_addr: String,
     pub http_addr: String,
+    pub driver_addr: String,
     /// Voters elect and commit; learners only receive the log.
     pub voter: bool,
     pub leader: bool,
@@ -27,6 +28,12 @@ pub struct MemberView {
 }
 
 impl ClusterView {
+    /// The leader's entry, if a leader is known and is a member.
+    pub fn leader_member(&self) -> Option<&MemberView> {
+        let leader = self.leader?;
+        self.members.iter().find(|m| m.id == leader)
+    }
+
     pub(crate) fn from_metrics(m: &RaftMetrics) -> Self {
         let membership = m.membership_config.membership();
         let voters: Vec<u64> = membership.voter_ids().collect();
@@ -36,6 +43,7 @@ impl ClusterView {
                 id: NodeId(id),
                 raft_addr: addrs.raft_addr.clone(),
                 http_addr: addrs.http_addr.clone(),
+                driver_addr: addrs.driver_addr.clone(),
                 voter: voters.contains(&id),
                 leader: m.current_leader == Some(id),
                 matched_index: if id == m.id {
