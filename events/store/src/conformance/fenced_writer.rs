@@ -128,8 +128,14 @@ async fn a_new_writer_fences_the_old_one<H: LogHarness>(h: &H) {
     let after = again.append(vec![activity(8, 5)]).await.unwrap();
     assert!(after[0].position > all.last().unwrap().position);
     assert_eq!(log.end(), after[0].position.next());
-    drop(again);
-    h.close(log).await;
+    // A writer does not keep its log open, nor outlive it.
+    tokio::time::timeout(WAIT, h.close(log))
+        .await
+        .expect("closing with a fenced writer open does not hang");
+    match again.append(vec![activity(8, 6)]).await {
+        Err(StoreError::Closed) => {}
+        other => panic!("a writer of a closed log appended: {other:?}"),
+    }
 }
 
 /// Reads from any position, an event's or one the log skipped, start at the next event.
