@@ -28,8 +28,14 @@ pub struct KafkaConfig {
     /// on the same settings (a first group join takes about half of it).
     pub session_timeout: Duration,
     /// How long the producer keeps retrying a record (`message.timeout.ms`) before the append
-    /// fails as "may have happened".
+    /// fails as "may have happened". A fenced writer also gives its commit this long.
     pub delivery_timeout: Duration,
+    /// `transaction.timeout.ms` of fenced writers: the broker aborts a transaction open longer
+    /// than this. An open transaction holds back every `read_committed` reader of the log
+    /// (they stop at its first record), so this bounds how long a writer that died
+    /// mid-append stalls the log when no newer writer with its id opens (opening one aborts it
+    /// at once). A fenced writer's records wait at most `min(delivery_timeout, this)`.
+    pub transaction_timeout: Duration,
     /// Deadline of each broker round trip the log makes on its own (topic creation, metadata,
     /// watermarks) and of one `read`.
     pub request_timeout: Duration,
@@ -62,6 +68,7 @@ impl KafkaConfig {
             client_id: "kindling".into(),
             session_timeout: Duration::from_secs(10),
             delivery_timeout: Duration::from_secs(30),
+            transaction_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             linger: Duration::ZERO,
             tail_fetch_wait: Duration::from_millis(100),
@@ -96,6 +103,21 @@ impl KafkaConfig {
         c
     }
 
+    /// The producer of a fenced writer: the same durability, plus a transactional id that the
+    /// broker fences when a newer producer initialises it. librdkafka refuses a
+    /// `message.timeout.ms` above `transaction.timeout.ms`, so the first is capped.
+    pub(crate) fn transactional_producer(&self, writer_id: &str) -> ClientConfig {
+        let mut c = self.producer();
+        c.set("client.id", format!("{}-fenced-writer", self.client_id))
+            .set(
+                "message.timeout.ms",
+                millis(self.delivery_timeout.min(self.transaction_timeout)),
+            )
+            .set("transactional.id", writer_id)
+            .set("transaction.timeout.ms", millis(self.transaction_timeout));
+        c
+    }
+
     /// A consumer that reads partition 0 by `assign` only: no group membership, no commits,
     /// and an error (not a silent jump) if asked for an offset the topic no longer has.
     pub(crate) fn consumer(&self, role: &str, fetch_wait: Duration) -> ClientConfig {
@@ -112,6 +134,8 @@ impl KafkaConfig {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "error")
+            // Aborted transactions never show, an open one only once committed. Offsets then
+            // skip (markers, aborted records): see `reader`.
             .set("isolation.level", "read_committed");
         c
     }
@@ -119,4 +143,38 @@ impl KafkaConfig {
 
 fn millis(d: Duration) -> String {
     d.as_millis().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_consumer_reads_committed_only() {
+        let config = KafkaConfig::new("localhost:9092", "log");
+        for role in ["log-reader", "log-tail"] {
+            let c = config.consumer(role, Duration::from_millis(10));
+            assert_eq!(c.get("isolation.level"), Some("read_committed"), "{role}");
+        }
+    }
+
+    #[test]
+    fn durability_settings_win_over_extra_properties() {
+        let mut config = KafkaConfig::new("localhost:9092", "log");
+        config.properties.insert("acks".into(), "1".into());
+        config
+            .properties
+            .insert("enable.idempotence".into(), "false".into());
+        for c in [
+            config.producer(),
+            config.transactional_producer("scheduler"),
+        ] {
+            assert_eq!(c.get("acks"), Some("all"));
+            assert_eq!(c.get("enable.idempotence"), Some("true"));
+        }
+        let t = config.transactional_producer("scheduler");
+        assert_eq!(t.get("transactional.id"), Some("scheduler"));
+        assert_eq!(t.get("transaction.timeout.ms"), Some("10000"));
+        assert_eq!(t.get("message.timeout.ms"), Some("10000"), "capped");
+    }
 }

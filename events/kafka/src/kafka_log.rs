@@ -1,17 +1,18 @@
 //! [`KafkaEventLog`]: the `EventLog` port on one single-partition Kafka topic. It wires the
-//! writer (appends), the reader pool (`read`) and the tail follower (`end`, `subscribe`);
-//! each is described in its own module.
+//! writer (appends), the reader pool (`read`), the tail follower (`end`, `subscribe`) and
+//! the fenced writers it opens; each is described in its own module.
 
 use crate::config::KafkaConfig;
+use crate::fenced_writer;
 use crate::reader::Readers;
 use crate::writer::{self, AppendRequest};
 use crate::{tail, topic};
 use async_trait::async_trait;
 use kindling_events::{Envelope, LogPosition, NewEvent};
-use kindling_store::{EventLog, Result, StoreError};
+use kindling_store::{EventLog, FencedWriter, Result, StoreError};
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureProducer;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -31,6 +32,10 @@ pub struct KafkaEventLog {
     acknowledger: JoinHandle<()>,
     tail: JoinHandle<StreamConsumer>,
     stop_tail: oneshot::Sender<()>,
+    fenced: fenced_writer::Context,
+    /// Tells the fenced writers' tasks that the log closes.
+    closing: watch::Sender<bool>,
+    fenced_tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl KafkaEventLog {
@@ -60,10 +65,22 @@ impl KafkaEventLog {
             end_tx.clone(),
         );
         let (stop_tail, stop_rx) = oneshot::channel();
-        let tail = tokio::spawn(tail::follow(follower, topic.clone(), end_tx, stop_rx));
+        let tail = tokio::spawn(tail::follow(
+            follower,
+            topic.clone(),
+            end_tx.clone(),
+            stop_rx,
+        ));
         tracing::info!(%topic, brokers = %config.brokers, end = end.0, "kafka event log open");
+        let (closing, closing_rx) = watch::channel(false);
         Ok(KafkaEventLog {
             readers: Readers::new(&config, topic.clone()),
+            fenced: fenced_writer::Context {
+                config,
+                topic: topic.clone(),
+                end: end_tx,
+                closing: closing_rx,
+            },
             topic,
             requests,
             end: end_rx,
@@ -71,10 +88,13 @@ impl KafkaEventLog {
             acknowledger: writer.acknowledger,
             tail,
             stop_tail,
+            closing,
+            fenced_tasks: Mutex::new(Vec::new()),
         })
     }
 
-    /// Lets pending appends finish, stops the background tasks and disconnects.
+    /// Lets pending appends finish, stops the background tasks and disconnects. Fenced writers
+    /// opened on this log finish the transaction under way and then refuse appends (`Closed`).
     pub async fn close(self) {
         let KafkaEventLog {
             topic,
@@ -84,8 +104,15 @@ impl KafkaEventLog {
             acknowledger,
             tail,
             stop_tail,
+            closing,
+            fenced_tasks,
             ..
         } = self;
+        closing.send_replace(true);
+        let fenced_tasks = fenced_tasks.into_inner().unwrap_or_else(|e| e.into_inner());
+        for task in fenced_tasks {
+            let _ = task.await;
+        }
         drop(requests);
         let producer = writer.await.ok();
         let _ = acknowledger.await;
@@ -127,5 +154,14 @@ impl EventLog for KafkaEventLog {
 
     fn subscribe(&self) -> watch::Receiver<LogPosition> {
         self.end.clone()
+    }
+
+    async fn fenced_writer(&self, writer_id: &str) -> Result<Arc<dyn FencedWriter>> {
+        let (writer, task) = fenced_writer::open(&self.fenced, writer_id).await?;
+        let mut tasks = self.fenced_tasks.lock().unwrap_or_else(|e| e.into_inner());
+        // Writers come and go (one per leadership): forget the ones that ended.
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
+        Ok(Arc::new(writer))
     }
 }

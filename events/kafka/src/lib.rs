@@ -5,18 +5,22 @@
 //! port promises one total order, and Kafka orders records only within a partition; spreading
 //! load over partitions is the job of the per-job route topics, not of the log), records keyed
 //! by job, valued by the domain's versioned codec, and a log position that *is* the record's
-//! offset. It owns nothing else: events, their encoding and the meaning of positions belong
+//! offset (offsets skip transaction markers and aborted records, which readers never
+//! return). It owns nothing else: events, their encoding and the meaning of positions belong
 //! to `kindling-events`; the port and its errors to `kindling-store`.
 //!
 //! - [`config`]: what to connect to and how the topic is created.
 //! - [`kafka_log`]: [`KafkaEventLog`], wiring the parts below.
 //! - `writer`: the append path (one idempotent producer, group commit, ack after delivery).
-//! - `reader`: `read` on a small pool of partition-assigned consumers.
+//! - [`fenced_writer`]: [`KafkaFencedWriter`], appends through a transactional producer whose
+//!   `transactional.id` is the writer id, so the broker fences a deposed writer.
+//! - `reader`: `read` on a small pool of partition-assigned, `read_committed` consumers.
 //! - `tail`: follows the partition's end so other processes' appends advance `end`.
 //! - `record`: the record format (key, value, position scheme).
 //! - `topic`: creates and checks the topic.
 
 pub mod config;
+pub mod fenced_writer;
 pub mod kafka_log;
 mod reader;
 mod record;
@@ -25,4 +29,5 @@ mod topic;
 mod writer;
 
 pub use config::KafkaConfig;
+pub use fenced_writer::KafkaFencedWriter;
 pub use kafka_log::KafkaEventLog;

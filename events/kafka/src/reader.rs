@@ -4,17 +4,27 @@
 //! assigns its consumer at the position asked for and unassigns it when done, so an idle
 //! consumer sends the broker nothing; the pool keeps the connections and threads.
 //!
-//! Reads stop at the `end` the caller saw, and count on offsets below it being dense: true for
-//! an idempotent, non-transactional producer on a delete-policy topic with unlimited
-//! retention, which is how the log writes. Transactional writers would put commit markers
-//! between records; then a read must stop on reaching the partition's end instead (see
-//! `writer`).
+//! Reads stop at the `end` the caller saw. Offsets below it are not dense: fenced writers'
+//! transactions leave a commit or abort marker after their records, and an aborted
+//! transaction's records are skipped by `read_committed` consumers, so a read never counts
+//! records to know when it is done. It stops on a record at or past `end`, on the record at
+//! `end - 1` (`end` is always one past a record), or on reaching the partition's end when the
+//! consumer's position (which librdkafka moves past markers and skipped records) is at `end`.
+//!
+//! `end` can be ahead of what a `read_committed` consumer may see yet: a plain append
+//! acknowledged above another writer's open transaction moves `end`, but consumers stop at
+//! the transaction's first record until it commits or aborts; and Kafka writes a transaction's
+//! commit markers just after its commit returns, so a fenced append's records show a moment
+//! after it is acknowledged. A read below such an `end`
+//! waits for that (milliseconds for a live writer; for a dead one, until a newer writer with
+//! its id opens or `transaction_timeout`) and fails after `request_timeout`.
 
 use crate::config::KafkaConfig;
 use crate::record;
 use kindling_events::{Envelope, LogPosition};
 use kindling_store::{Result, StoreError};
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,7 +46,11 @@ pub(crate) struct Readers {
 impl Readers {
     pub fn new(config: &KafkaConfig, topic: Arc<str>) -> Self {
         Readers {
-            client: config.consumer("log-reader", FETCH_WAIT),
+            client: {
+                let mut c = config.consumer("log-reader", FETCH_WAIT);
+                c.set("enable.partition.eof", "true");
+                c
+            },
             topic,
             idle: Mutex::new(Vec::new()),
             permits: Semaphore::new(config.readers.max(1)),
@@ -98,18 +112,32 @@ async fn read(
         .and_then(|()| consumer.assign(&tpl))
         .map_err(|e| seek(e.to_string()))?;
     let deadline = tokio::time::Instant::now() + timeout;
-    let want = usize::try_from(end - from).unwrap_or(usize::MAX).min(max);
-    let mut out = Vec::with_capacity(want.min(4096));
+    let mut out = Vec::with_capacity(max.min(4096));
     let mut next = from;
-    while out.len() < want {
-        let message = tokio::time::timeout_at(deadline, consumer.recv())
+    while out.len() < max && next < end {
+        let received = tokio::time::timeout_at(deadline, consumer.recv())
             .await
             .map_err(|_| {
                 StoreError::Backend(format!(
-                    "reading {topic} at {next}: no record within {timeout:?}"
+                    "reading {topic} at {next} (end {end}): no record within {timeout:?}"
                 ))
-            })?
-            .map_err(|e| StoreError::Backend(format!("reading {topic} at {next}: {e}")))?;
+            })?;
+        let message = match received {
+            Ok(m) => m,
+            Err(KafkaError::PartitionEOF(_)) => {
+                // Nothing more to read now; done if only markers or skipped records were left
+                // below `end`, else an open transaction holds the rest back: wait for it.
+                if position(consumer, topic)?.unwrap_or(from) >= end {
+                    break;
+                }
+                continue;
+            }
+            Err(e) => {
+                return Err(StoreError::Backend(format!(
+                    "reading {topic} at {next}: {e}"
+                )))
+            }
+        };
         let at = record::position(message.offset())?.0;
         if at < next {
             // Fetched for an earlier assignment; librdkafka normally drops these.
@@ -124,4 +152,18 @@ async fn read(
     // Stop fetching (and drop what was prefetched) until the next read.
     consumer.unassign().map_err(|e| seek(e.to_string()))?;
     Ok(out)
+}
+
+/// Where the consumer will read next: past the last record it returned and past any
+/// transaction markers and skipped records after it; none before it passed anything.
+fn position(consumer: &StreamConsumer, topic: &str) -> Result<Option<u64>> {
+    let positions = consumer
+        .position()
+        .map_err(|e| StoreError::Backend(format!("position in {topic}: {e}")))?;
+    Ok(
+        match positions.find_partition(topic, 0).map(|p| p.offset()) {
+            Some(Offset::Offset(o)) => u64::try_from(o).ok(),
+            _ => None,
+        },
+    )
 }

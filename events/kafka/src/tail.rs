@@ -2,7 +2,8 @@
 //! processes (every node of a cluster appends). A consumer assigned at the end found on open
 //! receives every record written after it, this instance's own included; each one moves
 //! `end` past its offset. Consumers only see records below the high watermark, i.e. written
-//! to every in-sync replica, so `end` never runs ahead of what is durable.
+//! to every in-sync replica, so `end` never runs ahead of what is durable; reading committed
+//! only, the follower never sees an open or aborted transaction's records, nor its markers.
 //!
 //! Why a consumer and not polling the watermark: Kafka answers a waiting fetch as soon as
 //! records arrive, so other processes' appends show up within a round trip while an idle
@@ -12,9 +13,12 @@
 //!
 //! The end on open is also found by consuming, not by the broker's ListOffsets answer alone:
 //! tansu 0.6 answers the last record *batch's* base offset + 1 (three records written in one
-//! batch at 0..=2 give 1, not 3). That answer is only a lower bound here: the follower starts
-//! there and consumes to the partition's end (librdkafka's EOF event, from the high watermark
-//! of a fetch response). On Kafka the two agree and catching up costs one empty fetch.
+//! batch at 0..=2 give 1, not 3), and with fenced writers the partition ends in a commit
+//! marker (or an aborted transaction), whose offset is not an event's: `end` is one past the
+//! last record a `read_committed` consumer returns. The answer is only where to start
+//! looking: the follower consumes from there to the partition's end (librdkafka's EOF
+//! event), and if it met no record there, looks again further back, each time four times as
+//! far, down to offset 0. On Kafka with plain appends only, the first look is one empty fetch.
 
 use crate::config::KafkaConfig;
 use crate::writer::advance;
@@ -30,7 +34,11 @@ use tokio::sync::{oneshot, watch};
 /// Pause after a consumer error (the broker is unreachable) before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_millis(200);
 
-/// The follower's consumer, at the partition's end, and that end.
+/// How far back the follower looks first for the last record when none is at or after the
+/// broker's answer; each further look goes four times as far.
+const FIRST_LOOK_BACK: u64 = 64;
+
+/// The follower's consumer, at the partition's end, and the log's end.
 pub(crate) async fn start(
     config: &KafkaConfig,
     topic: &Arc<str>,
@@ -53,24 +61,33 @@ pub(crate) async fn start(
     };
     let (_, high) =
         high.map_err(|e| StoreError::Backend(format!("finding the end of {topic}: {e}")))?;
-    let from = crate::record::position(high)?;
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, 0, Offset::Offset(high))
-        .and_then(|()| consumer.assign(&tpl))
-        .map_err(|e| StoreError::Backend(format!("following {topic}: {e}")))?;
-    let end = catch_up(&consumer, topic, from, config.request_timeout).await?;
-    Ok((consumer, end))
+    let mut from = crate::record::position(high)?.0;
+    let mut back = FIRST_LOOK_BACK;
+    loop {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Offset(from as i64))
+            .and_then(|()| consumer.assign(&tpl))
+            .map_err(|e| StoreError::Backend(format!("following {topic}: {e}")))?;
+        if let Some(last) = last_record(&consumer, topic, from, config.request_timeout).await? {
+            return Ok((consumer, LogPosition(last + 1)));
+        }
+        if from == 0 {
+            return Ok((consumer, LogPosition(0)));
+        }
+        from = from.saturating_sub(back);
+        back = back.saturating_mul(4);
+    }
 }
 
-/// Consumes from `from` (a lower bound of the end) until the partition's end is reached, and
-/// returns that end.
-async fn catch_up(
+/// Consumes from `from` until the partition's end is reached, and returns the offset of the
+/// last record met, if any.
+async fn last_record(
     consumer: &StreamConsumer,
     topic: &str,
-    from: LogPosition,
+    from: u64,
     timeout: Duration,
-) -> Result<LogPosition> {
-    let mut end = from;
+) -> Result<Option<u64>> {
+    let mut last = None;
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let next = tokio::time::timeout_at(deadline, consumer.recv())
@@ -83,10 +100,10 @@ async fn catch_up(
         match next {
             Ok(m) => {
                 if let Ok(offset) = u64::try_from(m.offset()) {
-                    end = end.max(LogPosition(offset + 1));
+                    last = last.max(Some(offset));
                 }
             }
-            Err(KafkaError::PartitionEOF(_)) => return Ok(end),
+            Err(KafkaError::PartitionEOF(_)) => return Ok(last),
             Err(e) => {
                 return Err(StoreError::Backend(format!(
                     "finding the end of {topic}: {e}"

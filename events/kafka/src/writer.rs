@@ -7,14 +7,12 @@
 //! with `acks=all`; only then does `end` move past them. The writer keeps sending the next
 //! group while earlier ones are in flight (bounded by [`GROUPS_IN_FLIGHT`]).
 //!
-//! Several processes writing one topic (every node appends API events) interleave: Kafka
-//! keeps each producer's order but not adjacency across producers, so a batch is contiguous
-//! only among this instance's appends; [`settle`] logs when another writer split a batch. A
+//! Several producers writing one topic (every node appends API events; a fenced writer has its
+//! own producer) interleave: Kafka keeps each producer's order but not adjacency across
+//! producers, so an append's records are adjacent only among this producer's records. A
 //! failed record also leaves the records around it written: an append that fails "may have
-//! happened, in part". The HA scheduler will need a transactional producer (a
-//! `transactional.id` per scheduler, fenced by the broker when a new leader starts one),
-//! which makes an append all-or-nothing for `read_committed` readers; its commit markers
-//! take offsets, so positions then have gaps (see `reader`). Not done yet.
+//! happened, in part". The scheduler writes through a fenced writer instead
+//! (`fenced_writer`), whose appends are all-or-nothing.
 
 use crate::record::{self, UNASSIGNED};
 use kindling_events::{codec, Envelope, LogPosition, NewEvent};
@@ -172,7 +170,8 @@ async fn enqueue(
     })
 }
 
-async fn send(
+/// Hands one record to librdkafka, waiting while its queue is full.
+pub(crate) async fn send(
     producer: &FutureProducer,
     topic: &str,
     key: &str,
@@ -242,10 +241,10 @@ async fn settle(pending: Pending, end: &watch::Sender<LogPosition>) {
         .windows(2)
         .any(|w| w[1].position.0 != w[0].position.0 + 1)
     {
-        tracing::warn!(
+        tracing::debug!(
             first = envelopes[0].position.0,
             events = total,
-            "another writer's records landed inside this append's batch"
+            "another producer's records landed inside this append's batch"
         );
     }
     let _ = reply.send(Ok(envelopes));

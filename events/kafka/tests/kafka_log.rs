@@ -1,63 +1,20 @@
 //! The Kafka event log against a real broker (tansu, started by each test): the shared
-//! conformance suite, other processes' appends, durability across instances, and refusals.
+//! conformance suite, other processes' appends, durability across instances, and refusals;
+//! fenced writers in [`fenced_writer`].
 
+mod fenced_writer;
+mod harness;
 mod support;
 
-use async_trait::async_trait;
+use harness::Kafka;
 use kindling_events::{Event, LogPosition, NewEvent, Origin};
-use kindling_store::conformance::{event_log_suite, new_event, LogHarness};
+use kindling_store::conformance::{event_log_suite, new_event};
 use kindling_store::{EventLog, StoreError};
 use kindling_store_kafka::{KafkaConfig, KafkaEventLog};
 use std::sync::Arc;
 use std::time::Duration;
-use support::{run_id, Broker};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-struct Kafka {
-    broker: Broker,
-    run: String,
-}
-
-impl Kafka {
-    fn start() -> Kafka {
-        Kafka {
-            broker: Broker::start(),
-            run: run_id(),
-        }
-    }
-
-    fn config(&self, name: &str) -> KafkaConfig {
-        let mut config = KafkaConfig::new(
-            self.broker.brokers(),
-            format!("kindling-log-{}-{name}", self.run),
-        );
-        config.session_timeout = Duration::from_secs(2);
-        config
-    }
-
-    async fn open_log(&self, name: &str) -> KafkaEventLog {
-        KafkaEventLog::open(self.config(name))
-            .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "open {name}: {e}; broker log: {}",
-                    self.broker.log.display()
-                )
-            })
-    }
-}
-
-#[async_trait]
-impl LogHarness for Kafka {
-    type Log = KafkaEventLog;
-    async fn open(&self, name: &str) -> KafkaEventLog {
-        self.open_log(name).await
-    }
-    async fn close(&self, log: KafkaEventLog) {
-        log.close().await
-    }
-}
 
 fn activity(job: u64, n: u64) -> Vec<NewEvent> {
     (1..=n)

@@ -13,6 +13,12 @@ pub enum StoreError {
     /// The log's writer is gone (the node is shutting down).
     #[error("the event log is closed")]
     Closed,
+    /// A newer writer with the same id was opened: this one may never write again (open a new
+    /// one to write). Whatever this append did not get acknowledged stays invisible, except
+    /// that an append whose commit was under way when the fence went up may have been
+    /// committed just before it (the message says when that can be).
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 impl From<sled::Error> for StoreError {

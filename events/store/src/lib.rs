@@ -1,7 +1,8 @@
 //! Where Kindling keeps its events and the projections built from them.
 //!
 //! Two ports, each a narrow trait with one conformance suite that every adapter passes:
-//! - [`EventLog`]: durable, totally ordered appends; reads from a position; a watch on the end.
+//! - [`EventLog`]: durable, totally ordered appends; reads from a position; a watch on the end;
+//!   [`FencedWriter`]s that a newer writer with the same id deposes.
 //! - [`ProjectionStore`]: job, statement and history documents folded from the log, each
 //!   storing the log position it reflects, written together with the store's checkpoint.
 //!
@@ -21,7 +22,7 @@ pub mod sled_projections;
 pub mod conformance;
 
 pub use error::{Result, StoreError};
-pub use log::EventLog;
+pub use log::{EventLog, FencedWriter};
 pub use projections::{JobQuery, KindFilter, Page, ProjectionStore};
 pub use replay::{catch_up, REPLAY_BATCH};
 pub use sled_log::SledEventLog;

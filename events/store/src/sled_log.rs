@@ -2,26 +2,51 @@
 //! waiting in its queue, writes them as one batch, fsyncs once (`flush_async`) and only then
 //! answers, so concurrent appends share one fsync (group commit) and nothing is
 //! acknowledged before it is durable.
+//!
+//! Fenced writers: the writer task also keeps one epoch per writer id, in memory (one process
+//! owns a sled log). Opening a writer is a request in the same queue as the appends: it bumps
+//! the epoch only after every append queued before it is answered, and an append carries its
+//! writer's epoch, checked when its group is taken. So once `fenced_writer` returns, the
+//! older writer's appends fail with `Fenced` and none of them is written afterwards.
 
 use crate::error::{Result, StoreError};
 use crate::keys::{read_u64, u64_key};
-use crate::log::EventLog;
+use crate::log::{EventLog, FencedWriter};
 use async_trait::async_trait;
 use kindling_events::{codec, Envelope, LogPosition, NewEvent};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most appends committed in one group: bounds the latency a large group adds.
 const MAX_GROUP: usize = 4096;
 
+enum Request {
+    Append(AppendRequest),
+    /// Raises `writer_id`'s epoch and answers with the new one.
+    Fence {
+        writer_id: Arc<str>,
+        reply: oneshot::Sender<u64>,
+    },
+}
+
 struct AppendRequest {
     events: Vec<NewEvent>,
+    /// The fenced writer that appends, if any: written only while its epoch is current.
+    writer: Option<WriterEpoch>,
     reply: oneshot::Sender<Result<Vec<Envelope>>>,
+}
+
+#[derive(Clone)]
+struct WriterEpoch {
+    id: Arc<str>,
+    epoch: u64,
 }
 
 pub struct SledEventLog {
     tree: sled::Tree,
-    requests: mpsc::Sender<AppendRequest>,
+    requests: mpsc::Sender<Request>,
     end: watch::Receiver<LogPosition>,
     writer: tokio::task::JoinHandle<()>,
 }
@@ -73,18 +98,56 @@ impl SledEventLog {
 async fn writer(
     db: sled::Db,
     tree: sled::Tree,
-    mut rx: mpsc::Receiver<AppendRequest>,
+    mut rx: mpsc::Receiver<Request>,
     end_tx: watch::Sender<LogPosition>,
     mut next: LogPosition,
 ) {
+    let mut epochs: HashMap<Arc<str>, u64> = HashMap::new();
     let mut group = Vec::new();
-    while let Some(first) = rx.recv().await {
-        group.push(first);
+    // A fence that ended the previous group: served before anything queued after it.
+    let mut fence = None;
+    loop {
+        let first = match fence.take() {
+            Some(f) => f,
+            None => match rx.recv().await {
+                Some(r) => r,
+                None => return,
+            },
+        };
+        match first {
+            Request::Fence { writer_id, reply } => {
+                let epoch = epochs.entry(writer_id).or_insert(0);
+                *epoch += 1;
+                let _ = reply.send(*epoch);
+                continue;
+            }
+            Request::Append(a) => group.push(a),
+        }
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
-                Ok(r) => group.push(r),
+                Ok(Request::Append(a)) => group.push(a),
+                Ok(f) => {
+                    fence = Some(f);
+                    break;
+                }
                 Err(_) => break,
             }
+        }
+        let (current, stale): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut group).into_iter().partition(|req| {
+                req.writer
+                    .as_ref()
+                    .is_none_or(|w| epochs.get(&w.id) == Some(&w.epoch))
+            });
+        group = current;
+        for req in stale {
+            let writer = req.writer.as_ref().map(|w| (&*w.id, w.epoch));
+            let _ = req.reply.send(Err(StoreError::Fenced(format!(
+                "writer {writer:?} was replaced by a newer one; nothing was written"
+            ))));
+        }
+        if group.is_empty() {
+            continue;
         }
         let mut batch = sled::Batch::default();
         let mut results = Vec::with_capacity(group.len());
@@ -124,18 +187,49 @@ async fn writer(
     }
 }
 
+/// Sends one append to the writer task and waits for its answer.
+async fn append(
+    requests: &mpsc::Sender<Request>,
+    events: Vec<NewEvent>,
+    writer: Option<WriterEpoch>,
+) -> Result<Vec<Envelope>> {
+    let (reply, rx) = oneshot::channel();
+    requests
+        .send(Request::Append(AppendRequest {
+            events,
+            writer,
+            reply,
+        }))
+        .await
+        .map_err(|_| StoreError::Closed)?;
+    rx.await.map_err(|_| StoreError::Closed)?
+}
+
+/// A fenced writer of a [`SledEventLog`]. It does not keep the log open: once the log is
+/// closed, its appends fail with `Closed`.
+pub struct SledFencedWriter {
+    requests: mpsc::WeakSender<Request>,
+    writer: WriterEpoch,
+}
+
+#[async_trait]
+impl FencedWriter for SledFencedWriter {
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
+        if events.is_empty() {
+            return Ok(vec![]);
+        }
+        let requests = self.requests.upgrade().ok_or(StoreError::Closed)?;
+        append(&requests, events, Some(self.writer.clone())).await
+    }
+}
+
 #[async_trait]
 impl EventLog for SledEventLog {
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
         if events.is_empty() {
             return Ok(vec![]);
         }
-        let (reply, rx) = oneshot::channel();
-        self.requests
-            .send(AppendRequest { events, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        append(&self.requests, events, None).await
     }
 
     async fn read(&self, from: LogPosition, max: usize) -> Result<Vec<Envelope>> {
@@ -159,12 +253,33 @@ impl EventLog for SledEventLog {
     fn subscribe(&self) -> watch::Receiver<LogPosition> {
         self.end.clone()
     }
+
+    async fn fenced_writer(&self, writer_id: &str) -> Result<Arc<dyn FencedWriter>> {
+        let (reply, rx) = oneshot::channel();
+        let writer_id: Arc<str> = writer_id.into();
+        self.requests
+            .send(Request::Fence {
+                writer_id: writer_id.clone(),
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let epoch = rx.await.map_err(|_| StoreError::Closed)?;
+        tracing::info!(writer = %writer_id, epoch, "fenced writer opened");
+        Ok(Arc::new(SledFencedWriter {
+            requests: self.requests.downgrade(),
+            writer: WriterEpoch {
+                id: writer_id,
+                epoch,
+            },
+        }))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conformance::{event_log_suite, LogHarness};
+    use crate::conformance::{event_log_suite, fenced_writer_suite, LogHarness};
 
     struct Sled(tempfile::TempDir);
 
@@ -182,5 +297,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sled_log_passes_the_conformance_suite() {
         event_log_suite(&Sled(tempfile::tempdir().unwrap())).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sled_log_passes_the_fenced_writer_suite() {
+        fenced_writer_suite(&Sled(tempfile::tempdir().unwrap())).await;
     }
 }
