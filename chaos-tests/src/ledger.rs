@@ -18,11 +18,12 @@
 //! Statements record their own execution the same way: the code the workload sends appends
 //! a unique token to the statement ledger when it runs.
 
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// One recorded launch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Launch {
     /// 1-based line in the ledger.
     pub line: usize,
@@ -36,7 +37,7 @@ pub struct Launch {
     pub kind: String,
 }
 
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq, Serialize, Deserialize)]
 #[error("ledger line {line}: {reason}: {text:?}")]
 pub struct LedgerError {
     pub line: usize,
@@ -241,15 +242,14 @@ mod tests {
         let submit = home.join("bin/spark-submit");
         let children: Vec<_> = (0..40u64)
             .map(|i| {
-                std::process::Command::new(&submit)
-                    .args(["--master", "local[1]", "app.py"])
+                let mut cmd = std::process::Command::new(&submit);
+                cmd.args(["--master", "local[1]", "app.py"])
                     .args(batch_args(0, (i % 3) as i32))
                     .env("KINDLING_DRIVER", format!("c0ffee:kindling-{i}-1"))
                     .env("KINDLING_JOB_ID", i.to_string())
                     .env("KINDLING_ATTEMPT", "1")
-                    .stdout(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap()
+                    .stdout(std::process::Stdio::null());
+                spawn(&mut cmd)
             })
             .collect();
         for (i, mut c) in children.into_iter().enumerate() {
@@ -262,18 +262,28 @@ mod tests {
         assert_eq!(jobs, (0..40).collect::<Vec<_>>());
     }
 
+    /// Spawns, retrying while another test thread's fork still holds the just-written
+    /// script open for writing (ETXTBSY).
+    fn spawn(cmd: &mut std::process::Command) -> std::process::Child {
+        for _ in 0..100 {
+            match cmd.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::yield_now(),
+                r => return r.unwrap(),
+            }
+        }
+        panic!("the script stayed busy")
+    }
+
     #[test]
     fn a_session_without_real_spark_fails_after_recording() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.tsv");
         let home = create_spark_home(dir.path(), &ledger, None).unwrap();
-        let st = std::process::Command::new(home.join("bin/spark-submit"))
-            .env("KINDLING_DRIVER", "c0ffee:kindling-3-1")
+        let mut cmd = std::process::Command::new(home.join("bin/spark-submit"));
+        cmd.env("KINDLING_DRIVER", "c0ffee:kindling-3-1")
             .env("KINDLING_SESSION_KIND", "pyspark")
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert_eq!(st.code(), Some(1));
+            .stderr(std::process::Stdio::null());
+        assert_eq!(spawn(&mut cmd).wait().unwrap().code(), Some(1));
         let (l, e) = parse(&std::fs::read_to_string(&ledger).unwrap());
         assert!(e.is_empty());
         assert_eq!((l[0].job, l[0].kind.as_str()), (3, "session"));

@@ -11,19 +11,19 @@
 //! The harness is test tooling behind a binary and cargo tests, so its orchestration
 //! reports errors with `anyhow`; formats with their own failure modes have typed errors.
 
-// pub mod checker;
-// pub mod cluster;
-// pub mod collect;
+pub mod checker;
+pub mod cluster;
+pub mod collect;
 pub mod duration;
 pub mod history;
 pub mod ledger;
-// pub mod nemesis;
+pub mod nemesis;
 pub mod netns;
 pub mod proxy;
 pub mod rng;
-// pub mod run;
+pub mod run;
 pub mod schedule;
 pub mod services;
-// pub mod summary;
-// pub mod topology;
-// pub mod workload;
+pub mod summary;
+pub mod topology;
+pub mod workload;

@@ -285,6 +285,12 @@ pub fn mongo(bins: &Binaries, dir: &Path) -> Result<Service> {
         "127.0.0.1".into(),
         "-p".into(),
         addr.port().to_string(),
+        // Its own pid and log files: the defaults are machine-wide (/tmp/nx_27017.pid), so a
+        // second server on the machine would refuse to start.
+        "--pid-file".into(),
+        dir.join("mongo.pid").display().to_string(),
+        "--log-file".into(),
+        dir.join("mongo-server.log").display().to_string(),
     ];
     let mut s = Service::new("mongo", addr, cmd, dir.join("mongo.log"));
     s.start()?;
