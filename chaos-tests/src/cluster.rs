@@ -284,9 +284,12 @@ impl Cluster {
             serde_json::to_string_pretty(&topo)?,
         )?;
 
+        // Several clusters may run in one process (tests): number them.
+        static CLUSTERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut namespaces = BTreeMap::new();
         for id in 1..=total {
-            namespaces.insert(id, Netns::create(&format!("n{id}"))?);
+            namespaces.insert(id, Netns::create(&format!("{seq}n{id}"))?);
         }
         let mut proxies = HashMap::new();
         for spec in topo.links() {
