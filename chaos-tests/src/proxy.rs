@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -231,21 +230,20 @@ async fn write(s: &TcpStream, buf: &[u8]) -> io::Result<usize> {
     }
 }
 
-/// Reads exactly `n` bytes, or fails.
-pub async fn read_exact(s: &mut TcpStream, n: usize) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; n];
-    s.read_exact(&mut buf).await?;
-    Ok(buf)
-}
-
-/// Writes all of `buf`.
-pub async fn write_all(s: &mut TcpStream, buf: &[u8]) -> io::Result<()> {
-    s.write_all(buf).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn read_exact(s: &mut TcpStream, n: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; n];
+        s.read_exact(&mut buf).await?;
+        Ok(buf)
+    }
+
+    async fn write_all(s: &mut TcpStream, buf: &[u8]) -> io::Result<()> {
+        s.write_all(buf).await
+    }
 
     /// An echo server on a free port.
     async fn echo() -> SocketAddr {

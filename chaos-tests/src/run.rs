@@ -103,9 +103,11 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
 }
 
 /// Runs one chaos run. Needs a multi-threaded tokio runtime and root (network namespaces).
-pub async fn run(cfg: RunConfig) -> Result<RunOutcome> {
+pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
+    std::fs::create_dir_all(&cfg.run_dir)?;
+    // Absolute: nodes get paths under it, and drivers are found by them.
+    cfg.run_dir = std::fs::canonicalize(&cfg.run_dir)?;
     let dir = cfg.run_dir.clone();
-    std::fs::create_dir_all(&dir)?;
     write_json(&dir.join("config.json"), &cfg)?;
     let plan = schedule::schedule(cfg.seed, &cfg.schedule_config());
     write_json(&dir.join("schedule.json"), &plan)?;
