@@ -9,61 +9,16 @@
 
 use crate::ledger;
 use crate::netns::{self, Netns};
+pub use crate::node_process::{check_kindling, kill_drivers, NodeProc, CLUSTER_FLAGS};
 use crate::proxy::{self, LinkMode, Proxy};
 use crate::services::{self, Binaries, Service};
 use crate::topology::{End, Link, NodePorts, Topology};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The `kindling serve` flags the harness relies on.
-pub const CLUSTER_FLAGS: [&str; 6] = [
-    "--raft-listen",
-    "--raft-advertise",
-    "--join",
-    "--drivers-dir",
-    "--node-id",
-    "--mongo-database",
-];
-
-/// Checks that `kindling serve --help` lists every flag of the cluster contract.
-pub fn check_kindling(kindling: &Path) -> Result<()> {
-    if !kindling.exists() {
-        bail!(
-            "{} does not exist: build it with `cargo build -p kindling-node` or pass --kindling",
-            kindling.display()
-        );
-    }
-    let out = Command::new(kindling)
-        .args(["serve", "--help"])
-        .output()
-        .with_context(|| format!("cannot run {} serve --help", kindling.display()))?;
-    let help =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    let missing: Vec<&str> = CLUSTER_FLAGS
-        .iter()
-        .copied()
-        .filter(|f| {
-            !help.contains(&format!("{f} "))
-                && !help.contains(&format!("{f}\n"))
-                && !help.contains(&format!("{f}="))
-        })
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "{} lacks the HA cluster flags {} (`kindling serve --help` does not list them): \
-             the chaos harness needs the Raft-clustered node of issue 3",
-            kindling.display(),
-            missing.join(", ")
-        );
-    }
-    Ok(())
-}
 
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -85,128 +40,6 @@ pub struct ClusterConfig {
 pub struct ClusterView {
     pub term: u64,
     pub leader_id: Option<u64>,
-}
-
-pub struct NodeProc {
-    pub id: u64,
-    pub ports: NodePorts,
-    pub dir: PathBuf,
-    args: Vec<String>,
-    child: Option<Child>,
-    paused: bool,
-    ns: Arc<Netns>,
-}
-
-impl NodeProc {
-    pub fn running(&self) -> bool {
-        self.child.is_some()
-    }
-
-    pub fn paused(&self) -> bool {
-        self.paused
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.join("node.log")
-    }
-
-    /// Starts the node and waits for its ready line (60 s at most).
-    fn start(&mut self, kindling: &Path, log_filter: &str) -> Result<()> {
-        let stderr = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log())?;
-        let mut cmd = Command::new(kindling);
-        cmd.args(&self.args)
-            .env("KINDLING_LOG", log_filter)
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        self.ns.enter_on_spawn(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("cannot start {}", kindling.display()))?;
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
-        let out_path = self.dir.join("stdout.log");
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(first)) = lines.next() {
-                let _ = tx.send(first);
-            }
-            // Keep draining: the node's stdout must stay writable.
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(out_path)
-                .ok();
-            for line in lines.map_while(|l| l.ok()) {
-                if let Some(f) = f.as_mut() {
-                    let _ = writeln!(f, "{line}");
-                }
-            }
-        });
-        self.child = Some(child);
-        self.paused = false;
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(l) => l,
-            Err(_) => {
-                self.kill9();
-                bail!(
-                    "node {} printed no ready line within 60 s; see {}:\n{}",
-                    self.id,
-                    self.log().display(),
-                    tail(&self.log(), 15)
-                );
-            }
-        };
-        let ready: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-        if ready["event"] != "ready" {
-            self.kill9();
-            bail!(
-                "node {} printed {line:?} instead of its ready line; see {}",
-                self.id,
-                self.log().display()
-            );
-        }
-        if ready["http"].as_str() != Some(&self.ports.http_addr().to_string()) {
-            self.kill9();
-            bail!(
-                "node {} is ready on {} instead of {}",
-                self.id,
-                ready["http"],
-                self.ports.http_addr()
-            );
-        }
-        Ok(())
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.paused = false;
-    }
-
-    fn signal(&mut self, sig: i32) {
-        if let Some(pid) = self.pid() {
-            // SAFETY: signals our own child.
-            unsafe { libc::kill(pid as i32, sig) };
-        }
-    }
-}
-
-/// The last `n` lines of a file.
-pub fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 pub struct Cluster {
@@ -331,58 +164,7 @@ impl Cluster {
         for p in &topo.nodes {
             let dir = cfg.dir.join(format!("n{}", p.id));
             std::fs::create_dir_all(&dir)?;
-            // Node 1 bootstraps; the other members join it (any of them will do on a
-            // restart); the spare is told whom to join when it starts.
-            let join: Vec<String> = if p.id == 1 || p.id > cfg.nodes as u64 {
-                vec![]
-            } else {
-                topo.nodes
-                    .iter()
-                    .filter(|o| o.id != p.id && o.id <= cfg.nodes as u64)
-                    .map(|o| o.raft_addr().to_string())
-                    .collect()
-            };
-            let mut args = vec![
-                "serve".to_string(),
-                "--node-id".into(),
-                p.id.to_string(),
-                "--listen".into(),
-                p.http_addr().to_string(),
-                "--driver-listen".into(),
-                p.driver_addr().to_string(),
-                "--raft-listen".into(),
-                p.raft_addr().to_string(),
-                "--raft-advertise".into(),
-                p.raft_addr().to_string(),
-                "--data-dir".into(),
-                dir.join("data").display().to_string(),
-                "--drivers-dir".into(),
-                drivers_dir.display().to_string(),
-                "--spark-home".into(),
-                spark_home.display().to_string(),
-                "--max-drivers".into(),
-                cfg.max_drivers.to_string(),
-                "--event-log".into(),
-                "kafka".into(),
-                "--kafka-brokers".into(),
-                topo.kafka.to_string(),
-                "--kafka-topic".into(),
-                "kindling-chaos".into(),
-                "--projections".into(),
-                "mongodb".into(),
-                "--mongo-uri".into(),
-                format!("mongodb://{}", topo.mongo),
-                "--mongo-database".into(),
-                format!("kindling_n{}", p.id),
-                "--driver-heartbeat-timeout-secs".into(),
-                cfg.heartbeat_timeout_secs.to_string(),
-                "--recovery-grace-secs".into(),
-                cfg.recovery_grace_secs.to_string(),
-            ];
-            if !join.is_empty() {
-                args.push("--join".into());
-                args.push(join.join(","));
-            }
+            let args = serve_args(&cfg, &topo, p, &dir, &drivers_dir, &spark_home);
             std::fs::write(dir.join("args.txt"), args.join(" ") + "\n")?;
             procs.insert(
                 p.id,
@@ -597,6 +379,75 @@ impl Cluster {
     }
 }
 
+/// The `kindling serve` command line of node `p`. Node 1 bootstraps the cluster; the other
+/// members join it (or, on a restart, any member); the spare is told whom to join when it
+/// starts.
+pub fn serve_args(
+    cfg: &ClusterConfig,
+    topo: &Topology,
+    p: &NodePorts,
+    dir: &std::path::Path,
+    drivers_dir: &std::path::Path,
+    spark_home: &std::path::Path,
+) -> Vec<String> {
+    let members = cfg.nodes as u64;
+    let join: Vec<String> = if p.id == 1 || p.id > members {
+        vec![]
+    } else {
+        topo.nodes
+            .iter()
+            .filter(|o| o.id != p.id && o.id <= members)
+            .map(|o| o.raft_addr().to_string())
+            .collect()
+    };
+    let mut args: Vec<String> = [
+        "serve",
+        "--node-id",
+        &p.id.to_string(),
+        "--listen",
+        &p.http_addr().to_string(),
+        "--driver-listen",
+        &p.driver_addr().to_string(),
+        "--raft-listen",
+        &p.raft_addr().to_string(),
+        // The same address: peers reach it through their own proxies (see topology.rs).
+        "--raft-advertise",
+        &p.raft_addr().to_string(),
+        "--data-dir",
+        &dir.join("data").display().to_string(),
+        "--drivers-dir",
+        &drivers_dir.display().to_string(),
+        "--spark-home",
+        &spark_home.display().to_string(),
+        "--max-drivers",
+        &cfg.max_drivers.to_string(),
+        "--event-log",
+        "kafka",
+        "--kafka-brokers",
+        &topo.kafka.to_string(),
+        "--kafka-topic",
+        "kindling-chaos",
+        "--projections",
+        "mongodb",
+        "--mongo-uri",
+        &format!("mongodb://{}", topo.mongo),
+        "--mongo-database",
+        &format!("kindling_n{}", p.id),
+        "--driver-heartbeat-timeout-secs",
+        &cfg.heartbeat_timeout_secs.to_string(),
+        "--recovery-grace-secs",
+        &cfg.recovery_grace_secs.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !join.is_empty() {
+        args.push("--join".into());
+        args.push(join.join(","));
+    }
+    args
+}
+
 /// A leader all the given views agree on.
 pub fn agreed(views: &BTreeMap<u64, ClusterView>) -> Option<u64> {
     let first = views.values().next()?.leader_id?;
@@ -636,72 +487,48 @@ impl Drop for Cluster {
     }
 }
 
-/// Kills every driver process group this run's nodes started: those whose
-/// `KINDLING_EXIT_FILE` lies under this run's drivers directory.
-pub fn kill_drivers(drivers_dir: &Path) {
-    let prefix = format!("KINDLING_EXIT_FILE={}/", drivers_dir.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return;
-    };
-    for e in entries.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(env) = std::fs::read(e.path().join("environ")) else {
-            continue;
-        };
-        if env
-            .split(|b| *b == 0)
-            .any(|kv| kv.starts_with(prefix.as_bytes()))
-        {
-            // SAFETY: signals a driver of this run (its group, then itself).
-            unsafe {
-                let pgid = libc::getpgid(pid);
-                if pgid > 1 {
-                    libc::kill(-pgid, libc::SIGKILL);
-                }
-                libc::kill(pid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_binary_without_the_cluster_flags_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let fake = dir.path().join("kindling");
-        std::fs::write(
-            &fake,
-            "#!/bin/sh\necho 'Usage: kindling serve [OPTIONS]'\necho '      --listen <LISTEN>'\necho '      --node-id <NODE_ID>'\n",
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let e = check_kindling(&fake).unwrap_err().to_string();
-        assert!(e.contains("--raft-listen") && e.contains("issue 3"), "{e}");
-        assert!(!e.contains("--node-id,"), "{e}");
-        let e = check_kindling(&dir.path().join("missing"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("cargo build -p kindling-node"), "{e}");
-    }
-
-    #[test]
-    fn a_binary_with_the_cluster_flags_passes() {
-        let dir = tempfile::tempdir().unwrap();
-        let fake = dir.path().join("kindling");
-        let mut script = "#!/bin/sh\n".to_string();
-        for f in CLUSTER_FLAGS {
-            script += &format!("echo '      {f} <X>'\n");
-        }
-        std::fs::write(&fake, script).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        check_kindling(&fake).unwrap();
+    fn node_one_bootstraps_and_the_others_join() {
+        let topo = Topology {
+            nodes: (1..=4)
+                .map(|id| NodePorts {
+                    id,
+                    http: 100 + id as u16,
+                    driver: 200 + id as u16,
+                    raft: 300 + id as u16,
+                })
+                .collect(),
+            kafka: "127.0.0.1:9092".parse().unwrap(),
+            mongo: "127.0.0.1:27017".parse().unwrap(),
+        };
+        let cfg = ClusterConfig {
+            nodes: 3,
+            kindling: "kindling".into(),
+            dir: "/run".into(),
+            real_spark: None,
+            max_drivers: 8,
+            heartbeat_timeout_secs: 10,
+            recovery_grace_secs: 30,
+            log_filter: "info".into(),
+        };
+        let p = std::path::Path::new("/x");
+        let args = |id: usize| serve_args(&cfg, &topo, &topo.nodes[id - 1], p, p, p).join(" ");
+        assert!(!args(1).contains("--join"));
+        assert!(
+            args(2).ends_with("--join 127.0.0.1:301,127.0.0.1:303"),
+            "{}",
+            args(2)
+        );
+        assert!(
+            !args(4).contains("--join"),
+            "the spare joins when it starts"
+        );
+        assert!(args(3).contains("--raft-listen 127.0.0.1:303 --raft-advertise 127.0.0.1:303"));
+        assert!(args(3).contains("--mongo-database kindling_n3"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod history;
 pub mod ledger;
 pub mod nemesis;
 pub mod netns;
+pub mod node_process;
 pub mod proxy;
 pub mod rng;
 pub mod run;

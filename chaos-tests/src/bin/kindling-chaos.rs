@@ -29,6 +29,7 @@ struct Cli {
 
 #[derive(clap::Args)]
 struct Shape {
+    /// Same seed, same fault schedule and same workload choices.
     #[arg(long)]
     seed: u64,
     /// How long the workload and the faults last: 90s, 3m, 1h.
