@@ -1,0 +1,550 @@
+//! A real Kindling cluster as processes: N `kindling` nodes, each in its own network
+//! namespace with its own data directory and Mongo database, every link between them and to
+//! the broker and the Mongo server through a proxy, plus one spare node that starts only at
+//! the end, on an empty projection database, to check that a fresh replay matches.
+//!
+//! The nodes follow the HA contract of `kindling serve` (issue 3): `--node-id`, `--listen`,
+//! `--driver-listen`, `--raft-listen`, `--raft-advertise`, `--join`, `--drivers-dir`, Kafka
+//! event log, MongoDB projections, and one JSON `ready` line on stdout.
+
+use crate::ledger;
+use crate::netns::{self, Netns};
+pub use crate::node_process::{check_kindling, kill_drivers, NodeProc, CLUSTER_FLAGS};
+use crate::proxy::{self, LinkMode, Proxy};
+use crate::services::{self, Binaries, Service};
+use crate::topology::{End, Link, NodePorts, Topology};
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub nodes: usize,
+    pub kindling: PathBuf,
+    /// Everything of the run lives here: logs, data, ledgers.
+    pub dir: PathBuf,
+    /// A real Spark home for sessions (the project's pyspark), if any.
+    pub real_spark: Option<PathBuf>,
+    pub max_drivers: usize,
+    pub heartbeat_timeout_secs: u64,
+    pub recovery_grace_secs: u64,
+    /// `KINDLING_LOG` of the nodes.
+    pub log_filter: String,
+}
+
+/// What `GET /api/v1/cluster` says about leadership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct ClusterView {
+    pub term: u64,
+    pub leader_id: Option<u64>,
+}
+
+pub struct Cluster {
+    pub cfg: ClusterConfig,
+    pub topo: Topology,
+    /// Node ids of the cluster proper (the spare is `spare`).
+    pub members: Vec<u64>,
+    pub spare: u64,
+    pub ledger: PathBuf,
+    pub statement_ledger: PathBuf,
+    pub app: PathBuf,
+    pub drivers_dir: PathBuf,
+    nodes: BTreeMap<u64, NodeProc>,
+    proxies: HashMap<Link, Proxy>,
+    pub s3: Service,
+    pub kafka: Service,
+    pub mongo: Service,
+    /// Dropped last: the nodes and proxies live in them.
+    _namespaces: Vec<Arc<Netns>>,
+}
+
+/// Runs blocking work (process starts, waits) from async code.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+impl Cluster {
+    /// Starts the services, the proxies and the N nodes, and waits until they form one
+    /// cluster with a leader. Needs a multi-threaded tokio runtime.
+    pub async fn start(cfg: ClusterConfig) -> Result<Cluster> {
+        check_kindling(&cfg.kindling)?;
+        netns::remove_stale();
+        let bins = Binaries::find()?;
+        std::fs::create_dir_all(&cfg.dir)?;
+        let svc_dir = cfg.dir.join("services");
+        std::fs::create_dir_all(&svc_dir)?;
+        let (s3, kafka, mongo) = blocking(|| -> Result<_> {
+            let s3 = services::s3(&bins, &svc_dir)?;
+            let kafka = services::kafka(&bins, &svc_dir, &s3)?;
+            let mongo = services::mongo(&bins, &svc_dir)?;
+            Ok((s3, kafka, mongo))
+        })?;
+
+        // Ports for every node and the spare, held until all are chosen so they differ.
+        let total = cfg.nodes as u64 + 1;
+        let mut held = vec![];
+        let mut http_listeners = HashMap::new();
+        let mut nodes = vec![];
+        for id in 1..=total {
+            let mut take = || -> Result<u16> {
+                let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+                let p = l.local_addr()?.port();
+                held.push(l);
+                Ok(p)
+            };
+            let (driver, raft) = (take()?, take()?);
+            let http_l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let http = http_l.local_addr()?.port();
+            http_listeners.insert(id, http_l);
+            nodes.push(NodePorts {
+                id,
+                http,
+                driver,
+                raft,
+            });
+        }
+        drop(held);
+        let topo = Topology {
+            nodes,
+            kafka: kafka.addr,
+            mongo: mongo.addr,
+        };
+        std::fs::write(
+            cfg.dir.join("topology.json"),
+            serde_json::to_string_pretty(&topo)?,
+        )?;
+
+        // Several clusters may run in one process (tests): number them.
+        static CLUSTERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let seq = CLUSTERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut namespaces = BTreeMap::new();
+        for id in 1..=total {
+            namespaces.insert(id, Netns::create(&format!("{seq}n{id}"))?);
+        }
+        let mut proxies = HashMap::new();
+        for spec in topo.links() {
+            let listener = match spec.link.from {
+                End::Client => {
+                    let End::Node(id) = spec.link.to else {
+                        unreachable!("clients only reach nodes")
+                    };
+                    http_listeners
+                        .remove(&id)
+                        .context("one client link per node")?
+                }
+                End::Node(id) => namespaces[&id].bind(spec.listen).with_context(|| {
+                    format!("cannot bind {} in node {id}'s namespace", spec.listen)
+                })?,
+                _ => unreachable!("dependencies open no links"),
+            };
+            let dial = match spec.link.to {
+                End::Node(id) => namespaces[&id].dial(spec.target),
+                _ => proxy::dial_addr(spec.target),
+            };
+            let name = format!(
+                "{:?}->{:?}/{:?}",
+                spec.link.from, spec.link.to, spec.link.service
+            );
+            proxies.insert(spec.link, Proxy::spawn(&name, listener, dial)?);
+        }
+
+        let ledger_path = cfg.dir.join("ledger.tsv");
+        let statement_ledger = cfg.dir.join("statements.txt");
+        std::fs::write(&statement_ledger, "")?;
+        let spark_home =
+            ledger::create_spark_home(&cfg.dir, &ledger_path, cfg.real_spark.as_deref())?;
+        let drivers_dir = cfg.dir.join("drivers");
+        std::fs::create_dir_all(&drivers_dir)?;
+
+        let members: Vec<u64> = (1..=cfg.nodes as u64).collect();
+        let mut procs = BTreeMap::new();
+        for p in &topo.nodes {
+            let dir = cfg.dir.join(format!("n{}", p.id));
+            std::fs::create_dir_all(&dir)?;
+            let args = serve_args(&cfg, &topo, p, &dir, &drivers_dir, &spark_home);
+            std::fs::write(dir.join("args.txt"), args.join(" ") + "\n")?;
+            procs.insert(
+                p.id,
+                NodeProc {
+                    id: p.id,
+                    ports: *p,
+                    dir,
+                    args,
+                    child: None,
+                    paused: false,
+                    ns: namespaces[&p.id].clone(),
+                },
+            );
+        }
+        let spare = total;
+        let app = ledger::app_path(&cfg.dir);
+        let mut cluster = Cluster {
+            cfg,
+            topo,
+            members,
+            spare,
+            ledger: ledger_path,
+            statement_ledger,
+            app,
+            drivers_dir,
+            nodes: procs,
+            proxies,
+            s3,
+            kafka,
+            mongo,
+            _namespaces: namespaces.into_values().collect(),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        cluster.start_node(1)?;
+        cluster
+            .wait_for(&http, Duration::from_secs(60), |views| {
+                views.get(&1).is_some_and(|v| v.leader_id == Some(1))
+            })
+            .await
+            .context("node 1 did not become the leader of a new cluster")?;
+        for id in 2..=cluster.cfg.nodes as u64 {
+            cluster.start_node(id)?;
+        }
+        cluster.wait_agreed(&http, Duration::from_secs(60)).await?;
+        Ok(cluster)
+    }
+
+    pub fn node(&self, id: u64) -> &NodeProc {
+        &self.nodes[&id]
+    }
+
+    /// `http://127.0.0.1:<port>` of each member, as clients reach them.
+    pub fn client_urls(&self) -> Vec<(u64, String)> {
+        self.members
+            .iter()
+            .map(|id| (*id, format!("http://{}", self.nodes[id].ports.http_addr())))
+            .collect()
+    }
+
+    pub fn url(&self, id: u64) -> String {
+        format!("http://{}", self.nodes[&id].ports.http_addr())
+    }
+
+    pub fn start_node(&mut self, id: u64) -> Result<()> {
+        let kindling = self.cfg.kindling.clone();
+        let filter = self.cfg.log_filter.clone();
+        let node = self.nodes.get_mut(&id).context("no such node")?;
+        blocking(|| node.start(&kindling, &filter))
+    }
+
+    pub fn kill9(&mut self, id: u64) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.kill9();
+        }
+    }
+
+    /// kill -9 (if running) and start again on the same ports and directories.
+    pub fn restart(&mut self, id: u64) -> Result<()> {
+        self.kill9(id);
+        self.start_node(id)
+    }
+
+    pub fn pause(&mut self, id: u64) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.signal(libc::SIGSTOP);
+            n.paused = n.running();
+        }
+    }
+
+    pub fn resume(&mut self, id: u64) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.signal(libc::SIGCONT);
+            n.paused = false;
+        }
+    }
+
+    pub fn set_links(&self, links: &[Link], mode: LinkMode) {
+        for l in links {
+            if let Some(p) = self.proxies.get(l) {
+                p.set(mode);
+            }
+        }
+    }
+
+    pub fn links(&self) -> Vec<Link> {
+        let mut v: Vec<Link> = self.proxies.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// Every link back to pass, every paused node continued, every stopped node and
+    /// dependency started again.
+    pub fn heal_all(&mut self) -> Result<()> {
+        self.set_links(&self.links(), LinkMode::Pass);
+        for id in self.members.clone() {
+            let n = &self.nodes[&id];
+            if n.paused {
+                self.resume(id);
+            }
+            if !self.nodes[&id].running() {
+                self.start_node(id)?;
+            }
+        }
+        blocking(|| -> Result<()> {
+            if !self.mongo.running() {
+                self.mongo.start()?;
+            }
+            if !self.kafka.running() {
+                self.kafka.start()?;
+            }
+            Ok(())
+        })
+    }
+
+    /// What each running, unpaused member says about leadership.
+    pub async fn views(&self, http: &reqwest::Client) -> BTreeMap<u64, ClusterView> {
+        let mut out = BTreeMap::new();
+        for id in &self.members {
+            let n = &self.nodes[id];
+            if !n.running() || n.paused {
+                continue;
+            }
+            if let Some(v) = view(http, &self.url(*id)).await {
+                out.insert(*id, v);
+            }
+        }
+        out
+    }
+
+    /// The leader as the highest term reported says, if any node knows one.
+    pub async fn leader(&self, http: &reqwest::Client) -> Option<u64> {
+        leader_of(&self.views(http).await)
+    }
+
+    async fn wait_for(
+        &self,
+        http: &reqwest::Client,
+        timeout: Duration,
+        done: impl Fn(&BTreeMap<u64, ClusterView>) -> bool,
+    ) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let views = self.views(http).await;
+            if done(&views) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("timed out after {timeout:?}; the nodes said {views:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until every running member names the same leader.
+    pub async fn wait_agreed(&self, http: &reqwest::Client, timeout: Duration) -> Result<()> {
+        let running = self
+            .members
+            .iter()
+            .filter(|id| self.nodes[id].running())
+            .count();
+        self.wait_for(http, timeout, |views| {
+            views.len() == running && agreed(views).is_some()
+        })
+        .await
+        .context("the members did not agree on a leader")
+    }
+
+    /// Starts the spare node on an empty data directory and database; it joins the
+    /// cluster and replays the log into fresh projections.
+    pub async fn start_spare(&mut self, http: &reqwest::Client) -> Result<String> {
+        let spare = self.spare;
+        let join: Vec<String> = self
+            .members
+            .iter()
+            .map(|id| self.nodes[id].ports.raft_addr().to_string())
+            .collect();
+        let n = self.nodes.get_mut(&spare).context("no spare")?;
+        n.args.push("--join".into());
+        n.args.push(join.join(","));
+        self.start_node(spare)?;
+        let url = self.url(spare);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while view(http, &url).await.and_then(|v| v.leader_id).is_none() {
+            if tokio::time::Instant::now() > deadline {
+                bail!("the spare node did not learn the leader within 120 s");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(url)
+    }
+}
+
+/// The `kindling serve` command line of node `p`. Node 1 bootstraps the cluster; the other
+/// members join it (or, on a restart, any member); the spare is told whom to join when it
+/// starts.
+pub fn serve_args(
+    cfg: &ClusterConfig,
+    topo: &Topology,
+    p: &NodePorts,
+    dir: &std::path::Path,
+    drivers_dir: &std::path::Path,
+    spark_home: &std::path::Path,
+) -> Vec<String> {
+    let members = cfg.nodes as u64;
+    let join: Vec<String> = if p.id == 1 || p.id > members {
+        vec![]
+    } else {
+        topo.nodes
+            .iter()
+            .filter(|o| o.id != p.id && o.id <= members)
+            .map(|o| o.raft_addr().to_string())
+            .collect()
+    };
+    let mut args: Vec<String> = [
+        "serve",
+        "--node-id",
+        &p.id.to_string(),
+        "--listen",
+        &p.http_addr().to_string(),
+        "--driver-listen",
+        &p.driver_addr().to_string(),
+        "--raft-listen",
+        &p.raft_addr().to_string(),
+        // The same address: peers reach it through their own proxies (see topology.rs).
+        "--raft-advertise",
+        &p.raft_addr().to_string(),
+        "--data-dir",
+        &dir.join("data").display().to_string(),
+        "--drivers-dir",
+        &drivers_dir.display().to_string(),
+        "--spark-home",
+        &spark_home.display().to_string(),
+        "--max-drivers",
+        &cfg.max_drivers.to_string(),
+        "--event-log",
+        "kafka",
+        "--kafka-brokers",
+        &topo.kafka.to_string(),
+        "--kafka-topic",
+        "kindling-chaos",
+        "--projections",
+        "mongodb",
+        "--mongo-uri",
+        &format!("mongodb://{}", topo.mongo),
+        "--mongo-database",
+        &format!("kindling_n{}", p.id),
+        "--driver-heartbeat-timeout-secs",
+        &cfg.heartbeat_timeout_secs.to_string(),
+        "--recovery-grace-secs",
+        &cfg.recovery_grace_secs.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if !join.is_empty() {
+        args.push("--join".into());
+        args.push(join.join(","));
+    }
+    args
+}
+
+/// A leader all the given views agree on.
+pub fn agreed(views: &BTreeMap<u64, ClusterView>) -> Option<u64> {
+    let first = views.values().next()?.leader_id?;
+    views
+        .values()
+        .all(|v| v.leader_id == Some(first))
+        .then_some(first)
+}
+
+/// The leader named with the highest term.
+pub fn leader_of(views: &BTreeMap<u64, ClusterView>) -> Option<u64> {
+    views
+        .values()
+        .filter(|v| v.leader_id.is_some())
+        .max_by_key(|v| v.term)
+        .and_then(|v| v.leader_id)
+}
+
+pub async fn view(http: &reqwest::Client, url: &str) -> Option<ClusterView> {
+    let r = http
+        .get(format!("{url}/api/v1/cluster"))
+        .send()
+        .await
+        .ok()?;
+    if !r.status().is_success() {
+        return None;
+    }
+    r.json().await.ok()
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in self.nodes.values_mut() {
+            n.kill9();
+        }
+        kill_drivers(&self.drivers_dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_one_bootstraps_and_the_others_join() {
+        let topo = Topology {
+            nodes: (1..=4)
+                .map(|id| NodePorts {
+                    id,
+                    http: 100 + id as u16,
+                    driver: 200 + id as u16,
+                    raft: 300 + id as u16,
+                })
+                .collect(),
+            kafka: "127.0.0.1:9092".parse().unwrap(),
+            mongo: "127.0.0.1:27017".parse().unwrap(),
+        };
+        let cfg = ClusterConfig {
+            nodes: 3,
+            kindling: "kindling".into(),
+            dir: "/run".into(),
+            real_spark: None,
+            max_drivers: 8,
+            heartbeat_timeout_secs: 10,
+            recovery_grace_secs: 30,
+            log_filter: "info".into(),
+        };
+        let p = std::path::Path::new("/x");
+        let args = |id: usize| serve_args(&cfg, &topo, &topo.nodes[id - 1], p, p, p).join(" ");
+        assert!(!args(1).contains("--join"));
+        assert!(
+            args(2).ends_with("--join 127.0.0.1:301,127.0.0.1:303"),
+            "{}",
+            args(2)
+        );
+        assert!(
+            !args(4).contains("--join"),
+            "the spare joins when it starts"
+        );
+        assert!(args(3).contains("--raft-listen 127.0.0.1:303 --raft-advertise 127.0.0.1:303"));
+        assert!(args(3).contains("--mongo-database kindling_n3"));
+    }
+
+    #[test]
+    fn leadership_from_views() {
+        let v = |term, leader| ClusterView {
+            term,
+            leader_id: leader,
+        };
+        let mut views = BTreeMap::new();
+        views.insert(1, v(3, Some(2)));
+        views.insert(2, v(3, Some(2)));
+        assert_eq!(agreed(&views), Some(2));
+        views.insert(3, v(4, Some(3)));
+        assert_eq!(agreed(&views), None);
+        assert_eq!(leader_of(&views), Some(3));
+        views.insert(3, v(5, None));
+        assert_eq!(leader_of(&views), Some(2));
+    }
+}

@@ -1,0 +1,291 @@
+//! The launch ledger: a Spark home whose `bin/spark-submit` appends one line per launch to a
+//! ledger file, then runs a short real program. The ledger, not the cluster's own account,
+//! is the source of truth for "at most one launch per (job, attempt)".
+//!
+//! One line per launch, tab-separated, written with a single `write(2)` on a file opened with
+//! `O_APPEND` (the shell's `>>`), which Linux makes atomic for regular files: concurrent
+//! launches from any node never interleave within a line.
+//!
+//! ```text
+//! launch <epoch ms> <pid> <KINDLING_DRIVER> <KINDLING_JOB_ID> <KINDLING_ATTEMPT> <batch|session>
+//! ```
+//!
+//! A batch sleeps for its `sleep_ms=N` argument (the workload draws it from the seed, 0.3 to
+//! 3 s) and exits with its `exit=K` argument. A session launch is handed to a real Spark
+//! (`exec $REAL/bin/spark-submit`) when one is configured, because only Kindling's Python
+//! runner inside Spark can answer statements; without one it fails at once.
+//!
+//! Statements record their own execution the same way: the code the workload sends appends
+//! a unique token to the statement ledger when it runs.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// One recorded launch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Launch {
+    /// 1-based line in the ledger.
+    pub line: usize,
+    pub at_ms: i64,
+    pub pid: u32,
+    /// `KINDLING_DRIVER`: `<cluster id>:<driver name>`.
+    pub driver: String,
+    pub job: u64,
+    pub attempt: u32,
+    /// `batch` or `session`.
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Error, PartialEq, Eq, Serialize, Deserialize)]
+#[error("ledger line {line}: {reason}: {text:?}")]
+pub struct LedgerError {
+    pub line: usize,
+    pub reason: String,
+    pub text: String,
+}
+
+const SCRIPT: &str = r#"#!/bin/sh
+# kindling-chaos: the launch ledger's spark-submit. Appends one line per launch to the
+# ledger (one write on an O_APPEND file: atomic), then runs a short real program.
+ledger='@LEDGER@'
+real='@REAL@'
+kind=batch
+if [ -n "${KINDLING_SESSION_KIND:-}" ]; then kind=session; fi
+printf 'launch\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date +%s%3N)" "$$" "${KINDLING_DRIVER:-}" \
+  "${KINDLING_JOB_ID:-}" "${KINDLING_ATTEMPT:-}" "$kind" >> "$ledger"
+if [ "$kind" = session ]; then
+  if [ -n "$real" ]; then
+    SPARK_HOME="$real"; export SPARK_HOME
+    exec "$real/bin/spark-submit" "$@"
+  fi
+  echo "kindling-chaos: this run has no real Spark for sessions" >&2
+  exit 1
+fi
+sleep_ms=1000
+code=0
+for a in "$@"; do
+  case "$a" in
+    sleep_ms=*) sleep_ms="${a#sleep_ms=}" ;;
+    exit=*) code="${a#exit=}" ;;
+  esac
+done
+echo "chaos batch: application local-$(date +%s%3N), sleeping ${sleep_ms} ms, then exit $code"
+sleep "$((sleep_ms / 1000)).$(printf '%03d' $((sleep_ms % 1000)))"
+exit "$code"
+"#;
+
+/// The ledger's Spark home under `dir`: `dir/spark/bin/spark-submit`, writing to `ledger`.
+/// Sessions go to `real_spark` when given. Also writes the batch program `dir/app.py` that
+/// batches name as their file (the node checks that a local file exists).
+pub fn create_spark_home(
+    dir: &Path,
+    ledger: &Path,
+    real_spark: Option<&Path>,
+) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    for p in [Some(ledger), real_spark].into_iter().flatten() {
+        if p.to_string_lossy().contains('\'') {
+            return Err(std::io::Error::other(format!(
+                "{} contains a quote",
+                p.display()
+            )));
+        }
+    }
+    let home = dir.join("spark");
+    std::fs::create_dir_all(home.join("bin"))?;
+    let script = SCRIPT
+        .replace("@LEDGER@", &ledger.display().to_string())
+        .replace(
+            "@REAL@",
+            &real_spark
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        );
+    let path = home.join("bin/spark-submit");
+    std::fs::write(&path, script)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::write(
+        dir.join("app.py"),
+        "# A chaos batch: the ledger's spark-submit never runs this file.\n",
+    )?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ledger)?;
+    Ok(home)
+}
+
+/// The batch program's path for a ledger Spark home made in `dir`.
+pub fn app_path(dir: &Path) -> PathBuf {
+    dir.join("app.py")
+}
+
+/// The arguments a batch passes to the ledger's spark-submit.
+pub fn batch_args(sleep_ms: u64, exit_code: i32) -> Vec<String> {
+    vec![format!("sleep_ms={sleep_ms}"), format!("exit={exit_code}")]
+}
+
+/// Job and attempt from a driver tag `<cluster>:kindling-<job>-<attempt>`.
+fn from_driver_name(tag: &str) -> Option<(u64, u32)> {
+    let name = tag.rsplit(':').next()?;
+    let rest = name.strip_prefix("kindling-")?;
+    let (job, attempt) = rest.rsplit_once('-')?;
+    Some((job.parse().ok()?, attempt.parse().ok()?))
+}
+
+/// Every launch in a ledger, and every line that is not one (a torn or foreign line is itself
+/// a finding: the checker reports it).
+pub fn parse(text: &str) -> (Vec<Launch>, Vec<LedgerError>) {
+    let mut launches = vec![];
+    let mut errors = vec![];
+    for (i, raw) in text.lines().enumerate() {
+        let line = i + 1;
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let err = |reason: &str| LedgerError {
+            line,
+            reason: reason.into(),
+            text: raw.to_string(),
+        };
+        let f: Vec<&str> = raw.split('\t').collect();
+        if f.len() != 7 || f[0] != "launch" {
+            errors.push(err("not a launch line of 7 tab-separated fields"));
+            continue;
+        }
+        let (Ok(at_ms), Ok(pid)) = (f[1].parse::<i64>(), f[2].parse::<u32>()) else {
+            errors.push(err("time or pid is not a number"));
+            continue;
+        };
+        let ids = match (f[4].parse::<u64>(), f[5].parse::<u32>()) {
+            (Ok(j), Ok(a)) => Some((j, a)),
+            _ => from_driver_name(f[3]),
+        };
+        let Some((job, attempt)) = ids else {
+            errors.push(err(
+                "no job id and attempt (neither in the environment nor the driver name)",
+            ));
+            continue;
+        };
+        launches.push(Launch {
+            line,
+            at_ms,
+            pid,
+            driver: f[3].to_string(),
+            job,
+            attempt,
+            kind: f[6].to_string(),
+        });
+    }
+    (launches, errors)
+}
+
+/// Python code for a statement that appends `token` to the statement ledger when it runs,
+/// then evaluates to `6 * 7`.
+pub fn statement_code(statement_ledger: &Path, token: &str) -> String {
+    format!(
+        "with open({:?}, 'a') as _kc:\n    _kc.write({:?} + '\\n')\n6 * 7",
+        statement_ledger.display().to_string(),
+        token
+    )
+}
+
+/// Tokens in a statement ledger, one per execution, in order.
+pub fn parse_statement_ledger(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_launches_and_reports_foreign_lines() {
+        let text = "launch\t1700000000000\t42\tabc:kindling-7-1\t7\t1\tbatch\n\
+                    launch\t1700000000001\t43\tabc:kindling-8-1\t\t\tsession\n\
+                    garbage\n\
+                    launch\t1700000000002\t44\tabc:kind\t\t\tbatch\n\
+                    launch\t17000\t45\n";
+        let (l, e) = parse(text);
+        assert_eq!(l.len(), 2);
+        assert_eq!((l[0].job, l[0].attempt, l[0].pid), (7, 1, 42));
+        // Without the environment variables the ids come from the driver name.
+        assert_eq!(
+            (l[1].job, l[1].attempt, l[1].kind.as_str()),
+            (8, 1, "session")
+        );
+        assert_eq!(e.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3, 4, 5]);
+    }
+
+    #[test]
+    fn statement_ledger_round_trip() {
+        assert_eq!(
+            parse_statement_ledger("a\n\nb\n"),
+            vec!["a".to_string(), "b".to_string()]
+        );
+        let code = statement_code(Path::new("/tmp/x"), "tok-1");
+        assert!(code.contains("'a'") && code.contains("tok-1") && code.ends_with("6 * 7"));
+    }
+
+    /// The real script, run concurrently: every launch is one whole line, and each batch
+    /// exits with the code it was given.
+    #[test]
+    fn concurrent_launches_never_tear_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.tsv");
+        let home = create_spark_home(dir.path(), &ledger, None).unwrap();
+        let submit = home.join("bin/spark-submit");
+        let children: Vec<_> = (0..40u64)
+            .map(|i| {
+                let mut cmd = std::process::Command::new(&submit);
+                cmd.args(["--master", "local[1]", "app.py"])
+                    .args(batch_args(0, (i % 3) as i32))
+                    .env("KINDLING_DRIVER", format!("c0ffee:kindling-{i}-1"))
+                    .env("KINDLING_JOB_ID", i.to_string())
+                    .env("KINDLING_ATTEMPT", "1")
+                    .stdout(std::process::Stdio::null());
+                spawn(&mut cmd)
+            })
+            .collect();
+        for (i, mut c) in children.into_iter().enumerate() {
+            assert_eq!(c.wait().unwrap().code(), Some((i % 3) as i32));
+        }
+        let (launches, errors) = parse(&std::fs::read_to_string(&ledger).unwrap());
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut jobs: Vec<u64> = launches.iter().map(|l| l.job).collect();
+        jobs.sort();
+        assert_eq!(jobs, (0..40).collect::<Vec<_>>());
+    }
+
+    /// Spawns, retrying while another test thread's fork still holds the just-written
+    /// script open for writing (ETXTBSY).
+    fn spawn(cmd: &mut std::process::Command) -> std::process::Child {
+        for _ in 0..100 {
+            match cmd.spawn() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::yield_now(),
+                r => return r.unwrap(),
+            }
+        }
+        panic!("the script stayed busy")
+    }
+
+    #[test]
+    fn a_session_without_real_spark_fails_after_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.tsv");
+        let home = create_spark_home(dir.path(), &ledger, None).unwrap();
+        let mut cmd = std::process::Command::new(home.join("bin/spark-submit"));
+        cmd.env("KINDLING_DRIVER", "c0ffee:kindling-3-1")
+            .env("KINDLING_SESSION_KIND", "pyspark")
+            .stderr(std::process::Stdio::null());
+        assert_eq!(spawn(&mut cmd).wait().unwrap().code(), Some(1));
+        let (l, e) = parse(&std::fs::read_to_string(&ledger).unwrap());
+        assert!(e.is_empty());
+        assert_eq!((l[0].job, l[0].kind.as_str()), (3, "session"));
+    }
+}

@@ -1,0 +1,308 @@
+//! One chaos run, start to end: start the cluster, run the workload and the fault schedule
+//! side by side, heal everything, let the jobs end, collect every node's state and a fresh
+//! replay, check the invariants, and write everything under the run directory:
+//!
+//! | file | what |
+//! |---|---|
+//! | `config.json`, `schedule.json` | the run's settings and its seeded schedule |
+//! | `history.jsonl` | every client operation |
+//! | `faults.jsonl` | every fault as carried out: nodes hit, heal time, recovery time |
+//! | `ledger.tsv`, `statements.txt` | the launch and statement ledgers |
+//! | `observations.json` | everything the checkers read, including each node's final state |
+//! | `violations.json`, `summary.txt` | the verdict |
+//! | `n<id>/node.log`, `n<id>/stdout.log`, `n<id>/data/` | each node's logs and data |
+//! | `services/*.log`, `drivers/` | the broker, S3, Mongo and driver logs |
+
+use crate::checker::{self, Observations, Violation};
+use crate::cluster::{Cluster, ClusterConfig};
+use crate::collect::{self, NodeSnapshot};
+use crate::history::Recorder;
+use crate::ledger;
+use crate::nemesis;
+use crate::schedule::{self, Nemesis, ScheduleConfig};
+use crate::summary::Summary;
+use crate::workload::{self, Ctx, Known, WorkloadConfig};
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunConfig {
+    pub seed: u64,
+    pub duration: Duration,
+    pub nodes: usize,
+    pub kindling: PathBuf,
+    pub run_dir: PathBuf,
+    pub clients: usize,
+    /// Batch-client operations per second, over all clients.
+    pub rate: f64,
+    /// Real Spark sessions; `None`: one if the project's pyspark is installed.
+    pub sessions: Option<usize>,
+    /// How long jobs may take to end after the faults stop.
+    pub settle: Duration,
+    pub recovery_bound: Duration,
+    pub nemeses: Vec<Nemesis>,
+    pub min_pause: Duration,
+    pub max_drivers: usize,
+    pub log_filter: String,
+}
+
+impl RunConfig {
+    pub fn new(seed: u64, duration: Duration, kindling: PathBuf, run_dir: PathBuf) -> Self {
+        RunConfig {
+            seed,
+            duration,
+            nodes: 3,
+            kindling,
+            run_dir,
+            clients: 4,
+            rate: 6.0,
+            sessions: None,
+            settle: Duration::from_secs(120),
+            recovery_bound: Duration::from_secs(30),
+            nemeses: Nemesis::ALL.to_vec(),
+            min_pause: Duration::from_secs(3),
+            max_drivers: 8,
+            log_filter: "info".into(),
+        }
+    }
+
+    pub fn schedule_config(&self) -> ScheduleConfig {
+        let mut s = ScheduleConfig::new(self.nodes, self.duration.as_millis() as u64);
+        s.nemeses = self.nemeses.clone();
+        s.min_pause_ms = self.min_pause.as_millis() as u64;
+        s
+    }
+}
+
+pub struct RunOutcome {
+    pub violations: Vec<Violation>,
+    pub summary: String,
+    pub dir: PathBuf,
+}
+
+/// The project's pyspark (`ops/dev/install-spark`), for real sessions.
+pub fn real_spark_home() -> Option<PathBuf> {
+    let venv = std::env::var_os("KINDLING_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/kindling/venv")
+        });
+    std::fs::read_dir(venv.join("lib"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("site-packages/pyspark"))
+        .find(|p| p.join("bin/spark-submit").exists())
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    std::fs::write(path, serde_json::to_string_pretty(v)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs one chaos run. Needs a multi-threaded tokio runtime and root (network namespaces).
+pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
+    std::fs::create_dir_all(&cfg.run_dir)?;
+    // Absolute: nodes get paths under it, and drivers are found by them.
+    cfg.run_dir = std::fs::canonicalize(&cfg.run_dir)?;
+    let dir = cfg.run_dir.clone();
+    write_json(&dir.join("config.json"), &cfg)?;
+    let plan = schedule::schedule(cfg.seed, &cfg.schedule_config());
+    write_json(&dir.join("schedule.json"), &plan)?;
+
+    let real_spark = real_spark_home();
+    let sessions = match (cfg.sessions, &real_spark) {
+        (Some(n), Some(_)) => n,
+        (Some(n), None) if n > 0 => {
+            anyhow::bail!("--sessions {n} needs pyspark: run ops/dev/install-spark")
+        }
+        (Some(_), None) => 0,
+        (None, Some(_)) => 1,
+        (None, None) => 0,
+    };
+    let mut cluster = Cluster::start(ClusterConfig {
+        nodes: cfg.nodes,
+        kindling: cfg.kindling.clone(),
+        dir: dir.clone(),
+        real_spark: real_spark.filter(|_| sessions > 0),
+        max_drivers: cfg.max_drivers,
+        heartbeat_timeout_secs: 10,
+        recovery_grace_secs: 30,
+        log_filter: cfg.log_filter.clone(),
+    })
+    .await
+    .context("the cluster did not start")?;
+
+    let rec = Arc::new(Recorder::create(
+        &dir.join("history.jsonl"),
+        Instant::now(),
+    )?);
+    let until_ms = cfg.duration.as_millis() as u64;
+    let ctx = Arc::new(Ctx {
+        cfg: WorkloadConfig {
+            seed: cfg.seed,
+            clients: cfg.clients,
+            rate: cfg.rate,
+            sessions,
+            app: cluster.app.clone(),
+            statement_ledger: cluster.statement_ledger.clone(),
+            until_ms,
+        },
+        urls: cluster.client_urls(),
+        rec: rec.clone(),
+        known: Arc::new(Known::default()),
+        http: workload::http_client(Duration::from_secs(10)),
+    });
+    let mut clients = vec![];
+    for c in 0..cfg.clients as u32 {
+        clients.push(tokio::spawn(workload::batch_client(ctx.clone(), c)));
+    }
+    for c in 0..sessions as u32 {
+        let ctx = Arc::new(Ctx {
+            http: workload::http_client(Duration::from_secs(20)),
+            cfg: ctx.cfg.clone(),
+            urls: ctx.urls.clone(),
+            rec: rec.clone(),
+            known: ctx.known.clone(),
+        });
+        clients.push(tokio::spawn(workload::session_client(ctx, 100 + c)));
+    }
+
+    let bound = cfg.recovery_bound;
+    let faults = nemesis::run(
+        &mut cluster,
+        &plan,
+        ctx.clone(),
+        bound * 3,
+        &dir.join("faults.jsonl"),
+    )
+    .await;
+    for c in clients {
+        let _ = c.await;
+    }
+
+    // Heal whatever is left, and measure how soon the cluster serves.
+    let mut notes = vec![];
+    if let Err(e) = cluster.heal_all() {
+        notes.push(format!("the final heal failed: {e:#}"));
+    }
+    let healed = rec.now_ms();
+    let final_recovery_ms = workload::probe_until_serving(&ctx, healed, bound * 3).await;
+
+    let http = workload::http_client(Duration::from_secs(30));
+    settle(&cluster, &http, cfg.settle).await;
+    let mut end = 0;
+    for (_, url) in cluster.client_urls() {
+        if let Some((e, _)) = collect::positions(&http, &url).await {
+            end = end.max(e);
+        }
+    }
+    let mut snapshots = vec![];
+    for (id, url) in cluster.client_urls() {
+        if let Err(e) = collect::wait_projected(&http, &url, end, Duration::from_secs(60)).await {
+            notes.push(format!("node {id}: {e:#}"));
+        }
+        snapshots.push(collect::snapshot(&http, id, &url).await);
+    }
+    let fresh = match cluster.start_spare(&http).await {
+        Ok(url) => {
+            match collect::wait_projected(&http, &url, end, Duration::from_secs(120)).await {
+                Ok(_) => collect::snapshot(&http, cluster.spare, &url).await,
+                Err(e) => failed(cluster.spare, format!("{e:#}")),
+            }
+        }
+        Err(e) => failed(cluster.spare, format!("{e:#}")),
+    };
+    rec.flush();
+    drop(cluster);
+
+    let (launches, ledger_errors) =
+        ledger::parse(&std::fs::read_to_string(dir.join("ledger.tsv"))?);
+    let statement_runs =
+        ledger::parse_statement_ledger(&std::fs::read_to_string(dir.join("statements.txt"))?);
+    let obs = Observations {
+        history: rec.ops(),
+        launches,
+        ledger_errors,
+        statement_runs,
+        snapshots,
+        fresh: Some(fresh),
+        faults,
+        final_recovery_ms,
+        recovery_bound_ms: bound.as_millis() as u64,
+        notes,
+    };
+    write_json(&dir.join("observations.json"), &obs)?;
+    let violations = checker::check_all(&obs);
+    write_json(&dir.join("violations.json"), &violations)?;
+    let summary = Summary {
+        seed: cfg.seed,
+        ops: &obs.history,
+        faults: &obs.faults,
+        violations: &violations,
+        final_recovery_ms: obs.final_recovery_ms,
+        recovery_bound_ms: obs.recovery_bound_ms,
+    }
+    .render();
+    std::fs::write(dir.join("summary.txt"), &summary)?;
+    Ok(RunOutcome {
+        violations,
+        summary,
+        dir,
+    })
+}
+
+/// Re-checks a kept run from its `observations.json`.
+pub fn recheck(dir: &Path, seed: u64) -> Result<RunOutcome> {
+    let text = std::fs::read_to_string(dir.join("observations.json"))
+        .with_context(|| format!("no observations.json in {}", dir.display()))?;
+    let obs: Observations = serde_json::from_str(&text)?;
+    let violations = checker::check_all(&obs);
+    let summary = Summary {
+        seed,
+        ops: &obs.history,
+        faults: &obs.faults,
+        violations: &violations,
+        final_recovery_ms: obs.final_recovery_ms,
+        recovery_bound_ms: obs.recovery_bound_ms,
+    }
+    .render();
+    Ok(RunOutcome {
+        violations,
+        summary,
+        dir: dir.to_path_buf(),
+    })
+}
+
+fn failed(node: u64, e: String) -> NodeSnapshot {
+    NodeSnapshot {
+        node,
+        errors: vec![e],
+        ..Default::default()
+    }
+}
+
+/// Waits (up to `limit`) until every job a member lists has ended.
+async fn settle(cluster: &Cluster, http: &reqwest::Client, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let urls = cluster.client_urls();
+    let mut turn = 0;
+    while tokio::time::Instant::now() < deadline {
+        let (_, url) = &urls[turn % urls.len()];
+        turn += 1;
+        if let Ok(jobs) = collect::listing(http, url).await {
+            let open = jobs.iter().any(|j| {
+                !matches!(
+                    j["state"].as_str(),
+                    Some("success" | "dead" | "killed" | "error")
+                )
+            });
+            if !open {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
