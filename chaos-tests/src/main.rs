@@ -7,10 +7,17 @@
 //!   cold `spark-submit` of the same code.
 //! - `replay`: events per second folded from the sled log into fresh sled projections.
 //! - `idle-rss`: resident memory of an idle node.
+//! - `failover`: leader kill to the new leader scheduling, over many kills of a 3-node cluster.
+//! - `cluster-submit`: durable submissions per second through every node of a 3-node cluster
+//!   on Kafka and MongoDB.
+//! - `replay-kafka`: events per second folded from a Kafka log into fresh MongoDB projections.
 
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+mod bench_cluster;
+mod cluster_load;
+mod failover;
 mod node;
 mod replay;
 mod statements;
@@ -51,6 +58,27 @@ enum Cmd {
         #[arg(long, default_value_t = 1_000_000)]
         events: usize,
     },
+    /// Leader kill to the new leader scheduling again, over many kills.
+    Failover {
+        #[arg(long, default_value = "target/release/kindling")]
+        kindling: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        kills: usize,
+    },
+    /// Durable submissions per second through every node of a 3-node Kafka/MongoDB cluster.
+    ClusterSubmit {
+        #[arg(long, default_value = "target/release/kindling")]
+        kindling: PathBuf,
+        #[arg(long, default_value_t = 10_000)]
+        requests: usize,
+        #[arg(long, default_value_t = 96)]
+        concurrency: usize,
+    },
+    /// Replay of N events from a Kafka topic into fresh MongoDB projections.
+    ReplayKafka {
+        #[arg(long, default_value_t = 200_000)]
+        events: usize,
+    },
     /// Resident memory of an idle node.
     IdleRss {
         #[arg(long, default_value = "target/release/kindling")]
@@ -75,6 +103,13 @@ async fn main() -> anyhow::Result<()> {
             cold_runs,
         } => statements::run(&kindling, statements, cold_runs).await,
         Cmd::Replay { events } => replay::run(events).await,
+        Cmd::Failover { kindling, kills } => failover::run(&kindling, kills).await,
+        Cmd::ClusterSubmit {
+            kindling,
+            requests,
+            concurrency,
+        } => cluster_load::submit(&kindling, requests, concurrency).await,
+        Cmd::ReplayKafka { events } => cluster_load::replay(events).await,
         Cmd::IdleRss {
             kindling,
             idle_secs,

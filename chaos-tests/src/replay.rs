@@ -9,7 +9,7 @@ use kindling_events::{
 use kindling_store::{EventLog, ProjectionStore, SledEventLog, SledProjections};
 use std::time::Instant;
 
-fn job_events(job: u64) -> Vec<NewEvent> {
+pub fn job_events(job: u64) -> Vec<NewEvent> {
     let term = Origin::Scheduler { term: Term(1) };
     let e = |version: u64, origin: Origin, event: Event| NewEvent {
         aggregate: Aggregate::Job(JobId(job)),
