@@ -12,9 +12,11 @@
 //! It must not touch pods that are not labelled with its Kindling cluster id.
 
 pub mod config;
+mod copy;
 pub mod logs;
 pub mod pod;
 pub mod state;
+mod tracker;
 mod watch;
 
 use super::{BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result};
@@ -22,68 +24,19 @@ use async_trait::async_trait;
 // The configuration's vocabulary, for the cluster registry (and the tests) once wired.
 #[allow(unused_imports)]
 pub use config::{KubeAuth, KubernetesConfig, PodRetention, IN_CLUSTER_MASTER};
-use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kindling_events::{Attempt, JobId};
 use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams, PostParams, Preconditions};
 use logs::LogStore;
-use state::{DriverPhase, PodExit};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::io::Write;
+use state::DriverPhase;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracker::State;
 
-/// How many deleted pods the cache remembers (for a driver registered just after its pod
-/// went away).
-const TOMBSTONES: usize = 1024;
-/// How long an exit report waits for the driver's log copy to finish.
-const LOG_DRAIN: Duration = Duration::from_secs(10);
 /// Pause between attempts to reach the API server again.
 const RETRY: Duration = Duration::from_millis(500);
-
-/// A driver the scheduler wants to hear about.
-struct Watched {
-    job: JobId,
-    attempt: Attempt,
-    /// The pod launched or found; another pod of the same name is another incarnation.
-    uid: Option<String>,
-    app_reported: bool,
-}
-
-#[derive(Default)]
-struct State {
-    /// The latest version of each of the cluster's driver pods, by name.
-    pods: HashMap<String, Pod>,
-    /// Pods the API deleted, by name, the oldest first.
-    gone: HashMap<String, Pod>,
-    gone_order: VecDeque<String>,
-    watched: HashMap<String, Watched>,
-    /// Drivers stopped on request.
-    killed: HashSet<String>,
-    /// Log copies under way, each with the token cancelled when it finishes.
-    copying: HashMap<String, CancellationToken>,
-    /// Pods whose deletion (retention) is scheduled.
-    expiring: HashSet<String>,
-}
-
-/// What to do after the state changed, outside its lock.
-enum Action {
-    App {
-        job: JobId,
-        attempt: Attempt,
-        name: String,
-        spark_ui_url: Option<String>,
-    },
-    Copy(String),
-    End {
-        job: JobId,
-        attempt: Attempt,
-        name: String,
-        exit: PodExit,
-    },
-}
 
 struct Inner {
     cfg: KubernetesConfig,
@@ -208,178 +161,6 @@ impl Inner {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
-
-    /// Takes in a pod the API delivered (`deleted`: the API no longer has it).
-    fn observe(self: &Arc<Self>, pod: Pod, deleted: bool) {
-        let Some(name) = pod.metadata.name.clone() else {
-            return;
-        };
-        let actions = {
-            let mut st = self.lock();
-            if deleted {
-                st.pods.remove(&name);
-                if st.gone.insert(name.clone(), pod).is_none() {
-                    st.gone_order.push_back(name.clone());
-                }
-                while st.gone_order.len() > TOMBSTONES {
-                    if let Some(old) = st.gone_order.pop_front() {
-                        st.gone.remove(&old);
-                    }
-                }
-            } else {
-                st.gone.remove(&name);
-                st.pods.insert(name.clone(), pod);
-            }
-            evaluate(&self.cfg, &mut st, &name)
-        };
-        self.act(actions);
-    }
-
-    /// After a relist: the pods the API has now. Watched drivers missing from it were deleted
-    /// while nobody watched.
-    fn replace_all(self: &Arc<Self>, pods: Vec<Pod>) {
-        let missing: Vec<Pod> = {
-            let mut st = self.lock();
-            let listed: HashSet<String> = pods
-                .iter()
-                .filter_map(|p| p.metadata.name.clone())
-                .collect();
-            let missing = st
-                .pods
-                .iter()
-                .filter(|(n, _)| !listed.contains(*n))
-                .map(|(_, p)| p.clone())
-                .collect();
-            st.pods.clear();
-            missing
-        };
-        for pod in pods {
-            self.observe(pod, false);
-        }
-        for pod in missing {
-            self.observe(pod, true);
-        }
-    }
-
-    fn watch_driver(self: &Arc<Self>, job: JobId, attempt: Attempt, name: &str, pod: Pod) {
-        let actions = {
-            let mut st = self.lock();
-            st.watched.insert(
-                name.to_string(),
-                Watched {
-                    job,
-                    attempt,
-                    uid: pod.metadata.uid.clone(),
-                    app_reported: false,
-                },
-            );
-            // The cache may already know more (or that the pod is gone).
-            let newer = |p: &Pod| {
-                let v = |p: &Pod| {
-                    p.metadata
-                        .resource_version
-                        .as_deref()
-                        .and_then(|v| v.parse::<u64>().ok())
-                };
-                p.metadata.uid == pod.metadata.uid && v(p) >= v(&pod)
-            };
-            let known =
-                st.pods.get(name).is_some_and(newer) || st.gone.get(name).is_some_and(newer);
-            if !known {
-                st.pods.insert(name.to_string(), pod);
-            }
-            evaluate(&self.cfg, &mut st, name)
-        };
-        self.act(actions);
-    }
-
-    fn act(self: &Arc<Self>, actions: Vec<Action>) {
-        for action in actions {
-            match action {
-                Action::App {
-                    job,
-                    attempt,
-                    name,
-                    spark_ui_url,
-                } => {
-                    let app_id = pod::app_id(&self.cfg.cluster_id, &name);
-                    tracing::info!(cluster = %self.name(), driver = %name, %app_id, "driver running");
-                    let _ = self.events.send(BackendEvent::AppIdentified {
-                        job,
-                        attempt,
-                        app_id,
-                        spark_ui_url,
-                    });
-                }
-                Action::Copy(name) => self.copy_log(&name),
-                Action::End {
-                    job,
-                    attempt,
-                    name,
-                    exit,
-                } => {
-                    let inner = self.clone();
-                    tokio::spawn(async move { inner.report_end(job, attempt, &name, exit).await });
-                }
-            }
-        }
-    }
-
-    /// Reports an end once the log copy has drained, then applies the retention.
-    async fn report_end(self: Arc<Self>, job: JobId, attempt: Attempt, name: &str, exit: PodExit) {
-        let copying = self.lock().copying.get(name).cloned();
-        if let Some(done) = copying {
-            let _ = tokio::time::timeout(LOG_DRAIN, done.cancelled()).await;
-        }
-        self.record_end(name, &exit);
-        tracing::info!(cluster = %self.name(), driver = %name, exit_code = ?exit.exit_code,
-            reason = %exit.reason, "driver ended");
-        let _ = self.events.send(BackendEvent::Exited {
-            job,
-            attempt,
-            exit_code: exit.exit_code,
-        });
-        self.lock().killed.remove(name);
-        self.expire(name);
-    }
-
-    fn record_end(&self, name: &str, exit: &PodExit) {
-        self.logs.write_end(
-            name,
-            &format!(
-                "kindling: driver pod {} ended: {}",
-                self.driver_id(name),
-                exit.describe()
-            ),
-        );
-    }
-
-    /// Deletes an ended driver's pod, service and secret after the retention period.
-    fn expire(self: &Arc<Self>, name: &str) {
-        let PodRetention::DeleteAfter(after) = self.cfg.retention else {
-            return;
-        };
-        if !self.lock().expiring.insert(name.to_string()) {
-            return;
-        }
-        let inner = self.clone();
-        let name = name.to_string();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = inner.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(after) => {}
-            }
-            let copying = inner.lock().copying.get(&name).cloned();
-            if let Some(done) = copying {
-                let _ = tokio::time::timeout(LOG_DRAIN, done.cancelled()).await;
-            }
-            if let Err(e) = inner.delete_driver(&name).await {
-                tracing::warn!(cluster = %inner.name(), driver = %name, error = %e, "cannot delete an expired driver pod");
-            }
-            inner.lock().expiring.remove(&name);
-        });
-    }
-
     /// Deletes the driver's pod (if it is this cluster's), its service and its secret.
     async fn delete_driver(&self, name: &str) -> Result<()> {
         let pod = self
@@ -457,164 +238,6 @@ impl Inner {
             Err(e) => Err(self.io("cannot hand the session's secret over to its pod", e)),
         }
     }
-
-    /// Starts copying the driver's log to its local file, unless a copy runs already.
-    fn copy_log(self: &Arc<Self>, name: &str) {
-        let done = CancellationToken::new();
-        {
-            let mut st = self.lock();
-            if st.copying.contains_key(name) {
-                return;
-            }
-            st.copying.insert(name.to_string(), done.clone());
-        }
-        let inner = self.clone();
-        let name = name.to_string();
-        tokio::spawn(async move {
-            if let Err(e) = inner.copy_until_end(&name).await {
-                tracing::warn!(cluster = %inner.name(), driver = %name, error = %e, "driver log copy stopped");
-            }
-            inner.lock().copying.remove(&name);
-            done.cancel();
-        });
-    }
-
-    /// Follows the log until the driver has ended (or the node shuts down), resuming after
-    /// disconnects from the last line kept.
-    async fn copy_until_end(&self, name: &str) -> std::io::Result<()> {
-        let path = self.logs.log_path(name)?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        let mut resume = self.logs.resume(name);
-        loop {
-            let follow = self.copy_once(name, &mut resume, &mut file, true).await;
-            if self.shutdown.is_cancelled() {
-                return Ok(());
-            }
-            // The stream ends when the container does, on a disconnect, or on a read timeout.
-            let pod = match self.pods.get_opt(name).await {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::debug!(driver = %name, error = %e, "cannot read the driver pod");
-                    self.pause().await;
-                    continue;
-                }
-            };
-            let ended = match &pod {
-                None => true,
-                Some(p) => matches!(state::driver_phase(p), DriverPhase::Ended(_)),
-            };
-            if ended {
-                // What a disconnect may have cut off at the very end.
-                if pod.is_some() {
-                    let _ = self.copy_once(name, &mut resume, &mut file, false).await;
-                }
-                return Ok(());
-            }
-            if let Err(e) = follow {
-                tracing::debug!(driver = %name, error = %e, "driver log stream broke");
-                self.pause().await;
-            }
-        }
-    }
-
-    async fn pause(&self) {
-        tokio::select! {
-            _ = self.shutdown.cancelled() => {}
-            _ = tokio::time::sleep(RETRY) => {}
-        }
-    }
-
-    /// One request for the log from the resume point on; appends the new lines.
-    async fn copy_once(
-        &self,
-        name: &str,
-        resume: &mut logs::Resume,
-        file: &mut std::fs::File,
-        follow: bool,
-    ) -> std::result::Result<(), String> {
-        let lp = LogParams {
-            container: Some(pod::DRIVER_CONTAINER.into()),
-            follow,
-            timestamps: true,
-            since_time: resume.since_second(),
-            ..LogParams::default()
-        };
-        let stream = self
-            .pods
-            .log_stream(name, &lp)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut lines = std::pin::pin!(stream.lines());
-        let mut filter = resume.filter();
-        loop {
-            let next = tokio::select! {
-                _ = self.shutdown.cancelled() => return Ok(()),
-                next = lines.try_next() => next,
-            };
-            match next {
-                Ok(Some(line)) => {
-                    if filter.is_new(&line) {
-                        writeln!(file, "{line}").map_err(|e| e.to_string())?;
-                        resume.kept(&line);
-                    }
-                }
-                Ok(None) => return Ok(()),
-                Err(e) => return Err(e.to_string()),
-            }
-        }
-    }
-}
-
-/// What the cached state of `name` means for the scheduler, if it watches that driver.
-fn evaluate(cfg: &KubernetesConfig, st: &mut State, name: &str) -> Vec<Action> {
-    let killed = st.killed.contains(name);
-    let (pod, deleted) = match (st.pods.get(name), st.gone.get(name)) {
-        (Some(p), _) => (p.clone(), false),
-        (None, Some(p)) => (p.clone(), true),
-        (None, None) => return vec![],
-    };
-    let Some(w) = st.watched.get_mut(name) else {
-        return vec![];
-    };
-    if w.uid.is_some() && pod.metadata.uid != w.uid {
-        return vec![];
-    }
-    let mut actions = vec![];
-    if state::has_run(&pod) && !w.app_reported {
-        w.app_reported = true;
-        actions.push(Action::App {
-            job: w.job,
-            attempt: w.attempt,
-            name: name.to_string(),
-            spark_ui_url: pod::spark_ui_url(cfg, &pod, name),
-        });
-        if !deleted {
-            actions.push(Action::Copy(name.to_string()));
-        }
-    }
-    let phase = if deleted {
-        DriverPhase::Ended(state::exit_of_deleted(Some(&pod), killed))
-    } else {
-        state::driver_phase(&pod)
-    };
-    if let DriverPhase::Ended(mut exit) = phase {
-        if killed && exit.reason != "Killed" {
-            exit.message = Some(format!("stopped on request ({})", exit.describe()));
-            exit.reason = "Killed".into();
-        }
-        let (job, attempt) = (w.job, w.attempt);
-        st.watched.remove(name);
-        actions.push(Action::End {
-            job,
-            attempt,
-            name: name.to_string(),
-            exit,
-        });
-    }
-    actions
 }
 
 #[async_trait]
@@ -675,7 +298,7 @@ impl ClusterBackend for KubernetesBackend {
 
     async fn find(&self, job: JobId, attempt: Attempt, driver_name: &str) -> Result<Found> {
         let inner = &self.inner;
-        if inner.lock().watched.contains_key(driver_name) {
+        if inner.is_watched(driver_name) {
             return Ok(Found::Running {
                 driver_id: inner.driver_id(driver_name),
             });
@@ -726,7 +349,7 @@ impl ClusterBackend for KubernetesBackend {
 
     async fn kill(&self, driver_name: &str) -> Result<()> {
         let inner = &self.inner;
-        inner.lock().killed.insert(driver_name.to_string());
+        inner.mark_killed(driver_name);
         inner.delete_driver(driver_name).await
     }
 
