@@ -15,7 +15,7 @@ use std::time::Duration;
 pub const IN_CLUSTER_MASTER: &str = "k8s://https://kubernetes.default.svc:443";
 
 /// One Kubernetes cluster Kindling launches drivers on. One backend instance per cluster.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KubernetesConfig {
     /// Kindling's name for this Kubernetes cluster (the cluster registry's): every error and
     /// log line about the cluster names it.
@@ -55,6 +55,49 @@ pub struct KubernetesConfig {
     pub logs_dir: PathBuf,
     /// The API server URL Spark uses from inside the driver pod.
     pub in_cluster_master: String,
+}
+
+/// Whether a Spark property holds a credential (Spark's own `spark.redaction.regex` default:
+/// `(?i)secret|password|token|access[.]key`).
+fn is_secret(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["secret", "password", "token", "access.key"]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
+impl fmt::Debug for KubernetesConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let conf: std::collections::BTreeMap<&str, &str> = self
+            .default_conf
+            .iter()
+            .map(|(k, v)| {
+                let v = if is_secret(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), v)
+            })
+            .collect();
+        f.debug_struct("KubernetesConfig")
+            .field("name", &self.name)
+            .field("cluster_id", &self.cluster_id)
+            .field("api_server", &self.api_server)
+            .field("namespace", &self.namespace)
+            .field("auth", &self.auth)
+            .field("ca_file", &self.ca_file)
+            .field("image", &self.image)
+            .field("image_pull_policy", &self.image_pull_policy)
+            .field("service_account", &self.service_account)
+            .field("driver_command", &self.driver_command)
+            .field("default_conf", &conf)
+            .field("runner", &self.runner)
+            .field("retention", &self.retention)
+            .field("logs_dir", &self.logs_dir)
+            .field("in_cluster_master", &self.in_cluster_master)
+            .finish()
+    }
 }
 
 /// How the backend authenticates to the API server.
@@ -224,11 +267,20 @@ mod tests {
     }
 
     #[test]
-    fn debug_output_never_shows_the_token() {
-        let c = cfg(KubeAuth::BearerToken("s3cr3t-token".into()));
+    fn debug_output_never_shows_the_token_or_secret_conf() {
+        let mut c = cfg(KubeAuth::BearerToken("s3cr3t-token".into()));
+        c.default_conf
+            .insert("spark.hadoop.fs.s3a.secret.key".into(), "s3cr3t-key".into());
+        c.default_conf
+            .insert("spark.hadoop.fs.s3a.access.key".into(), "AKIA".into());
+        c.default_conf
+            .insert("spark.ui.enabled".into(), "false".into());
         let shown = format!("{c:?} {:?}", c.auth);
-        assert!(!shown.contains("s3cr3t-token"), "{shown}");
+        for secret in ["s3cr3t-token", "s3cr3t-key", "AKIA"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
         assert!(shown.contains("BearerToken(<redacted>)"), "{shown}");
+        assert!(shown.contains("\"spark.ui.enabled\": \"false\""), "{shown}");
     }
 
     #[tokio::test]

@@ -317,6 +317,17 @@ fn env(cfg: &KubernetesConfig, l: &LaunchSpec, conf: &BTreeMap<String, String>) 
     // Spark binds the driver to the pod's IP (its entrypoint reads this variable).
     env.push(json!({ "name": "SPARK_DRIVER_BIND_ADDRESS",
         "valueFrom": { "fieldRef": { "apiVersion": "v1", "fieldPath": "status.podIP" } } }));
+    // Spark's way of handing credentials to the driver without writing them in its spec:
+    // `spark.kubernetes.driver.secretKeyRef.<ENV>=<secret>:<key>`.
+    for (k, v) in conf {
+        if let (Some(name), Some((secret, key))) = (
+            k.strip_prefix("spark.kubernetes.driver.secretKeyRef."),
+            v.split_once(':'),
+        ) {
+            env.push(json!({ "name": name,
+                "valueFrom": { "secretKeyRef": { "name": secret, "key": key } } }));
+        }
+    }
     if l.session.is_some() {
         // The secret stays out of the pod spec, which anyone who can list pods reads.
         env.push(json!({ "name": "KINDLING_SECRET",
@@ -504,7 +515,76 @@ pub fn spark_ui_url(cfg: &KubernetesConfig, pod: &Pod, driver_name: &str) -> Opt
 
 #[cfg(test)]
 mod tests {
+    use super::super::config::{KubeAuth, PodRetention, IN_CLUSTER_MASTER};
     use super::*;
+    use kindling_events::spec::{BatchSpec, JobSpec};
+
+    fn cfg() -> KubernetesConfig {
+        KubernetesConfig {
+            name: "east".into(),
+            cluster_id: "c1".into(),
+            api_server: Some("https://k:6443".into()),
+            namespace: "spark".into(),
+            auth: KubeAuth::BearerToken("t".into()),
+            ca_file: None,
+            image: "spark:4".into(),
+            image_pull_policy: None,
+            service_account: "spark".into(),
+            driver_command: None,
+            default_conf: BTreeMap::new(),
+            runner: "local:///opt/kindling/kindling_runner.py".into(),
+            retention: PodRetention::Keep,
+            logs_dir: "/tmp/logs".into(),
+            in_cluster_master: IN_CLUSTER_MASTER.into(),
+        }
+    }
+
+    fn batch() -> LaunchSpec {
+        LaunchSpec {
+            job: JobId(7),
+            attempt: Attempt(2),
+            driver_name: "kindling-7-2".into(),
+            spec: JobSpec {
+                kind: JobKind::Batch(BatchSpec {
+                    file: "local:///opt/app/Main.jar".into(),
+                    class_name: Some("com.example.Main".into()),
+                    args: vec![],
+                }),
+                name: None,
+                owner: None,
+                proxy_user: Some("bob".into()),
+                resources: Default::default(),
+            },
+            session: None,
+        }
+    }
+
+    #[test]
+    fn a_jvm_driver_gets_the_jvm_overhead_and_its_proxy_user() {
+        let pod = driver_pod(&cfg(), &batch()).unwrap();
+        let c = &pod.spec.unwrap().containers[0];
+        let args = c.args.clone().unwrap();
+        assert_eq!(&args[..3], ["driver", "--proxy-user", "bob"]);
+        assert_eq!(
+            &args[args.len() - 3..],
+            ["--class", "com.example.Main", "local:///opt/app/Main.jar"]
+        );
+        assert!(args.contains(&"spark.kubernetes.resource.type=java".to_string()));
+        // 1 GiB by default, and max(10 %, 384 MiB) on top.
+        let r = serde_json::to_value(c.resources.clone().unwrap()).unwrap();
+        assert_eq!(r["limits"]["memory"], "1408Mi");
+    }
+
+    #[test]
+    fn a_bad_memory_size_is_a_message_about_the_job() {
+        let mut l = batch();
+        l.spec.resources.driver_memory = Some("lots".into());
+        let e = driver_pod(&cfg(), &l).unwrap_err();
+        assert!(
+            e.contains("spark.driver.memory") && e.contains("lots"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn memory_sizes_parse_like_spark() {
@@ -515,6 +595,26 @@ mod tests {
         assert_eq!(spark_mib("1536k"), Some(2));
         assert_eq!(spark_mib("lots"), None);
         assert_eq!(spark_mib("1x"), None);
+    }
+
+    #[test]
+    fn secret_references_become_env_from_secrets() {
+        let cfg = cfg();
+        let mut l = batch();
+        l.spec.resources.conf.insert(
+            "spark.kubernetes.driver.secretKeyRef.AWS_SECRET_ACCESS_KEY".into(),
+            "s3-creds:secret".into(),
+        );
+        let pod = driver_pod(&cfg, &l).unwrap();
+        let env = serde_json::to_value(&pod.spec.unwrap().containers[0].env).unwrap();
+        let var = env
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "AWS_SECRET_ACCESS_KEY")
+            .unwrap();
+        assert_eq!(var["valueFrom"]["secretKeyRef"]["name"], "s3-creds");
+        assert_eq!(var["valueFrom"]["secretKeyRef"]["key"], "secret");
     }
 
     #[test]
