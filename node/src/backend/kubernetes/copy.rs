@@ -64,9 +64,14 @@ impl Inner {
                 }
                 return Ok(());
             }
-            if let Err(e) = follow {
-                tracing::debug!(driver = %name, error = %e, "driver log stream broke");
-                self.pause().await;
+            match follow {
+                Err(e) => {
+                    tracing::debug!(driver = %name, error = %e, "driver log stream broke");
+                    self.pause().await;
+                }
+                // A stream that keeps ending at once must not be asked for in a tight loop.
+                Ok(0) => self.pause().await,
+                Ok(_) => {}
             }
         }
     }
@@ -78,14 +83,15 @@ impl Inner {
         }
     }
 
-    /// One request for the log from the resume point on; appends the new lines.
+    /// One request for the log from the resume point on; appends the new lines and says how
+    /// many there were.
     async fn copy_once(
         &self,
         name: &str,
         resume: &mut logs::Resume,
         file: &mut std::fs::File,
         follow: bool,
-    ) -> std::result::Result<(), String> {
+    ) -> std::result::Result<usize, String> {
         let lp = LogParams {
             container: Some(pod::DRIVER_CONTAINER.into()),
             follow,
@@ -100,9 +106,10 @@ impl Inner {
             .map_err(|e| e.to_string())?;
         let mut lines = std::pin::pin!(stream.lines());
         let mut filter = resume.filter();
+        let mut kept = 0;
         loop {
             let next = tokio::select! {
-                _ = self.shutdown.cancelled() => return Ok(()),
+                _ = self.shutdown.cancelled() => return Ok(kept),
                 next = lines.try_next() => next,
             };
             match next {
@@ -110,9 +117,10 @@ impl Inner {
                     if filter.is_new(&line) {
                         writeln!(file, "{line}").map_err(|e| e.to_string())?;
                         resume.kept(&line);
+                        kept += 1;
                     }
                 }
-                Ok(None) => return Ok(()),
+                Ok(None) => return Ok(kept),
                 Err(e) => return Err(e.to_string()),
             }
         }

@@ -284,7 +284,8 @@ fn evaluate(cfg: &KubernetesConfig, st: &mut State, name: &str) -> Vec<Action> {
         state::driver_phase(&pod)
     };
     if let DriverPhase::Ended(mut exit) = phase {
-        if killed && exit.reason != "Killed" {
+        // A driver that completed before the kill reached it stays completed.
+        if killed && exit.reason != "Killed" && exit.exit_code != Some(0) {
             exit.message = Some(format!("stopped on request ({})", exit.describe()));
             exit.reason = "Killed".into();
         }
