@@ -3,6 +3,7 @@
 //! scheduler turns them into events. Driver names derive from (job, attempt), so a launch
 //! re-issued after a crash finds the driver that already exists instead of starting another.
 
+pub mod kubernetes;
 pub mod local;
 pub mod standalone;
 
