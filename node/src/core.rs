@@ -18,7 +18,7 @@ use kindling_events::{
     Origin, Term,
 };
 use kindling_raft::{IdAllocator, LeaderState};
-use kindling_store::{EventLog, JobQuery, ProjectionStore};
+use kindling_store::{EventLog, FencedWriter, JobQuery, ProjectionStore, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
@@ -30,6 +30,9 @@ pub struct Storage {
     pub log: Arc<dyn EventLog>,
     pub projections: Arc<dyn ProjectionStore>,
     pub projected: watch::Receiver<LogPosition>,
+    /// The id under which leaders open their fenced writer: the same for every leader of
+    /// one cluster, so each new one deposes the last at the log itself.
+    pub writer_id: String,
 }
 
 pub struct Core {
@@ -53,6 +56,11 @@ pub struct Core {
     /// How long a read of a job this node has not seen yet waits for it to arrive from the
     /// log (a job created on another member a moment ago). Zero on a single node.
     arrival_wait: Duration,
+    writer_id: String,
+    /// The leader's writer: every event it decides goes through it, so once a newer leader
+    /// opened its own, this node's late writes are refused by the log (Kafka: a transactional
+    /// producer with a stable transactional id).
+    writer: StdMutex<Option<Arc<dyn FencedWriter>>>,
 }
 
 impl Core {
@@ -68,6 +76,7 @@ impl Core {
             log,
             projections,
             projected,
+            writer_id,
         } = storage;
         let core = Core {
             node,
@@ -81,6 +90,8 @@ impl Core {
             leadership,
             leading: watch::Sender::new(None),
             arrival_wait,
+            writer_id,
+            writer: StdMutex::new(None),
         };
         core.count_states().await?;
         Ok(core)
@@ -145,6 +156,28 @@ impl Core {
         let out = self.log.append(events).await?;
         metrics::append_latency(started.elapsed());
         Ok(out)
+    }
+
+    /// Appends through the leader's fenced writer. A writer deposed by a newer leader makes
+    /// this node step down at once, before Raft tells it.
+    async fn leader_append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
+        let writer = self.writer.lock().unwrap().clone();
+        let Some(writer) = writer else {
+            return Err(Error::NotLeader(self.leadership.borrow().leader));
+        };
+        let started = Instant::now();
+        match writer.append(events).await {
+            Ok(out) => {
+                metrics::append_latency(started.elapsed());
+                Ok(out)
+            }
+            Err(StoreError::Fenced(reason)) => {
+                tracing::warn!(%reason, "a newer leader fenced this node's writes; stepping down");
+                self.step_down();
+                Err(Error::NotLeader(None))
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Accepts a new job: allocates its id, appends `JobSubmitted` and returns the job once
@@ -227,6 +260,8 @@ impl Core {
     /// Returns the marker's position. Fails if leadership moves on meanwhile.
     pub async fn take_over(&self, term: Term) -> Result<LogPosition> {
         self.step_down();
+        // Depose whoever wrote as leader before: from here on their appends fail.
+        let writer = self.log.fenced_writer(&self.writer_id).await?;
         let marker = self.new_event(
             Aggregate::Cluster,
             0,
@@ -235,7 +270,9 @@ impl Core {
                 nonce: rand::random(),
             },
         );
-        let env = self.append(vec![marker]).await?.remove(0);
+        let started = Instant::now();
+        let env = writer.append(vec![marker]).await?.remove(0);
+        metrics::append_latency(started.elapsed());
         let barrier = env.position.next();
         let mut leadership = self.leadership.clone();
         loop {
@@ -256,6 +293,7 @@ impl Core {
             );
         }
         self.jobs.lock().unwrap().clear();
+        *self.writer.lock().unwrap() = Some(writer);
         self.leading.send_replace(Some(term));
         tracing::info!(
             term = term.0,
@@ -268,6 +306,7 @@ impl Core {
     /// Stops deciding commands and forgets the write model (another member now writes).
     pub fn step_down(&self) {
         self.leading.send_replace(None);
+        self.writer.lock().unwrap().take();
         self.jobs.lock().unwrap().clear();
     }
 
@@ -347,7 +386,7 @@ impl Core {
             .enumerate()
             .map(|(i, e)| self.new_event(Aggregate::Job(id), job.version + 1 + i as u64, origin, e))
             .collect();
-        let envs = self.append(new).await?;
+        let envs = self.leader_append(new).await?;
         for e in &envs {
             job.apply(e);
         }

@@ -321,6 +321,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 log: log.clone(),
                 projections: projections.clone(),
                 projected,
+                writer_id: format!("kindling-leader-{}", identity.cluster_id),
             },
             member.clone(),
             Arc::new(clock::SystemClock),

@@ -150,6 +150,10 @@ impl Scheduler {
             tracing::error!(error = %e, "recovery after election failed");
         }
         let mut end = self.core.log.subscribe();
+        let mut leading = self.core.leading();
+        if *leading.borrow_and_update() != Some(self.term) {
+            return;
+        }
         let mut tick = tokio::time::interval(Duration::from_millis(500));
         loop {
             self.follow_log().await;
@@ -158,6 +162,10 @@ impl Scheduler {
                 _ = end.changed() => {}
                 Some(ev) = self.events.recv() => self.on_backend_event(ev).await,
                 _ = tick.tick() => self.check_sessions().await,
+                // A newer leader fenced this node's writer before Raft told it.
+                r = leading.changed() => {
+                    if r.is_err() || *leading.borrow() != Some(self.term) { return; }
+                }
                 r = leadership.changed() => {
                     let now = *leadership.borrow();
                     if r.is_err() || !now.is_leader || now.term != self.term { return; }

@@ -101,11 +101,12 @@ pub fn mongo() -> Service {
     let addr = free_port();
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(nx);
-    cmd.arg("--data-dir").arg(dir.path()).args([
-        "--host",
-        "127.0.0.1",
-        "-p",
-        &addr.port().to_string(),
-    ]);
+    // Its own pid file: by default nx-27017 keeps one per machine and refuses to start a
+    // second server while another runs.
+    cmd.arg("--data-dir")
+        .arg(dir.path())
+        .arg("--pid-file")
+        .arg(dir.path().join("nx.pid"))
+        .args(["--host", "127.0.0.1", "-p", &addr.port().to_string()]);
     start(cmd, addr, dir)
 }
