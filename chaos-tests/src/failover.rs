@@ -73,6 +73,7 @@ pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
         .timeout(Duration::from_secs(5))
         .build()?;
     let body = serde_json::json!({"file": app.display().to_string()}).to_string();
+    let mut raft = Histogram::<u64>::new(3)?;
     let mut elected = Histogram::<u64>::new(3)?;
     let mut launched = Histogram::<u64>::new(3)?;
     for k in 1..=kills {
@@ -94,7 +95,19 @@ pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
             .as_u64()
             .unwrap_or_default();
         let mut elected_at = None;
+        let mut raft_at = None;
+        let killed_id = cluster.nodes[leader].id;
         let launched_at = loop {
+            if raft_at.is_none() {
+                let v = get(
+                    &http,
+                    &format!("{}/api/v1/cluster", cluster.nodes[survivor].base),
+                )
+                .await;
+                if v.is_some_and(|v| v["leader_id"].as_u64().is_some_and(|l| l != killed_id)) {
+                    raft_at = Some(killed.elapsed());
+                }
+            }
             if elected_at.is_none() && scheduling(&http, &cluster).await.is_some() {
                 elected_at = Some(killed.elapsed());
             }
@@ -112,11 +125,14 @@ pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(5)).await;
         };
         let elected_at = elected_at.unwrap_or(launched_at);
+        let raft_at = raft_at.unwrap_or(elected_at);
+        raft.record(raft_at.as_millis() as u64)?;
         elected.record(elected_at.as_millis() as u64)?;
         launched.record(launched_at.as_millis() as u64)?;
         println!(
-            "kill {k:>3}: node {} -> scheduling again after {} ms, probe launched after {} ms",
+            "kill {k:>3}: node {} -> raft leader after {} ms, scheduling after {} ms, probe launched after {} ms",
             cluster.nodes[leader].id,
+            raft_at.as_millis(),
             elected_at.as_millis(),
             launched_at.as_millis()
         );
@@ -132,6 +148,7 @@ pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
             h.len()
         )
     };
+    show("leader kill -> a new raft leader known", &raft);
     show("leader kill -> new leader scheduling", &elected);
     show("leader kill -> probe batch launched", &launched);
     Ok(())

@@ -74,7 +74,15 @@ pub(crate) async fn open(
         .create()
         .map_err(|e| StoreError::Backend(format!("kafka transactional producer: {e}")))?;
     let timeout = cx.config.request_timeout;
-    let (producer, init) = blocking(producer, move |p| p.init_transactions(timeout)).await?;
+    let topic = cx.topic.clone();
+    let (producer, init) = blocking(producer, move |p| {
+        // Connected first: librdkafka looks the transaction coordinator up at once only when it
+        // has a broker connection, and otherwise retries on a 500 ms timer (most of a fresh
+        // writer's opening time on a new leader).
+        let _ = p.client().fetch_metadata(Some(&topic), timeout);
+        p.init_transactions(timeout)
+    })
+    .await?;
     if let Err(e) = init {
         close_producer(producer).await;
         return Err(StoreError::Backend(format!(
