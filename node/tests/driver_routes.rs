@@ -14,6 +14,7 @@ mod common;
 #[path = "common/cluster.rs"]
 mod cluster;
 #[path = "common/services.rs"]
+#[allow(dead_code)]
 mod services;
 
 use cluster::{
