@@ -67,6 +67,9 @@ const FETCH_WAIT: Duration = Duration::from_millis(50);
 const RETRY: Duration = Duration::from_millis(200);
 /// Replies taken from the consumer but not yet handled, per route.
 const INBOX: usize = 1024;
+/// How often an idle route checks whether its session ended without its driver being told
+/// (a launch that failed, a driver that ended while no member led).
+const SWEEP: Duration = Duration::from_secs(10);
 
 /// The node's routes in Kafka mode (`--driver-route kafka`), none in gRPC mode.
 pub fn start(cfg: &Config, shutdown: CancellationToken) -> Result<Option<Arc<KafkaRoutes>>> {
@@ -164,6 +167,17 @@ impl KafkaRoutes {
     pub(super) fn stop(&self, job: JobId) {
         let topic = self.cfg.route(job).replies;
         if let Some(f) = self.followed.lock().unwrap().remove(&topic) {
+            self.unfollow(&topic, f);
+        }
+    }
+
+    /// Stops following `job`'s route if it still serves `attempt`.
+    fn stop_attempt(&self, job: JobId, attempt: Attempt) {
+        let topic = self.cfg.route(job).replies;
+        let mut followed = self.followed.lock().unwrap();
+        if followed.get(&topic).is_some_and(|f| f.attempt == attempt) {
+            let f = followed.remove(&topic).expect("just seen");
+            drop(followed);
             self.unfollow(&topic, f);
         }
     }

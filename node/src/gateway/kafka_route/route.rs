@@ -1,7 +1,7 @@
 //! One followed route: its replies handled in order, each committed once its handling is
 //! durable, and what the leader sends back.
 
-use super::{KafkaRoutes, Reply, RETRY};
+use super::{KafkaRoutes, Reply, RETRY, SWEEP};
 use crate::error::{Error, Result};
 use crate::gateway::{msg, Gateway};
 use kindling_events::{Attempt, JobId};
@@ -42,9 +42,17 @@ impl Route {
             }
         }
         let key = self.attempt.0.to_string();
+        let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP, SWEEP);
         loop {
             let reply = tokio::select! {
                 r = replies.recv() => match r { Some(r) => r, None => return },
+                _ = sweep.tick() => {
+                    if self.ended().await {
+                        self.routes.stop_attempt(self.job, self.attempt);
+                        return;
+                    }
+                    continue;
+                }
                 _ = self.stop.cancelled() => return,
             };
             // Replies of another attempt of the job are not this driver's.
@@ -63,6 +71,14 @@ impl Route {
                 return;
             }
             self.routes.commit(&self.topic, reply.offset + 1);
+        }
+    }
+
+    /// Whether the session is over for this route's driver.
+    async fn ended(&self) -> bool {
+        match self.gw.core.job(self.job).await {
+            Ok(j) => j.state.is_terminal() || j.attempt != self.attempt,
+            Err(_) => false,
         }
     }
 
