@@ -144,8 +144,39 @@ fn kafka_routes_survive_a_leader_kill_and_a_leaderless_gap_without_loss_or_rerun
     let d = submit(survivor, s, "runs");
     assert_eq!(output(&n1, s, d), "['first', 'a', 'b', 'c']");
 
+    // Completions and cancels travel the route too.
+    let (status, found) = survivor.post(
+        &format!("/sessions/{s}/completion"),
+        json!({"code": "ru", "kind": "pyspark"}),
+    );
+    assert_eq!(status, 200, "{found}");
+    assert!(
+        found["candidates"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("runs")),
+        "{found}"
+    );
+    let never = submit(&n1, s, &gated("never", &tmp.path().join("never")));
+    n1.wait_state(
+        &format!("/sessions/{s}/statements/{never}"),
+        &["running"],
+        T,
+    );
+    let (status, _) = survivor.post(
+        &format!("/sessions/{s}/statements/{never}/cancel"),
+        json!({}),
+    );
+    assert_eq!(status, 200);
+    n1.wait_state(
+        &format!("/sessions/{s}/statements/{never}"),
+        &["cancelled"],
+        T,
+    );
+
     let evs = events(&n1, s);
     assert_eq!(completed(&evs), [first, a, b, c, d], "{evs:?}");
+    assert_eq!(count(&evs, "StatementCancelled"), 1, "{evs:?}");
     assert_eq!(count(&evs, "JobScheduled"), 1, "{evs:?}");
     assert_eq!(count(&evs, "SessionRecovering"), 0, "{evs:?}");
     let launched: Vec<_> = std::fs::read_dir(&drivers).unwrap().flatten().collect();
