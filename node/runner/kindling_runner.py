@@ -4,8 +4,14 @@ This program is the Python main of an interactive session's Spark driver: the no
 with `spark-submit`. It owns, for the lifetime of the driver:
 
 * the SparkSession and one persistent pyspark namespace (Livy's pyspark shell semantics);
-* the driver link: one bidirectional gRPC stream (kindling.driver.v1.DriverLink/Connect) to a
-  core node, with Register / heartbeats / reconnection across the node endpoints;
+* the driver link, one of two routes (KINDLING_ROUTE):
+  - `grpc` (the default): one bidirectional gRPC stream (kindling.driver.v1.DriverLink/Connect)
+    to a core node, with Register / heartbeats / reconnection across the node endpoints;
+  - `kafka`: the session's own topic pair; the runner produces Register / heartbeats /
+    results (DriverMessage) to the replies topic and consumes NodeMessages from the requests
+    topic from its own committed position. No node is dialled, so a failover needs no
+    reconnect: a new leader sends Registered again, on which unacknowledged results are
+    resent;
 * statement execution: statements run one at a time, in arrival order, on the main thread
   (so that cancellation can also break blocking calls such as `time.sleep`), each id at most
   once; every result is kept until the node acknowledges it and is resent after a reconnect;
@@ -14,11 +20,16 @@ with `spark-submit`. It owns, for the lifetime of the driver:
 
 Environment (set by the node): KINDLING_ENDPOINTS, KINDLING_JOB_ID, KINDLING_ATTEMPT,
 KINDLING_SECRET, KINDLING_SESSION_KIND, KINDLING_RECONNECT_TIMEOUT_S (120),
-KINDLING_APP_NAME, KINDLING_SQL_MAX_ROWS (1000), KINDLING_MAX_RESULT_BYTES (3000000).
+KINDLING_APP_NAME, KINDLING_SQL_MAX_ROWS (1000), KINDLING_MAX_RESULT_BYTES (3000000 on
+gRPC, 900000 on Kafka, under the brokers' default 1 MB record limit); in Kafka mode
+KINDLING_ROUTE=kafka, KINDLING_KAFKA_BROKERS and KINDLING_ROUTE_TOPICS=<requests>,<replies>
+(or KINDLING_ROUTE_PREFIX, naming them <prefix>.job.<id>.requests and .replies).
 The wire contract is loaded at run time from `kindling/driver/v1/driver.proto` next to this
 file (or in the working directory). Exit status: 0 after Shutdown, 2 on a bad launch
 (environment or .proto), 3 when no node could be reached within the reconnect timeout,
-4 when the node rejected this driver (UNAUTHENTICATED / FAILED_PRECONDITION).
+4 when the node rejected this driver (UNAUTHENTICATED / FAILED_PRECONDITION). In Kafka mode,
+3 also when no node answered Register, or a reply could not be written, within the reconnect
+timeout.
 """
 
 import ast
@@ -84,20 +95,35 @@ def _async_raise(thread_id, exc_type):
 
 class Config:
     def __init__(self, env):
+        self.route = env.get("KINDLING_ROUTE") or "grpc"
+        if self.route not in ("grpc", "kafka"):
+            raise ValueError(f"KINDLING_ROUTE must be grpc or kafka, not {self.route!r}")
         self.endpoints = [e.strip().removeprefix("http://")
                           for e in env.get("KINDLING_ENDPOINTS", "").split(",") if e.strip()]
-        if not self.endpoints:
+        if self.route == "grpc" and not self.endpoints:
             raise ValueError("KINDLING_ENDPOINTS is empty")
         self.job_id = int(env["KINDLING_JOB_ID"])
+        self.brokers = self.requests_topic = self.replies_topic = None
+        if self.route == "kafka":
+            self.brokers = env["KINDLING_KAFKA_BROKERS"]
+            topics = [t.strip() for t in env.get("KINDLING_ROUTE_TOPICS", "").split(",") if t.strip()]
+            if not topics and env.get("KINDLING_ROUTE_PREFIX"):
+                prefix = f"{env['KINDLING_ROUTE_PREFIX']}.job.{self.job_id}"
+                topics = [prefix + ".requests", prefix + ".replies"]
+            if len(topics) != 2:
+                raise ValueError("KINDLING_ROUTE_TOPICS must be <requests>,<replies> "
+                                 "(or set KINDLING_ROUTE_PREFIX)")
+            self.requests_topic, self.replies_topic = topics
         self.attempt = int(env.get("KINDLING_ATTEMPT", "0"))
         self.secret = env["KINDLING_SECRET"]
         self.kind = env.get("KINDLING_SESSION_KIND", "pyspark") or "pyspark"
         self.reconnect_timeout = float(env.get("KINDLING_RECONNECT_TIMEOUT_S", "120"))
         self.app_name = env.get("KINDLING_APP_NAME") or None
         self.sql_max_rows = int(env.get("KINDLING_SQL_MAX_ROWS", "1000"))
-        # gRPC servers reject messages over 4 MiB by default; an oversized result would be
-        # rejected, the stream reset, and the result resent forever.
-        self.max_result_bytes = int(env.get("KINDLING_MAX_RESULT_BYTES", "3000000"))
+        # gRPC servers reject messages over 4 MiB by default, Kafka brokers records over 1 MB;
+        # an oversized result would be rejected and resent forever.
+        default_max = "3000000" if self.route == "grpc" else "900000"
+        self.max_result_bytes = int(env.get("KINDLING_MAX_RESULT_BYTES", default_max))
 
 
 def load_proto():
@@ -762,33 +788,161 @@ class Link:
                 yield item
 
     def _dispatch(self, conn, msg):
-        pb, runner = self.pb, self.runner
-        body = msg.WhichOneof("body")
-        if body == "registered":
+        if msg.WhichOneof("body") == "registered":
             interval = msg.registered.heartbeat_interval_ms or 5000
             conn.heartbeat_s, conn.registered = interval / 1000.0, True
-            resent = runner.attach(conn)
+            resent = self.runner.attach(conn)
             conn.put(Connection._WAKE)
             log(f"registered with {conn.endpoint} (heartbeat {interval} ms"
                 + (f", resent {resent} unacknowledged results)" if resent else ")"))
-        elif body == "run":
-            runner.submit(msg.run)
-        elif body == "cancel":
-            runner.cancel(msg.cancel.statement_id)
-        elif body == "ack":
-            runner.ack(msg.ack.statement_id)
-        elif body == "complete":
-            req = msg.complete
+        else:
+            handle_request(self.runner, self.pb, conn, msg)
+
+
+def handle_request(runner, pb, conn, msg):
+    """A node's request other than Registered, whichever route carried it; answers go to
+    `conn`."""
+    body = msg.WhichOneof("body")
+    if body == "run":
+        runner.submit(msg.run)
+    elif body == "cancel":
+        runner.cancel(msg.cancel.statement_id)
+    elif body == "ack":
+        runner.ack(msg.ack.statement_id)
+    elif body == "complete":
+        req = msg.complete
+        try:
+            candidates = runner.complete(req.kind, req.code, req.cursor)
+        except Exception as e:
+            log(f"completion failed: {type(e).__name__}: {e}")
+            candidates = []
+        conn.put(pb.DriverMessage(completion=pb.CompletionResult(
+            request_id=req.request_id, candidates=candidates)))
+    elif body == "shutdown":
+        log(f"shutdown requested by the node: {msg.shutdown.reason or 'no reason given'}")
+        runner.request_exit(0)
+
+
+class KafkaLink:
+    """The session's Kafka route; runs on its own thread. It is also the runner's connection
+    (`put`) from the first Registered on: the route stays, whichever node leads."""
+
+    POLL_S = 0.1
+
+    def __init__(self, cfg, pb, runner):
+        self.cfg, self.pb, self.runner = cfg, pb, runner
+        self.closing = False
+        self.seq = 0
+        self.key = str(cfg.attempt).encode()
+        self.heartbeat_s = None
+        self.producer = None
+        self.undelivered = None  # the first write that failed for good
+        self.thread = threading.Thread(target=self._run, name="kindling-kafka-link", daemon=True)
+
+    def start(self):
+        from confluent_kafka import Producer
+        # Durable before the node can see it, in order, without duplicates on retry. A record
+        # that cannot be written within the reconnect timeout ends the driver (exit 3), as an
+        # unreachable node does on gRPC.
+        self.producer = Producer({
+            "bootstrap.servers": self.cfg.brokers,
+            "client.id": f"kindling-driver-{self.cfg.job_id}-{self.cfg.attempt}",
+            "enable.idempotence": True, "acks": "all", "linger.ms": 0,
+            "message.timeout.ms": int(self.cfg.reconnect_timeout * 1000)})
+        self.thread.start()
+
+    def close(self):
+        self.closing = True
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(5.0)
+        if self.producer is not None:
+            self.producer.flush(5.0)
+
+    def put(self, msg):
+        """Writes one DriverMessage to the replies topic (thread-safe)."""
+        value = msg.SerializeToString()
+        while True:
             try:
-                candidates = runner.complete(req.kind, req.code, req.cursor)
-            except Exception as e:
-                log(f"completion failed: {type(e).__name__}: {e}")
-                candidates = []
-            conn.put(pb.DriverMessage(completion=pb.CompletionResult(
-                request_id=req.request_id, candidates=candidates)))
-        elif body == "shutdown":
-            log(f"shutdown requested by the node: {msg.shutdown.reason or 'no reason given'}")
-            runner.request_exit(0)
+                self.producer.produce(self.cfg.replies_topic, value=value, key=self.key,
+                                      partition=0, on_delivery=self._delivered)
+                return
+            except BufferError:  # librdkafka's queue is full: let deliveries drain it
+                self.producer.poll(0.1)
+
+    def _delivered(self, err, _msg):
+        # May run inside `put`, under the runner's lock: only note it; the link thread acts.
+        if err is not None and self.undelivered is None:
+            self.undelivered = err
+
+    def _run(self):
+        code = EXIT_UNREACHABLE
+        try:
+            self._loop()
+            return
+        except _Terminal as t:
+            code = t.code
+        except Exception as e:
+            log(f"kafka link failed: {type(e).__name__}: {e}")
+        self.runner.request_exit(code)
+
+    def _loop(self):
+        from confluent_kafka import Consumer, TopicPartition, OFFSET_STORED
+        consumer = Consumer({
+            "bootstrap.servers": self.cfg.brokers,
+            "client.id": f"kindling-driver-{self.cfg.job_id}-{self.cfg.attempt}",
+            # This driver's own position in the requests: assigned, never a group member.
+            "group.id": f"{self.cfg.requests_topic}.attempt-{self.cfg.attempt}",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 50, "allow.auto.create.topics": False})
+        try:
+            consumer.assign([TopicPartition(self.cfg.requests_topic, 0, OFFSET_STORED)])
+            self.put(self.pb.DriverMessage(register=self.pb.Register(
+                job_id=self.cfg.job_id, attempt=self.cfg.attempt, secret=self.cfg.secret,
+                app_id=self.runner.sc.applicationId or "",
+                spark_ui_url=self.runner.sc.uiWebUrl or "",
+                known_statements=self.runner.known_statements())))
+            started, next_beat = time.monotonic(), None
+            while not self.closing:
+                m = consumer.poll(self.POLL_S)
+                self.producer.poll(0)
+                if self.undelivered is not None:
+                    log(f"cannot write to {self.cfg.replies_topic} within "
+                        f"{self.cfg.reconnect_timeout:.0f}s ({self.undelivered}); giving up")
+                    raise _Terminal(EXIT_UNREACHABLE)
+                now = time.monotonic()
+                if self.heartbeat_s is None:
+                    if now - started > self.cfg.reconnect_timeout:
+                        log(f"no node answered the registration within "
+                            f"{self.cfg.reconnect_timeout:.0f}s; giving up")
+                        raise _Terminal(EXIT_UNREACHABLE)
+                elif next_beat is None or now >= next_beat:
+                    next_beat = now + self.heartbeat_s
+                    self.seq += 1
+                    self.put(self.pb.DriverMessage(heartbeat=self.pb.Heartbeat(seq=self.seq)))
+                if m is None:
+                    continue
+                if m.error():
+                    log(f"reading {self.cfg.requests_topic}: {m.error()}")
+                    continue
+                if m.key() == self.key:  # other attempts' requests are not this driver's
+                    msg = self.pb.NodeMessage()
+                    msg.ParseFromString(m.value() or b"")
+                    self._dispatch(msg)
+                consumer.commit(message=m, asynchronous=True)
+        finally:
+            consumer.close()
+
+    def _dispatch(self, msg):
+        if msg.WhichOneof("body") == "registered":
+            interval = msg.registered.heartbeat_interval_ms or 5000
+            first = self.heartbeat_s is None
+            self.heartbeat_s = interval / 1000.0
+            resent = self.runner.attach(self)
+            log(("registered through " if first else "a new leader took over ")
+                + f"{self.cfg.replies_topic} (heartbeat {interval} ms"
+                + (f", resent {resent} unacknowledged results)" if resent else ")"))
+        else:
+            handle_request(self.runner, self.pb, self, msg)
 
 
 # ------------------------------------------------------------------------------------ main
@@ -797,6 +951,8 @@ def main():
     try:
         cfg = Config(os.environ)
         pb, services = load_proto()
+        if cfg.route == "kafka":
+            import confluent_kafka  # noqa: F401  (installed by ops/dev/install-spark)
     except Exception as e:  # bad environment, missing or broken .proto
         detail = f"missing {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
         log(f"bad launch: {detail}")
@@ -806,10 +962,12 @@ def main():
     if cfg.app_name:
         builder = builder.appName(cfg.app_name)
     spark = builder.getOrCreate()
+    route = (f"endpoints {','.join(cfg.endpoints)}" if cfg.route == "grpc" else
+             f"kafka route {cfg.requests_topic},{cfg.replies_topic} on {cfg.brokers}")
     log(f"spark application {spark.sparkContext.applicationId} ready; "
-        f"job {cfg.job_id} attempt {cfg.attempt}, endpoints {','.join(cfg.endpoints)}")
+        f"job {cfg.job_id} attempt {cfg.attempt}, {route}")
     runner = Runner(spark, cfg, pb)
-    link = Link(cfg, pb, services, runner)
+    link = Link(cfg, pb, services, runner) if cfg.route == "grpc" else KafkaLink(cfg, pb, runner)
     link.start()
     code = 1
     try:

@@ -100,6 +100,27 @@ pub struct ServeArgs {
     /// machine share it, so whichever leads finds the drivers another launched.
     #[arg(long, env = "KINDLING_DRIVERS_DIR")]
     pub drivers_dir: Option<PathBuf>,
+    /// How session drivers and the leader talk: `grpc` (the driver streams to the leader's
+    /// driver gateway and reconnects after a failover) or `kafka` (each session has its own
+    /// request and reply topics on the event log's brokers; needs `--event-log kafka`).
+    #[arg(long, env = "KINDLING_DRIVER_ROUTE")]
+    pub driver_route: Option<String>,
+    /// Prefix of the sessions' route topics, `<prefix>.job.<id>.requests` and `.replies`
+    /// (with `--driver-route kafka`; defaults to the event log topic without `.events`).
+    #[arg(long, env = "KINDLING_KAFKA_ROUTE_PREFIX")]
+    pub kafka_route_prefix: Option<String>,
+}
+
+/// How session drivers reach the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverRouteConfig {
+    Grpc,
+    /// Per-session topics on these brokers.
+    Kafka {
+        brokers: String,
+        prefix: String,
+        replication: i32,
+    },
 }
 
 /// Where events are stored.
@@ -150,6 +171,8 @@ struct FileConfig {
     http_advertise: Option<String>,
     join: Option<Vec<String>>,
     drivers_dir: Option<PathBuf>,
+    driver_route: Option<String>,
+    kafka_route_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +198,7 @@ pub struct Config {
     pub http_advertise: Option<String>,
     pub join: Vec<String>,
     pub drivers_dir: PathBuf,
+    pub driver_route: DriverRouteConfig,
 }
 
 /// The project's venv, as `ops/dev/install-spark` creates it.
@@ -315,6 +339,35 @@ impl ServeArgs {
             }
             Some(other) => bail!("--projections must be sled or mongodb, not {other:?}"),
         };
+        let driver_route = match self.driver_route.or(file.driver_route).as_deref() {
+            None | Some("grpc") => DriverRouteConfig::Grpc,
+            Some("kafka") => {
+                let LogConfig::Kafka {
+                    brokers,
+                    topic,
+                    replication,
+                } = &log
+                else {
+                    bail!(
+                        "--driver-route kafka needs --event-log kafka: the routes live on the \
+                         event log's brokers"
+                    );
+                };
+                let prefix = self
+                    .kafka_route_prefix
+                    .or(file.kafka_route_prefix)
+                    .unwrap_or_else(|| route_prefix(topic));
+                if prefix.is_empty() {
+                    bail!("--kafka-route-prefix must not be empty");
+                }
+                DriverRouteConfig::Kafka {
+                    brokers: brokers.clone(),
+                    prefix,
+                    replication: *replication,
+                }
+            }
+            Some(other) => bail!("--driver-route must be grpc or kafka, not {other:?}"),
+        };
         let node_id = self.node_id.or(file.node_id).unwrap_or(1);
         if node_id == 0 {
             bail!("--node-id must be at least 1");
@@ -344,6 +397,7 @@ impl ServeArgs {
         Ok(Config {
             log,
             projections,
+            driver_route,
             raft_listen: self
                 .raft_listen
                 .or(file.raft_listen)
@@ -380,5 +434,85 @@ impl ServeArgs {
             trusted_user_header: self.trusted_user_header.or(file.trusted_user_header),
             node_id,
         })
+    }
+}
+
+/// The default prefix of the route topics: the event log topic's name without `.events`, so
+/// that clusters sharing brokers keep apart.
+fn route_prefix(log_topic: &str) -> String {
+    log_topic
+        .strip_suffix(".events")
+        .unwrap_or(log_topic)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(dir: &Path) -> ServeArgs {
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::write(dir.join("bin/spark-submit"), "").unwrap();
+        ServeArgs {
+            spark_home: Some(dir.to_path_buf()),
+            ..Default::default()
+        }
+    }
+
+    fn on_kafka(dir: &Path, topic: Option<&str>) -> ServeArgs {
+        ServeArgs {
+            event_log: Some("kafka".into()),
+            kafka_brokers: Some("k1:9092,k2:9092".into()),
+            kafka_topic: topic.map(String::from),
+            kafka_replication: Some(3),
+            driver_route: Some("kafka".into()),
+            ..args(dir)
+        }
+    }
+
+    #[test]
+    fn drivers_use_grpc_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = args(dir.path()).resolve().unwrap();
+        assert_eq!(cfg.driver_route, DriverRouteConfig::Grpc);
+    }
+
+    #[test]
+    fn kafka_routes_live_on_the_event_log_brokers() {
+        let dir = tempfile::tempdir().unwrap();
+        let route = |a: ServeArgs| a.resolve().unwrap().driver_route;
+        let want = |prefix: &str| DriverRouteConfig::Kafka {
+            brokers: "k1:9092,k2:9092".into(),
+            prefix: prefix.into(),
+            replication: 3,
+        };
+        assert_eq!(route(on_kafka(dir.path(), None)), want("kindling"));
+        assert_eq!(
+            route(on_kafka(dir.path(), Some("prod.events"))),
+            want("prod")
+        );
+        assert_eq!(route(on_kafka(dir.path(), Some("log"))), want("log"));
+        let chosen = ServeArgs {
+            kafka_route_prefix: Some("routes".into()),
+            ..on_kafka(dir.path(), None)
+        };
+        assert_eq!(route(chosen), want("routes"));
+    }
+
+    #[test]
+    fn kafka_routes_need_the_kafka_event_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let sled = ServeArgs {
+            driver_route: Some("kafka".into()),
+            ..args(dir.path())
+        };
+        let e = sled.resolve().unwrap_err().to_string();
+        assert!(e.contains("--event-log kafka"), "{e}");
+        let typo = ServeArgs {
+            driver_route: Some("kafak".into()),
+            ..args(dir.path())
+        };
+        let e = typo.resolve().unwrap_err().to_string();
+        assert!(e.contains("grpc or kafka"), "{e}");
     }
 }

@@ -332,15 +332,19 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
 
     let heartbeat_interval = (cfg.driver_heartbeat_timeout / 5).max(Duration::from_millis(200));
-    let gateway = Arc::new(gateway::Gateway::new(core.clone(), heartbeat_interval, {
-        let member = member.clone();
-        Box::new(move || {
-            let view = member.cluster_view();
-            view.leader_member()
-                .map(|m| m.driver_addr.clone())
-                .filter(|a| !a.is_empty())
+    let routes = gateway::kafka_route::start(&cfg, shutdown.clone())?;
+    let gateway = Arc::new(
+        gateway::Gateway::new(core.clone(), heartbeat_interval, {
+            let member = member.clone();
+            Box::new(move || {
+                let view = member.cluster_view();
+                view.leader_member()
+                    .map(|m| m.driver_addr.clone())
+                    .filter(|a| !a.is_empty())
+            })
         })
-    }));
+        .with_kafka_routes(routes),
+    );
     let runner = runner::install(&data.join("runner")).context("cannot write the Python runner")?;
     let (backend_tx, backend_rx) = tokio::sync::mpsc::unbounded_channel();
     let backend: Arc<dyn backend::ClusterBackend> = Arc::new(backend::local::LocalBackend::new(

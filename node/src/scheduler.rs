@@ -7,7 +7,9 @@
 //! job that was active: drivers still running are watched again, drivers that ended while no
 //! one watched are recorded as ended, and launches that provably did not happen are re-issued.
 
-use crate::backend::{driver_name, BackendEvent, ClusterBackend, Found, LaunchSpec, SessionLink};
+use crate::backend::{
+    driver_name, BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, SessionLink,
+};
 use crate::core::Core;
 use crate::gateway::{secret_digest, Gateway};
 use crate::metrics;
@@ -146,6 +148,7 @@ impl Scheduler {
         self.queued.clear();
         self.running.clear();
         self.next = self.core.log.end();
+        self.gateway.resume_routes().await;
         if let Err(e) = self.recover().await {
             tracing::error!(error = %e, "recovery after election failed");
         }
@@ -346,21 +349,34 @@ impl Scheduler {
         let Some(name) = job.driver_name.clone() else {
             return;
         };
-        let session = job.is_session().then(|| SessionLink {
-            endpoints: (self.cfg.driver_endpoints)(),
-            secret: self.secret(&name),
-        });
+        let session = match job.is_session() {
+            true => match self.gateway.open_route(job.id, job.attempt).await {
+                Ok(kafka) => Ok(Some(SessionLink {
+                    endpoints: (self.cfg.driver_endpoints)(),
+                    secret: self.secret(&name),
+                    kafka,
+                })),
+                Err(e) => Err(BackendError::LaunchFailed(format!(
+                    "the session's driver route could not be opened: {e}"
+                ))),
+            },
+            false => Ok(None),
+        };
         self.running.insert(job.id, Running::new(job, name.clone()));
-        let launched = self
-            .backend
-            .launch(LaunchSpec {
-                job: job.id,
-                attempt: job.attempt,
-                driver_name: name,
-                spec: job.spec.clone(),
-                session,
-            })
-            .await;
+        let launched = match session {
+            Ok(session) => {
+                self.backend
+                    .launch(LaunchSpec {
+                        job: job.id,
+                        attempt: job.attempt,
+                        driver_name: name,
+                        spec: job.spec.clone(),
+                        session,
+                    })
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         metrics::launch(launched.is_ok());
         match launched {
             Ok(driver_id) => {

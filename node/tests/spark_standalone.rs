@@ -437,6 +437,7 @@ async fn spark_standalone_session_driver_is_found_after_a_restart_and_killed() {
         session: Some(SessionLink {
             endpoints: endpoints.clone(),
             secret: "s3cret".into(),
+            kafka: None,
         }),
     };
 

@@ -7,6 +7,8 @@ KINDLING_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 KINDLING_CACHE="${KINDLING_CACHE:-$HOME/.cache/kindling}"
 PYSPARK_VERSION="4.3.0"
 GRPC_VERSION="1.85.1"
+# The runner's Kafka client in Kafka route mode; its wheels bundle librdkafka (works with tansu).
+CONFLUENT_KAFKA_VERSION="2.16.1"
 export KINDLING_VENV="${KINDLING_VENV:-$KINDLING_CACHE/venv}"
 KINDLING_CLIENTS_VENV="${KINDLING_CLIENTS_VENV:-$KINDLING_CACHE/clients}"
 

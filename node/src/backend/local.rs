@@ -345,7 +345,7 @@ impl ClusterBackend for LocalBackend {
             .env("KINDLING_JOB_ID", l.job.0.to_string())
             .env("KINDLING_ATTEMPT", l.attempt.0.to_string());
         if let Some(link) = &l.session {
-            cmd.env("KINDLING_ENDPOINTS", &link.endpoints)
+            cmd.envs(link.route_env())
                 .env("KINDLING_SECRET", &link.secret);
             if let JobKind::Session(s) = &l.spec.kind {
                 cmd.env("KINDLING_SESSION_KIND", s.kind.as_str());

@@ -35,8 +35,37 @@ pub struct LaunchSpec {
 
 #[derive(Debug, Clone)]
 pub struct SessionLink {
+    /// The driver gateways (gRPC), `host:port,...`, the leader's first.
     pub endpoints: String,
     pub secret: String,
+    /// In Kafka mode, the session's own topic pair, which the runner uses instead of the
+    /// gateways.
+    pub kafka: Option<KafkaRoute>,
+}
+
+/// A session's driver route on Kafka: the node produces requests, the driver replies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaRoute {
+    pub brokers: String,
+    pub requests: String,
+    pub replies: String,
+}
+
+impl SessionLink {
+    /// The runner's environment for its route, all but the secret (which each backend hands
+    /// over in its own way).
+    pub fn route_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![("KINDLING_ENDPOINTS", self.endpoints.clone())];
+        if let Some(k) = &self.kafka {
+            env.push(("KINDLING_ROUTE", "kafka".into()));
+            env.push(("KINDLING_KAFKA_BROKERS", k.brokers.clone()));
+            env.push((
+                "KINDLING_ROUTE_TOPICS",
+                format!("{},{}", k.requests, k.replies),
+            ));
+        }
+        env
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

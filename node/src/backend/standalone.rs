@@ -222,7 +222,11 @@ pub fn submission(cfg: &StandaloneConfig, l: &LaunchSpec, master: &str) -> Creat
         }
     };
     if let Some(link) = &l.session {
-        env.insert("KINDLING_ENDPOINTS".into(), link.endpoints.clone());
+        env.extend(
+            link.route_env()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
         env.insert("KINDLING_SECRET".into(), link.secret.clone());
     }
     CreateSubmission {
@@ -1070,6 +1074,7 @@ mod tests {
         l.spec.resources = SparkResources::default();
         l.session = Some(SessionLink {
             endpoints: "node1:7000,node2:7000".into(),
+            kafka: None,
             secret: "s3cret".into(),
         });
         let s = submission(&cfg(), &l, "spark://m:7077");

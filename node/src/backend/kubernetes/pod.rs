@@ -308,7 +308,11 @@ fn env(cfg: &KubernetesConfig, l: &LaunchSpec, conf: &BTreeMap<String, String>) 
         plain.insert("KINDLING_SESSION_KIND".into(), s.kind.as_str().into());
     }
     if let Some(link) = &l.session {
-        plain.insert("KINDLING_ENDPOINTS".into(), link.endpoints.clone());
+        plain.extend(
+            link.route_env()
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v)),
+        );
     }
     let mut env: Vec<Value> = plain
         .into_iter()

@@ -1,32 +1,52 @@
-//! The driver gateway: the gRPC service session drivers connect to. It checks a driver's
-//! secret, records what the driver reports (ready, statement started and finished) as events,
-//! and carries statements, cancels and completion requests to it. Each result is recorded
+//! The driver gateway: how the leader talks to session drivers. It checks a driver's secret,
+//! records what the driver reports (ready, statement started and finished) as events, and
+//! carries statements, cancels and completion requests to it. Each result is recorded
 //! exactly once (the aggregate refuses a second completion) and acknowledged only after it
 //! is durable, so a driver resends whatever a broken link may have lost.
+//!
+//! A driver is reached through a link: a channel of node messages whose other end is a
+//! transport, chosen by `--driver-route`:
+//! - [`grpc`]: one bidirectional stream from the driver to the leader; after a failover the
+//!   runner reconnects to the new leader.
+//! - [`kafka_route`]: the session's own pair of topics; it outlives every node, and a new
+//!   leader resumes it where the last one's durable handling ended.
+//!
+//! Only the leader holds links; both transports feed the same handling here. This module does
+//! not launch or watch drivers (the scheduler does).
 
+mod grpc;
+pub mod kafka_route;
+
+pub use grpc::DriverService;
+
+use crate::backend::KafkaRoute;
 use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::metrics;
+use kafka_route::KafkaRoutes;
 use kindling_events::{
     Attempt, Command, JobId, JobState, Origin, SessionKind, StatementId, StatementOutput,
     StatementState,
 };
 use kindling_proto::driver::v1 as pb;
-use pb::driver_link_server::DriverLink;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-use tokio_stream::{wrappers::ReceiverStream, Stream, StreamExt};
-use tonic::{Request, Response, Status, Streaming};
+use tonic::Status;
 
+/// What a link carries to its driver. An `Err` ends the link (on gRPC, as the stream's
+/// status).
+pub(crate) type Outgoing = Result<pb::NodeMessage, Status>;
+
+/// A registered driver, as far as this node knows: where its messages go and when it was last
+/// heard from. `conn` tells one registration from the next.
 struct Link {
     attempt: Attempt,
     conn: u64,
-    tx: mpsc::Sender<Result<pb::NodeMessage, Status>>,
+    tx: mpsc::Sender<Outgoing>,
     last_seen: Instant,
 }
 
@@ -41,6 +61,8 @@ pub struct Gateway {
     completions: Mutex<HashMap<u64, oneshot::Sender<Vec<String>>>>,
     /// When each in-flight statement was handed to a driver, for the latency histogram.
     dispatched: Mutex<HashMap<(JobId, StatementId), Instant>>,
+    /// Kafka mode: the sessions' topic pairs. `None` in gRPC mode.
+    routes: Option<Arc<KafkaRoutes>>,
 }
 
 /// SHA-256 of a driver secret, as stored in `JobScheduled`.
@@ -67,10 +89,17 @@ impl Gateway {
             next_request: AtomicU64::new(1),
             completions: Mutex::default(),
             dispatched: Mutex::default(),
+            routes: None,
         }
     }
 
-    fn sender(&self, job: JobId) -> Option<mpsc::Sender<Result<pb::NodeMessage, Status>>> {
+    /// Kafka mode: sessions are launched with, and reached through, their own topic pair.
+    pub fn with_kafka_routes(mut self, routes: Option<Arc<KafkaRoutes>>) -> Self {
+        self.routes = routes;
+        self
+    }
+
+    fn sender(&self, job: JobId) -> Option<mpsc::Sender<Outgoing>> {
         self.links.lock().unwrap().get(&job).map(|l| l.tx.clone())
     }
 
@@ -120,8 +149,12 @@ impl Gateway {
     }
 
     /// Ends every driver's link without stopping the drivers (this node stopped leading):
-    /// each reconnects, to whichever member leads now.
+    /// gRPC drivers reconnect, to whichever member leads now; Kafka routes stop being
+    /// followed here, and the next leader resumes them.
     pub fn release_all(&self) {
+        if let Some(routes) = &self.routes {
+            routes.stop_all();
+        }
         let links: Vec<Link> = self.links.lock().unwrap().drain().map(|(_, l)| l).collect();
         for l in links {
             let _ = l.tx.try_send(Err(Status::unavailable(
@@ -131,8 +164,11 @@ impl Gateway {
         metrics::drivers_connected(self.connected());
     }
 
-    /// Asks the driver to stop Spark and exit, and forgets the link.
+    /// Asks the driver to stop Spark and exit, and forgets the link (and the route).
     pub async fn shutdown(&self, job: JobId, reason: &str) {
+        if let Some(routes) = &self.routes {
+            routes.stop(job);
+        }
         let link = self.links.lock().unwrap().remove(&job);
         if let Some(l) = link {
             let _ =
@@ -142,6 +178,31 @@ impl Gateway {
                 .await;
         }
         metrics::drivers_connected(self.connected());
+    }
+
+    /// Opens the route of a session's driver before it is launched. In Kafka mode: creates
+    /// the session's topic pair and follows its replies; returns what the driver needs to
+    /// use it. `None` in gRPC mode (the driver dials the gateways it is given).
+    pub async fn open_route(
+        self: &Arc<Self>,
+        job: JobId,
+        attempt: Attempt,
+    ) -> Result<Option<KafkaRoute>> {
+        match &self.routes {
+            Some(routes) => routes.open(self, job, attempt).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// On taking over as leader, before drivers are checked: follows again the route of
+    /// every session a former leader launched in Kafka mode, from where that leader's
+    /// durable handling of its replies ended. Sessions that had registered count as linked
+    /// at once, so the failover does not mark them recovering.
+    pub async fn resume_routes(self: &Arc<Self>) {
+        let Some(routes) = &self.routes else { return };
+        if let Err(e) = routes.resume(self).await {
+            tracing::error!(error = %e, "cannot resume the sessions' driver routes");
+        }
     }
 
     /// Completion candidates for `code` at `cursor`, computed by the driver.
@@ -187,24 +248,108 @@ impl Gateway {
         }
     }
 
-    async fn register(&self, r: &pb::Register) -> Result<(), Status> {
+    /// Checks a driver's registration: `Ok(Err(status))` refuses it for the reason given;
+    /// `Err` means it cannot be told now.
+    async fn register(&self, r: &pb::Register) -> Result<Result<(), Status>> {
         let job = JobId(r.job_id);
-        let state = self
-            .core
-            .job(job)
-            .await
-            .map_err(|_| Status::unauthenticated("unknown session"))?;
+        let state = match self.core.job(job).await {
+            Ok(state) => state,
+            Err(Error::NotFound(_)) => return Ok(Err(Status::unauthenticated("unknown session"))),
+            Err(e) => return Err(e),
+        };
         if state.secret_digest.is_empty() || secret_digest(&r.secret) != state.secret_digest {
-            return Err(Status::unauthenticated("bad session secret"));
+            return Ok(Err(Status::unauthenticated("bad session secret")));
         }
         if state.attempt != Attempt(r.attempt) || state.state.is_terminal() || state.kill_requested
         {
-            return Err(Status::failed_precondition(format!(
+            return Ok(Err(Status::failed_precondition(format!(
                 "session {job} attempt {} is not wanted (state {})",
                 r.attempt, state.state
-            )));
+            ))));
+        }
+        Ok(Ok(()))
+    }
+
+    /// A driver that a former leader registered was heard from: a session marked recovering
+    /// meanwhile is ready again.
+    async fn confirm(&self, job: JobId, attempt: Attempt) -> Result<()> {
+        if self.core.job(job).await?.state == JobState::Recovering {
+            self.core
+                .execute(job, Origin::Driver, Command::SessionReady { attempt })
+                .await?;
         }
         Ok(())
+    }
+
+    /// Makes `tx` the link to the driver of `job` (replacing any earlier one) and tells the
+    /// driver it is registered. Returns the link's connection number.
+    fn link(&self, job: JobId, attempt: Attempt, tx: mpsc::Sender<Outgoing>) -> u64 {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        // A fresh channel has room: this never drops the message.
+        let _ = tx.try_send(Ok(msg(pb::node_message::Body::Registered(
+            pb::Registered {
+                heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
+            },
+        ))));
+        self.links.lock().unwrap().insert(
+            job,
+            Link {
+                attempt,
+                conn,
+                tx,
+                last_seen: Instant::now(),
+            },
+        );
+        metrics::drivers_connected(self.connected());
+        conn
+    }
+
+    /// Forgets link `conn` of `job`, unless a newer one replaced it. Returns it if it was
+    /// the current one.
+    fn unlink(&self, job: JobId, conn: u64) -> Option<Link> {
+        let removed = {
+            let mut links = self.links.lock().unwrap();
+            match links.get(&job) {
+                Some(l) if l.conn == conn => links.remove(&job),
+                _ => None,
+            }
+        };
+        metrics::drivers_connected(self.connected());
+        removed
+    }
+
+    /// Brings a newly linked driver up to date. After a `Register`: records its application
+    /// id and that the session is ready, then resends what it does not know. For a driver a
+    /// former leader registered (a resumed Kafka route): resends everything in flight, which
+    /// the driver ignores where it already has it.
+    async fn welcome(&self, job: JobId, reg: Option<&pb::Register>) -> Result<()> {
+        if let Some(r) = reg {
+            let attempt = Attempt(r.attempt);
+            if !r.app_id.is_empty() {
+                let _ = self
+                    .core
+                    .execute(
+                        job,
+                        Origin::Driver,
+                        Command::AppIdentified {
+                            attempt,
+                            app_id: r.app_id.clone(),
+                            spark_ui_url: Some(r.spark_ui_url.clone()).filter(|u| !u.is_empty()),
+                        },
+                    )
+                    .await;
+            }
+            self.core
+                .execute(job, Origin::Driver, Command::SessionReady { attempt })
+                .await?;
+            tracing::info!(
+                job = job.0,
+                attempt = attempt.0,
+                "session driver registered"
+            );
+        }
+        let known = reg.map(|r| r.known_statements.as_slice()).unwrap_or(&[]);
+        self.resend(job, known).await
     }
 
     /// Resends what the driver should be working on: statements still waiting or running
@@ -289,15 +434,9 @@ impl Gateway {
     }
 
     async fn disconnected(&self, job: JobId, conn: u64) {
-        let removed = {
-            let mut links = self.links.lock().unwrap();
-            match links.get(&job) {
-                Some(l) if l.conn == conn => links.remove(&job),
-                _ => None,
-            }
+        let Some(link) = self.unlink(job, conn) else {
+            return;
         };
-        metrics::drivers_connected(self.connected());
-        let Some(link) = removed else { return };
         tracing::info!(job = job.0, "session driver disconnected");
         if let Ok(j) = self.core.job(job).await {
             if matches!(j.state, JobState::Idle | JobState::Busy) && !j.kill_requested {
@@ -335,103 +474,5 @@ fn to_output(statement: StatementId, o: pb::StatementOutput) -> StatementOutput 
             evalue: o.evalue,
             traceback: o.traceback,
         }
-    }
-}
-
-/// The tonic service: a thin shell over [`Gateway`].
-pub struct DriverService(pub Arc<Gateway>);
-
-type NodeStream = Pin<Box<dyn Stream<Item = Result<pb::NodeMessage, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl DriverLink for DriverService {
-    type ConnectStream = NodeStream;
-
-    async fn connect(
-        &self,
-        request: Request<Streaming<pb::DriverMessage>>,
-    ) -> Result<Response<NodeStream>, Status> {
-        let gw = self.0.clone();
-        let mut inbound = request.into_inner();
-        let first = tokio::time::timeout(Duration::from_secs(10), inbound.next())
-            .await
-            .map_err(|_| Status::deadline_exceeded("no Register within 10 s"))?;
-        let reg = match first {
-            Some(Ok(pb::DriverMessage {
-                body: Some(pb::driver_message::Body::Register(r)),
-            })) => r,
-            _ => {
-                return Err(Status::invalid_argument(
-                    "the first message must be Register",
-                ))
-            }
-        };
-        if gw.core.leading_term().is_none() {
-            // Only the leader records what drivers report. The runner tries the next
-            // endpoint; the hint lets it go straight to the leader.
-            return Err(Status::unavailable(gw.leader_hint()));
-        }
-        gw.register(&reg).await?;
-        let job = JobId(reg.job_id);
-        let attempt = Attempt(reg.attempt);
-        let conn = gw.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::channel(1024);
-        let _ = tx
-            .send(Ok(msg(pb::node_message::Body::Registered(
-                pb::Registered {
-                    heartbeat_interval_ms: gw.heartbeat_interval.as_millis() as u32,
-                },
-            ))))
-            .await;
-        gw.links.lock().unwrap().insert(
-            job,
-            Link {
-                attempt,
-                conn,
-                tx,
-                last_seen: Instant::now(),
-            },
-        );
-        metrics::drivers_connected(gw.connected());
-        if !reg.app_id.is_empty() {
-            let _ = gw
-                .core
-                .execute(
-                    job,
-                    Origin::Driver,
-                    Command::AppIdentified {
-                        attempt,
-                        app_id: reg.app_id.clone(),
-                        spark_ui_url: Some(reg.spark_ui_url.clone()).filter(|u| !u.is_empty()),
-                    },
-                )
-                .await;
-        }
-        gw.core
-            .execute(job, Origin::Driver, Command::SessionReady { attempt })
-            .await
-            .map_err(|e| Status::failed_precondition(e.to_string()))?;
-        tracing::info!(
-            job = job.0,
-            attempt = attempt.0,
-            "session driver registered"
-        );
-        gw.resend(job, &reg.known_statements)
-            .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
-        tokio::spawn(async move {
-            while let Some(m) = inbound.next().await {
-                match m {
-                    Ok(m) => {
-                        if let Err(e) = gw.handle(job, conn, m).await {
-                            tracing::warn!(job = job.0, error = %e, "driver message not recorded");
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            gw.disconnected(job, conn).await;
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

@@ -1,0 +1,118 @@
+//! The routes against the real broker (tansu, `ops/dev/install-kafka`).
+
+use super::*;
+use prost::Message as _;
+use rdkafka::consumer::Consumer;
+use rdkafka::producer::FutureRecord;
+use std::time::Instant;
+
+#[path = "../../../tests/common/services.rs"]
+#[allow(dead_code)]
+mod services;
+
+fn cfg(brokers: String) -> RouteConfig {
+    RouteConfig {
+        brokers,
+        prefix: "kindling.test".into(),
+        replication: 1,
+        client_id: "test".into(),
+    }
+}
+
+/// The next `n` replies the route reads, within a deadline.
+async fn next(replies: &mut mpsc::Receiver<Reply>, n: usize) -> Vec<(i64, u64)> {
+    let mut out = vec![];
+    while out.len() < n {
+        let r = tokio::time::timeout(Duration::from_secs(20), replies.recv())
+            .await
+            .expect("a reply within 20 s")
+            .expect("the route is followed");
+        let m = pb::DriverMessage::decode(r.payload.as_slice()).unwrap();
+        let Some(pb::driver_message::Body::Heartbeat(h)) = m.body else {
+            panic!("not a heartbeat: {m:?}")
+        };
+        assert_eq!(r.key.as_deref(), Some(&b"1"[..]));
+        out.push((r.offset, h.seq));
+    }
+    out
+}
+
+fn follow(routes: &KafkaRoutes, topic: &str) -> mpsc::Receiver<Reply> {
+    let mut followed = routes.followed.lock().unwrap();
+    routes
+        .read(&mut followed, topic, JobId(3), Attempt(1))
+        .unwrap()
+        .0
+}
+
+/// Waits until the group's committed position of `topic` is `next`.
+async fn committed(routes: &KafkaRoutes, topic: &str, next: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, 0);
+        let consumer = routes.consumer.clone();
+        let got = tokio::task::spawn_blocking(move || {
+            consumer.committed_offsets(tpl, Duration::from_secs(5))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let at = got.find_partition(topic, 0).map(|p| p.offset());
+        if at == Some(Offset::Offset(next)) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "committed {at:?}, not {next}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_reader_resumes_after_the_last_committed_reply_on_the_real_broker() {
+    let kafka = services::kafka();
+    let cfg = cfg(kafka.addr.to_string());
+    let shutdown = CancellationToken::new();
+    let first = KafkaRoutes::start(cfg.clone(), shutdown.clone()).unwrap();
+    let route = cfg.route(JobId(3));
+    first.create(&route).await.unwrap();
+    // Creating an existing pair is no error (a re-issued launch does it).
+    first.create(&route).await.unwrap();
+    let driver: FutureProducer = cfg.producer().create().unwrap();
+    let topic = route.replies.clone();
+    let reply = |seq: u64| {
+        let m = pb::DriverMessage {
+            body: Some(pb::driver_message::Body::Heartbeat(pb::Heartbeat { seq })),
+        };
+        let (driver, topic) = (&driver, &topic);
+        async move {
+            let payload = m.encode_to_vec();
+            let record = FutureRecord::to(topic)
+                .partition(0)
+                .key("1")
+                .payload(&payload);
+            driver.send(record, REQUEST_TIMEOUT).await.unwrap();
+        }
+    };
+    for seq in 0..4 {
+        reply(seq).await;
+    }
+    let mut replies = follow(&first, &route.replies);
+    assert_eq!(
+        next(&mut replies, 4).await,
+        [(0, 0), (1, 1), (2, 2), (3, 3)]
+    );
+    // The first two were handled durably; the leader dies before handling the rest.
+    first.commit(&route.replies, 2);
+    committed(&first, &route.replies, 2).await;
+    first.stop(JobId(3));
+    assert!(
+        replies.recv().await.is_none(),
+        "a stopped route reads no more"
+    );
+
+    let second = KafkaRoutes::start(cfg.clone(), shutdown.clone()).unwrap();
+    let mut replies = follow(&second, &route.replies);
+    reply(4).await;
+    assert_eq!(next(&mut replies, 3).await, [(2, 2), (3, 3), (4, 4)]);
+    shutdown.cancel();
+}
