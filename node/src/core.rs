@@ -176,6 +176,14 @@ impl Core {
                 self.step_down();
                 Err(Error::NotLeader(None))
             }
+            Err(e @ StoreError::Backend(_)) => {
+                // The append may or may not have landed, and the writer may be unusable (the
+                // broker went away mid-transaction). Start over as leader: a new writer, a new
+                // barrier, aggregates reloaded from whatever the log holds.
+                tracing::warn!(error = %e, "leader append failed; taking over again");
+                self.step_down();
+                Err(e.into())
+            }
             Err(e) => Err(e.into()),
         }
     }

@@ -59,6 +59,7 @@ impl KafkaEventLog {
         let (requests, requests_rx) = mpsc::channel(QUEUED_APPENDS);
         let writer = writer::spawn(
             producer,
+            config.producer(),
             topic.clone(),
             config.max_record_bytes,
             requests_rx,

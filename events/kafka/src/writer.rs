@@ -53,15 +53,25 @@ pub(crate) struct Writer {
 
 pub(crate) fn spawn(
     producer: FutureProducer,
+    settings: rdkafka::ClientConfig,
     topic: Arc<str>,
     max_record_bytes: usize,
     requests: mpsc::Receiver<AppendRequest>,
     end: Arc<watch::Sender<LogPosition>>,
 ) -> Writer {
     let (tx, rx) = mpsc::channel(GROUPS_IN_FLIGHT);
+    let stale = Arc::new(std::sync::atomic::AtomicBool::new(false));
     Writer {
-        writer: tokio::spawn(write(producer, topic, max_record_bytes, requests, tx)),
-        acknowledger: tokio::spawn(acknowledge(rx, end)),
+        writer: tokio::spawn(write(
+            producer,
+            settings,
+            topic,
+            max_record_bytes,
+            requests,
+            tx,
+            stale.clone(),
+        )),
+        acknowledger: tokio::spawn(acknowledge(rx, end, stale)),
     }
 }
 
@@ -81,11 +91,13 @@ pub(crate) fn advance(end: &watch::Sender<LogPosition>, to: LogPosition) {
 /// groups taken so far are handed to the acknowledger. Returns the producer so that `close`
 /// can destroy it off the runtime (librdkafka's destructor blocks).
 async fn write(
-    producer: FutureProducer,
+    mut producer: FutureProducer,
+    settings: rdkafka::ClientConfig,
     topic: Arc<str>,
     max_record_bytes: usize,
     mut requests: mpsc::Receiver<AppendRequest>,
     acks: mpsc::Sender<Vec<Pending>>,
+    stale: Arc<std::sync::atomic::AtomicBool>,
 ) -> FutureProducer {
     let mut group = Vec::new();
     while let Some(first) = requests.recv().await {
@@ -100,17 +112,38 @@ async fn write(
                 Err(_) => break,
             }
         }
-        // An idempotent producer that hit a fatal error (e.g. the broker lost records it had
-        // acknowledged) refuses every record from then on; say why instead of each record's
-        // generic failure.
-        if let Some((code, reason)) = producer.client().fatal_error() {
-            tracing::error!(%topic, ?code, %reason, "kafka producer failed fatally; refusing appends");
-            for req in group.drain(..) {
-                let _ = req.reply.send(Err(StoreError::Backend(format!(
-                    "kafka producer failed fatally ({code:?}: {reason}); nothing was written"
-                ))));
+        // An idempotent producer that hit a fatal error (e.g. a broker that restarted without
+        // its producer state fences it) refuses every record from then on. Its unacknowledged
+        // records fail with it; a new producer (a new producer id) takes the appends that
+        // follow. If even that cannot be created, say why instead of each record's failure.
+        let fatal = producer.client().fatal_error().or_else(|| {
+            stale
+                .swap(false, std::sync::atomic::Ordering::SeqCst)
+                .then(|| {
+                    (
+                        RDKafkaErrorCode::ProducerFenced,
+                        "the broker no longer accepts this producer's id".to_string(),
+                    )
+                })
+        });
+        if let Some((code, reason)) = fatal {
+            tracing::warn!(%topic, ?code, %reason, "kafka producer failed fatally; replacing it");
+            match settings.create::<FutureProducer>() {
+                Ok(fresh) => {
+                    let old = std::mem::replace(&mut producer, fresh);
+                    // librdkafka's destructor blocks while it drains: off the runtime.
+                    tokio::task::spawn_blocking(move || drop(old));
+                }
+                Err(e) => {
+                    for req in group.drain(..) {
+                        let _ = req.reply.send(Err(StoreError::Backend(format!(
+                            "kafka producer failed fatally ({code:?}: {reason}) and cannot be \
+                             replaced ({e}); nothing was written"
+                        ))));
+                    }
+                    continue;
+                }
             }
-            continue;
         }
         let mut pending = Vec::with_capacity(group.len());
         for req in group.drain(..) {
@@ -192,15 +225,37 @@ pub(crate) async fn send(
 
 /// Answers appends in the order they were sent; ends when the writer is gone and every group
 /// it sent is answered.
-async fn acknowledge(mut acks: mpsc::Receiver<Vec<Pending>>, end: Arc<watch::Sender<LogPosition>>) {
+async fn acknowledge(
+    mut acks: mpsc::Receiver<Vec<Pending>>,
+    end: Arc<watch::Sender<LogPosition>>,
+    stale: Arc<std::sync::atomic::AtomicBool>,
+) {
     while let Some(group) = acks.recv().await {
         for pending in group {
-            settle(pending, &end).await;
+            settle(pending, &end, &stale).await;
         }
     }
 }
 
-async fn settle(pending: Pending, end: &watch::Sender<LogPosition>) {
+/// Delivery errors after which the broker refuses this producer's id for good (e.g. a broker
+/// restarted without its producer state): only a new producer gets records through again.
+fn producer_id_refused(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::UnknownProducerId
+                | RDKafkaErrorCode::OutOfOrderSequenceNumber
+        )
+    )
+}
+
+async fn settle(
+    pending: Pending,
+    end: &watch::Sender<LogPosition>,
+    stale: &std::sync::atomic::AtomicBool,
+) {
     let Pending {
         mut envelopes,
         deliveries,
@@ -213,7 +268,12 @@ async fn settle(pending: Pending, end: &watch::Sender<LogPosition>) {
     for (envelope, delivery) in envelopes.iter_mut().zip(deliveries) {
         let outcome = match delivery.await {
             Ok(Ok(d)) => record::position(d.offset).map_err(|e| e.to_string()),
-            Ok(Err((e, _))) => Err(e.to_string()),
+            Ok(Err((e, _))) => {
+                if producer_id_refused(&e) {
+                    stale.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                Err(e.to_string())
+            }
             Err(_) => Err("the producer went away before reporting delivery".to_string()),
         };
         match outcome {
