@@ -11,7 +11,7 @@ use crate::backend::{driver_name, BackendEvent, ClusterBackend, Found, LaunchSpe
 use crate::core::Core;
 use crate::gateway::{secret_digest, Gateway};
 use crate::metrics;
-use kindling_events::plan::{plan, QueuedJob, Snapshot};
+use kindling_events::plan::{plan, QueuedJob, RunningJob, Snapshot};
 use kindling_events::{
     Attempt, Command, Event, Job, JobId, JobState, LogPosition, Origin, Outcome, Term,
 };
@@ -277,6 +277,8 @@ impl Scheduler {
     }
 
     async fn launch_planned(&mut self) {
+        // One cluster, the local backend, until the cluster registry is wired.
+        let local = kindling_events::DEFAULT_CLUSTER.to_string();
         let snapshot = Snapshot {
             queued: self
                 .queued
@@ -284,13 +286,30 @@ impl Scheduler {
                 .map(|(id, owner)| QueuedJob {
                     id: *id,
                     owner: owner.clone(),
+                    cluster: local.clone(),
+                    demand: Default::default(),
                 })
                 .collect(),
-            running_owners: self.running.values().map(|r| r.owner.clone()).collect(),
-            max_drivers: self.cfg.max_drivers,
+            running: self
+                .running
+                .values()
+                .map(|r| RunningJob {
+                    owner: r.owner.clone(),
+                    cluster: local.clone(),
+                    demand: Default::default(),
+                })
+                .collect(),
+            clusters: [(
+                local.clone(),
+                kindling_events::Capacity {
+                    max_drivers: Some(self.cfg.max_drivers as u32),
+                    ..Default::default()
+                },
+            )]
+            .into(),
             max_per_owner: None,
         };
-        for launch in plan(&snapshot) {
+        for launch in plan(&snapshot).launches {
             self.queued.remove(&launch.job);
             let job = match self.core.job(launch.job).await {
                 Ok(j) => j,
