@@ -185,6 +185,17 @@ pub fn check(config: &ClusterConfig) -> Result<(), String> {
     for (field, path) in config.credentials.files() {
         readable_file(path).map_err(|e| format!("credentials.{field}: {e}"))?;
     }
+    if let Credentials::TokenFile { path } = &config.credentials {
+        // Kubernetes clients send the file's bytes as they are: a newline would be part of
+        // the token. Never quote the content.
+        let token = std::fs::read(path).map_err(|e| format!("credentials.path: {e}"))?;
+        if token.is_empty() || token.trim_ascii() != token.as_slice() {
+            return Err(format!(
+                "credentials.path: the token in {path} is empty or has surrounding whitespace \
+                 (a trailing newline?); write the token alone, e.g. with printf %s"
+            ));
+        }
+    }
     if let Credentials::Keytab { principal, .. } = &config.credentials {
         if principal.trim().is_empty() {
             return Err("credentials.principal is required with a keytab".into());
@@ -245,7 +256,7 @@ fn dns_label(v: &str) -> Result<(), String> {
 }
 
 fn dns_subdomain(v: &str) -> Result<(), String> {
-    let ok = !v.is_empty() && v.len() <= 253 && v.split('.').all(|l| dns_label_loose(l));
+    let ok = !v.is_empty() && v.len() <= 253 && v.split('.').all(dns_label_loose);
     if !ok {
         return Err(format!("{v:?} is not a Kubernetes name"));
     }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub enum Op {
-    Launch(LaunchSpec),
+    Launch(Box<LaunchSpec>),
     Find {
         job: JobId,
         attempt: Attempt,
@@ -116,6 +116,7 @@ async fn run(
         let backend = backends.get(&cluster).await;
         let reply = match op {
             Op::Launch(spec) => {
+                let spec = *spec;
                 let (job, attempt) = (spec.job, spec.attempt);
                 let result = match &backend {
                     Err(e) => Err(LaunchError {

@@ -588,7 +588,7 @@ impl Scheduler {
             spec: job.spec.clone(),
             session,
         };
-        self.lanes.send(&cluster, Op::Launch(spec));
+        self.lanes.send(&cluster, Op::Launch(Box::new(spec)));
     }
 
     async fn on_reply(&mut self, reply: Reply) {
