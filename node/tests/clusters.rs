@@ -137,6 +137,23 @@ fn clusters_round_trip_through_the_api_with_credentials_hidden() {
             .collect()
     };
     assert_eq!(names(&node), ["local", "east", "lab"]);
+    // A YARN cluster takes a keytab by reference (or a user for simple authentication).
+    let conf_dir = dir.path().join("hadoop-conf");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    let keytab = dir.path().join("kindling.keytab");
+    std::fs::write(&keytab, [5u8, 2, 0, 0]).unwrap();
+    let (status, yarn) = node.post(
+        "/api/v1/clusters",
+        json!({"name": "yarn-prod", "type": "yarn",
+            "connection": {"hadoopConfDir": conf_dir.display().to_string(),
+                "resourceManagers": "http://rm1:8088,http://rm2:8088", "queue": "etl"},
+            "credentials": {"type": "keytab", "principal": "kindling@EXAMPLE.COM",
+                "keytab": keytab.display().to_string()}}),
+    );
+    assert_eq!(status, 201, "{yarn}");
+    assert_eq!(yarn["credentials"], json!({"type": "keytab"}));
+    assert!(!yarn.to_string().contains("EXAMPLE.COM"));
+    assert_eq!(node.delete("/api/v1/clusters/yarn-prod").0, 200);
 
     // Nothing a client or an operator reads shows the token or where it is.
     let mut shown = String::new();
@@ -249,6 +266,8 @@ fn bad_cluster_input_gets_a_clear_4xx_and_writes_nothing() {
         (post, clusters, k8s(json!({"credentials": {"type": "keytab", "principal": "k", "keytab": "/etc/hostname"}})), 400, "do not apply to a kubernetes cluster"),
         (post, clusters, json!({"name": "x", "type": "local", "credentials": {"type": "tokenFile", "path": "/etc/hostname"}}).to_string(), 400, "do not apply to a local cluster"),
         (post, clusters, json!({"name": "y", "type": "yarn", "connection": {"hadoopConfDir": "/no/such/dir"}}).to_string(), 400, "connection.hadoopConfDir"),
+        (post, clusters, json!({"name": "y", "type": "yarn", "connection": {"hadoopConfDir": "/tmp", "resourceManagers": "http://rm:8088,rm2"}}).to_string(), 400, "connection.resourceManagers"),
+        (post, clusters, json!({"name": "y", "type": "yarn", "connection": {"hadoopConfDir": "/tmp", "resourceManagers": "http://rm:8088"}}).to_string(), 400, "connection.user is required"),
         (post, clusters, json!({"name": "x", "type": "local", "capacity": {"maxDrivers": 0}}).to_string(), 400, "capacity.maxDrivers"),
         (post, clusters, json!({"name": "x", "type": "local", "capacity": {"maxDriverCores": -2}}).to_string(), 400, "capacity.maxDriverCores"),
         (post, clusters, json!({"name": "x", "type": "local", "capacity": {"maxDriverMemory": "lots"}}).to_string(), 400, "capacity.maxDriverMemory"),

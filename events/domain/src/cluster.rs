@@ -86,7 +86,7 @@ impl ClusterKind {
             ClusterKind::Local => &[],
             ClusterKind::Standalone => &["restUrl", "webUiUrl"],
             ClusterKind::Kubernetes => &["apiServer", "namespace"],
-            ClusterKind::Yarn => &["hadoopConfDir", "resourceManagerUrl"],
+            ClusterKind::Yarn => &["hadoopConfDir", "resourceManagers"],
         }
     }
 }

@@ -211,6 +211,9 @@ async fn build(
                 .map_err(|e| e.to_string())?;
             Ok(Arc::new(backend))
         }
+        // The YARN backend (backend/yarn, written alongside) plugs in here: hadoopConfDir,
+        // resourceManagers (comma-separated), user or a keytab, queue, logServerUrl and
+        // pollInterval are its settings (see `settings::YARN`).
         ClusterKind::Yarn => Err(format!(
             "cluster {name}: this build of Kindling has no YARN backend yet; the cluster is \
              registered but cannot run drivers"

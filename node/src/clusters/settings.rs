@@ -126,12 +126,28 @@ const YARN: &[Setting] = &[
         directory,
         "HADOOP_CONF_DIR of the cluster (core-site.xml, yarn-site.xml), on every node",
     ),
-    opt(
-        "resourceManagerUrl",
-        http_url,
-        "the ResourceManager's REST API (default: from yarn-site.xml)",
+    req(
+        "resourceManagers",
+        http_urls,
+        "the ResourceManagers' web addresses, comma-separated (all of them with HA), e.g. \
+         http://rm1:8088",
     ),
-    opt("queue", non_empty, "the YARN queue jobs go to by default"),
+    opt(
+        "user",
+        non_empty,
+        "the user applications run as with simple authentication (required without a keytab)",
+    ),
+    opt("queue", non_empty, "the YARN queue of jobs that name none"),
+    opt(
+        "logServerUrl",
+        http_url,
+        "yarn.log.server.url, where aggregated logs are read",
+    ),
+    opt(
+        "pollInterval",
+        duration,
+        "how often applications' states are read, e.g. 2s (default 2s)",
+    ),
 ];
 
 pub fn settings(kind: ClusterKind) -> &'static [Setting] {
@@ -201,6 +217,16 @@ pub fn check(config: &ClusterConfig) -> Result<(), String> {
             return Err("credentials.principal is required with a keytab".into());
         }
     }
+    if kind == ClusterKind::Yarn
+        && !config.connection.contains_key("user")
+        && !matches!(config.credentials, Credentials::Keytab { .. })
+    {
+        return Err(
+            "connection.user is required for a yarn cluster with simple authentication (no \
+             keytab): the user applications run as"
+                .into(),
+        );
+    }
     if kind == ClusterKind::Kubernetes
         && !config.connection.contains_key("apiServer")
         && !matches!(config.credentials, Credentials::Kubeconfig { .. })
@@ -248,6 +274,10 @@ fn http_url(v: &str) -> Result<(), String> {
             "must be an http:// or https:// URL with a host, not {v:?}"
         )),
     }
+}
+
+fn http_urls(v: &str) -> Result<(), String> {
+    v.split(',').map(str::trim).try_for_each(http_url)
 }
 
 fn dns_label(v: &str) -> Result<(), String> {
