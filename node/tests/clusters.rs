@@ -365,6 +365,17 @@ fn jobs_queue_per_cluster_with_a_visible_reason_and_clusters_with_jobs_stay() {
         reason.contains("cluster 'a'") && reason.contains("limit of 1 concurrent driver"),
         "{reason}"
     );
+    let metrics = reqwest::blocking::get(node.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    for line in [
+        "kindling_scheduler_cluster_waiting_jobs{cluster=\"a\"} 1",
+        "kindling_scheduler_cluster_drivers{cluster=\"a\"} 1",
+        "kindling_scheduler_cluster_waiting_jobs{cluster=\"b\"} 0",
+    ] {
+        assert!(metrics.contains(line), "{line} not in {metrics}");
+    }
     // Livy's shape does not change: the reason is the native API's.
     let (_, livy) = node.get(&format!("/batches/{a2}"));
     let mut keys: Vec<&str> = livy

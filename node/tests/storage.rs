@@ -67,7 +67,11 @@ fn kafka_log_and_mongo_projections_survive_restarts_and_rebuild_identically() {
     node.wait_state(&format!("/api/v1/jobs/{}", s["id"]), &["error"], T);
     node.wait_state(&format!("/api/v1/jobs/{}", k["id"]), &["killed"], T);
     let clusters = node.get("/api/v1/clusters").1;
-    assert_eq!(clusters["clusters"].as_array().unwrap().len(), 2, "{clusters}");
+    assert_eq!(
+        clusters["clusters"].as_array().unwrap().len(),
+        2,
+        "{clusters}"
+    );
     let before = snapshot(&node);
     assert_eq!(before.as_array().unwrap().len(), 7);
     assert_eq!(node.get("/api/v1/jobs?state=dead").1["total"], 2);
@@ -91,7 +95,11 @@ fn kafka_log_and_mongo_projections_survive_restarts_and_rebuild_identically() {
         before,
         "projections rebuilt from the log are identical"
     );
-    assert_eq!(rebuilt.get("/api/v1/clusters").1, clusters, "the registry too");
+    assert_eq!(
+        rebuilt.get("/api/v1/clusters").1,
+        clusters,
+        "the registry too"
+    );
     let (_, new) = rebuilt.post("/batches", json!({"file": app}));
     assert!(
         new["id"].as_u64().unwrap() >= 7,

@@ -1,7 +1,7 @@
 //! The scheduler runtime: on the leader only, it follows the event log, keeps the queue and
 //! the cluster registry, asks the pure `plan` what to launch under each cluster's capacity,
-//! launches on the job's cluster, and turns what the backends report into events. It also
-//! enforces session lifetimes ([`sessions`]).
+//! launches on the job's cluster ([`launch`]), and turns what the backends report into
+//! events. It also enforces session lifetimes ([`sessions`]).
 //!
 //! Backend calls run on one lane per cluster ([`lanes`]) and come back as messages: the loop
 //! never waits on a backend, so a slow or unreachable cluster holds up none of the others.
@@ -10,27 +10,29 @@
 //! cluster has) ends in error with that reason.
 //!
 //! On taking over (node start or election) it catches up with the log, then settles every
-//! job that was active: drivers still running are watched again, drivers that ended while no
-//! one watched are recorded as ended, and launches that provably did not happen are re-issued.
+//! job that was active ([`recovery`]): drivers still running are watched again, drivers that
+//! ended while no one watched are recorded as ended, and launches that provably did not
+//! happen are re-issued.
 
 mod lanes;
+mod launch;
+mod recovery;
 mod sessions;
 
-use crate::backend::{driver_name, BackendEvent, Found, LaunchSpec, SessionLink};
+use crate::backend::BackendEvent;
 use crate::clusters::backends::Backends;
 use crate::core::Core;
-use crate::gateway::{secret_digest, Gateway};
+use crate::gateway::Gateway;
 use crate::metrics;
-use kindling_events::plan::{plan, Demand, QueuedJob, RunningJob, Snapshot};
+use kindling_events::plan::Demand;
 use kindling_events::spec::JobSpec;
 use kindling_events::{
-    Attempt, Cluster, Command, Event, Job, JobId, JobState, LogPosition, Origin, Outcome, Registry,
-    Term, DEFAULT_CLUSTER,
+    Attempt, Cluster, Command, Event, Job, JobId, LogPosition, Origin, Outcome, Registry, Term,
+    DEFAULT_CLUSTER,
 };
 use kindling_raft::LeaderState;
 use lanes::{Lanes, Op, Reply};
 use sessions::ended_outcome;
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -218,145 +220,6 @@ impl Scheduler {
         self.registry.get(name).cloned()
     }
 
-    /// Settles every job that was active when this scheduler took over.
-    async fn recover(&mut self) -> crate::error::Result<()> {
-        let jobs = self.core.active_jobs().await?;
-        // The projections reflect the log up to `next` now (and maybe beyond: folding an
-        // event twice is a no-op).
-        self.registry = self.core.projections.registry().await?;
-        for job in jobs {
-            if job.state == JobState::NotStarted {
-                if !job.kill_requested {
-                    self.queued.insert(job.id, job.spec.clone());
-                }
-                continue;
-            }
-            let Some(name) = job.driver_name.clone() else {
-                continue;
-            };
-            let Some(cluster) = self.cluster(job.spec.cluster()) else {
-                let reason = format!(
-                    "the driver's cluster '{}' no longer exists; it cannot be found or stopped",
-                    job.spec.cluster()
-                );
-                self.finish(job.id, job.attempt, Outcome::Error { reason })
-                    .await;
-                continue;
-            };
-            self.running.insert(
-                job.id,
-                Running::new(
-                    &job,
-                    &cluster,
-                    name.clone(),
-                    Phase::Finding { retry_at: None },
-                ),
-            );
-            self.lanes.send(
-                &cluster,
-                Op::Find {
-                    job: job.id,
-                    attempt: job.attempt,
-                    driver_name: name,
-                },
-            );
-        }
-        Ok(())
-    }
-
-    /// What a lookup found, for a job being recovered (or whose cluster changed).
-    async fn on_found(&mut self, id: JobId, attempt: Attempt, found: Result<Found, String>) {
-        match self.running.get(&id) {
-            Some(r) if r.attempt == attempt && matches!(r.phase, Phase::Finding { .. }) => {}
-            _ => return,
-        }
-        let Ok(job) = self.core.job(id).await else {
-            return;
-        };
-        match found {
-            Ok(Found::Running { driver_id }) => {
-                tracing::info!(job = id.0, "driver still runs; watching it again");
-                if let Some(r) = self.running.get_mut(&id) {
-                    r.phase = Phase::Watched;
-                }
-                self.exec(id, Command::DriverLaunched { attempt, driver_id })
-                    .await;
-                if job.kill_requested || job.state.is_terminal() {
-                    self.kill(id).await;
-                } else if job.is_session()
-                    && matches!(job.state, JobState::Idle | JobState::Busy)
-                    && self.gateway.last_seen(id, attempt).is_none()
-                {
-                    self.exec(
-                        id,
-                        Command::SessionRecovering {
-                            attempt,
-                            reason: "the node restarted; waiting for the driver to reconnect"
-                                .into(),
-                        },
-                    )
-                    .await;
-                }
-            }
-            Ok(Found::Ended { exit_code }) => {
-                self.running.remove(&id);
-                let outcome = ended_outcome(&job, exit_code, Some("while no node was watching it"));
-                self.exec(
-                    id,
-                    Command::Finish {
-                        attempt,
-                        outcome,
-                        exit_code,
-                    },
-                )
-                .await;
-            }
-            Ok(Found::Never) => {
-                // The launch provably did not happen: issue it again, same attempt.
-                tracing::info!(job = id.0, "re-issuing a launch that never happened");
-                self.running.remove(&id);
-                if job.state.is_terminal() || job.kill_requested {
-                    return;
-                }
-                self.start_driver(&job).await;
-            }
-            Err(e) => {
-                tracing::warn!(job = id.0, error = %e, "cannot look for the driver; trying again");
-                if let Some(r) = self.running.get_mut(&id) {
-                    r.phase = Phase::Finding {
-                        retry_at: Some(Instant::now() + FIND_RETRY),
-                    };
-                }
-            }
-        }
-    }
-
-    /// Looks up again the drivers whose lookup failed a while ago.
-    fn retry_finds(&mut self) {
-        let now = Instant::now();
-        let due: Vec<(JobId, Attempt, String, String)> = self
-            .running
-            .iter_mut()
-            .filter_map(|(id, r)| match &mut r.phase {
-                Phase::Finding { retry_at } if retry_at.is_some_and(|t| t <= now) => {
-                    *retry_at = None;
-                    Some((*id, r.attempt, r.cluster.clone(), r.driver_name.clone()))
-                }
-                _ => None,
-            })
-            .collect();
-        for (job, attempt, cluster, driver_name) in due {
-            if let Some(c) = self.cluster(&cluster) {
-                let op = Op::Find {
-                    job,
-                    attempt,
-                    driver_name,
-                };
-                self.lanes.send(&c, op);
-            }
-        }
-    }
-
     /// Reacts to events appended since the last look: new jobs, kills, ends, registry changes.
     async fn follow_log(&mut self) {
         loop {
@@ -417,180 +280,6 @@ impl Scheduler {
         }
     }
 
-    /// A cluster changed: its next call builds a backend for the new configuration, and the
-    /// drivers it runs are looked up there, so the new backend watches them.
-    fn on_registry_change(&mut self, event: &Event) {
-        match event {
-            Event::ClusterUpdated { name, .. } => {
-                let Some(cluster) = self.cluster(name) else {
-                    return;
-                };
-                let mine: Vec<JobId> = self
-                    .running
-                    .iter()
-                    .filter(|(_, r)| r.cluster == *name && matches!(r.phase, Phase::Watched))
-                    .map(|(id, _)| *id)
-                    .collect();
-                tracing::info!(cluster = %name, drivers = mine.len(), "cluster updated; watching its drivers with the new configuration");
-                for id in mine {
-                    let Some(r) = self.running.get_mut(&id) else {
-                        continue;
-                    };
-                    r.phase = Phase::Finding { retry_at: None };
-                    let op = Op::Find {
-                        job: id,
-                        attempt: r.attempt,
-                        driver_name: r.driver_name.clone(),
-                    };
-                    self.lanes.send(&cluster, op);
-                }
-            }
-            Event::ClusterRemoved { name } => {
-                tracing::info!(cluster = %name, "cluster removed");
-                self.lanes.close(name);
-                self.backends.forget(name);
-            }
-            _ => {}
-        }
-    }
-
-    async fn launch_planned(&mut self) {
-        let mut clusters = BTreeMap::new();
-        clusters.insert(self.builtin.name.clone(), self.builtin.config.capacity);
-        for (name, c) in &self.registry.clusters {
-            clusters.insert(name.clone(), c.config.capacity);
-        }
-        let demand = |spec: &JobSpec| {
-            let conf = match spec.cluster() {
-                DEFAULT_CLUSTER => &self.builtin.config.spark_conf,
-                name => match self.registry.get(name) {
-                    Some(c) => &c.config.spark_conf,
-                    None => &self.builtin.config.spark_conf,
-                },
-            };
-            Demand::of(spec, conf)
-        };
-        let snapshot = Snapshot {
-            queued: self
-                .queued
-                .iter()
-                .map(|(id, spec)| QueuedJob {
-                    id: *id,
-                    owner: spec.owner.clone(),
-                    cluster: spec.cluster().to_string(),
-                    demand: demand(spec),
-                })
-                .collect(),
-            running: self
-                .running
-                .values()
-                .map(|r| RunningJob {
-                    owner: r.owner.clone(),
-                    cluster: r.cluster.clone(),
-                    demand: r.demand,
-                })
-                .collect(),
-            clusters,
-            max_per_owner: None,
-        };
-        let decided = plan(&snapshot);
-        for (id, refusal) in decided.refused {
-            self.queued.remove(&id);
-            self.shown.remove(&id);
-            tracing::warn!(job = id.0, reason = %refusal, "job cannot run");
-            let reason = refusal.to_string();
-            self.finish(id, Attempt(0), Outcome::Error { reason }).await;
-        }
-        for (id, reason) in decided.waiting {
-            let reason = reason.to_string();
-            if self.shown.get(&id) == Some(&reason) {
-                continue;
-            }
-            self.exec(
-                id,
-                Command::Queue {
-                    reason: reason.clone(),
-                },
-            )
-            .await;
-            self.shown.insert(id, reason);
-        }
-        for launch in decided.launches {
-            self.queued.remove(&launch.job);
-            self.shown.remove(&launch.job);
-            let job = match self.core.job(launch.job).await {
-                Ok(j) => j,
-                Err(e) => {
-                    tracing::warn!(job = launch.job.0, error = %e, "queued job vanished");
-                    continue;
-                }
-            };
-            if job.state != JobState::NotStarted || job.kill_requested {
-                continue;
-            }
-            let name = driver_name(job.id, job.attempt.next());
-            let digest = if job.is_session() {
-                secret_digest(&self.secret(&name))
-            } else {
-                String::new()
-            };
-            let scheduled = self
-                .core
-                .execute(
-                    job.id,
-                    self.origin(),
-                    Command::Schedule {
-                        driver_name: name,
-                        secret_digest: digest,
-                    },
-                )
-                .await;
-            match scheduled {
-                Ok((job, _)) => self.start_driver(&job).await,
-                Err(e) => tracing::warn!(job = job.id.0, error = %e, "cannot schedule"),
-            }
-        }
-    }
-
-    fn secret(&self, driver_name: &str) -> String {
-        let mut h = Sha256::new();
-        h.update(&self.cfg.secret_key);
-        h.update(driver_name.as_bytes());
-        hex::encode(h.finalize())
-    }
-
-    /// Asks the job's cluster to launch the driver of its current attempt; the answer comes
-    /// back as a reply.
-    async fn start_driver(&mut self, job: &Job) {
-        let Some(name) = job.driver_name.clone() else {
-            return;
-        };
-        let Some(cluster) = self.cluster(job.spec.cluster()) else {
-            let reason = format!(
-                "cluster '{}' does not exist (it was deleted after the job was submitted)",
-                job.spec.cluster()
-            );
-            self.finish(job.id, job.attempt, Outcome::Error { reason })
-                .await;
-            return;
-        };
-        let session = job.is_session().then(|| SessionLink {
-            endpoints: (self.cfg.driver_endpoints)(),
-            secret: self.secret(&name),
-        });
-        let phase = Phase::Launching { early: vec![] };
-        self.running
-            .insert(job.id, Running::new(job, &cluster, name.clone(), phase));
-        let spec = LaunchSpec {
-            job: job.id,
-            attempt: job.attempt,
-            driver_name: name,
-            spec: job.spec.clone(),
-            session,
-        };
-        self.lanes.send(&cluster, Op::Launch(Box::new(spec)));
-    }
-
     async fn on_reply(&mut self, reply: Reply) {
         match reply {
             Reply::Launched {
@@ -603,55 +292,6 @@ impl Scheduler {
                 attempt,
                 result,
             } => self.on_found(job, attempt, result).await,
-        }
-    }
-
-    async fn on_launched(
-        &mut self,
-        id: JobId,
-        attempt: Attempt,
-        result: Result<String, lanes::LaunchError>,
-    ) {
-        let early = match self.running.get_mut(&id) {
-            Some(r) if r.attempt == attempt => match &mut r.phase {
-                Phase::Launching { early } => std::mem::take(early),
-                _ => return,
-            },
-            _ => return,
-        };
-        metrics::launch(result.is_ok());
-        match result {
-            Ok(driver_id) => {
-                if let Some(r) = self.running.get_mut(&id) {
-                    r.phase = Phase::Watched;
-                }
-                self.exec(id, Command::DriverLaunched { attempt, driver_id })
-                    .await;
-                // What the backend reported while the launch was being answered.
-                for ev in early {
-                    self.on_backend_event(ev).await;
-                }
-            }
-            Err(e) => {
-                let cluster = self.running.remove(&id).map(|r| (r.cluster, r.driver_name));
-                tracing::warn!(job = id.0, error = %e.cause, certain = e.certain, "launch failed");
-                let reason = format!("the driver could not be launched: {}", e.cause);
-                self.finish(id, attempt, Outcome::Error { reason }).await;
-                if !e.certain {
-                    // It may have started anyway: make sure nothing of it keeps running.
-                    if let Some((c, driver_name)) = cluster {
-                        if let Some(c) = self.cluster(&c) {
-                            self.lanes.send(
-                                &c,
-                                Op::Kill {
-                                    job: id,
-                                    driver_name,
-                                },
-                            );
-                        }
-                    }
-                }
-            }
         }
     }
 
