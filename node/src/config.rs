@@ -36,7 +36,7 @@ pub struct ServeArgs {
     /// Spark master of the local backend, e.g. `local[2]`.
     #[arg(long, env = "KINDLING_LOCAL_MASTER")]
     pub local_master: Option<String>,
-    /// Most drivers running at once; more jobs queue.
+    /// Most drivers running at once on the built-in `local` cluster; more jobs queue.
     #[arg(long, env = "KINDLING_MAX_DRIVERS")]
     pub max_drivers: Option<usize>,
     /// Default Spark conf for every job, `key=value` (repeatable).

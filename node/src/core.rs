@@ -151,7 +151,7 @@ impl Core {
         self.projected.clone()
     }
 
-    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
+    pub(crate) async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
         let started = Instant::now();
         let out = self.log.append(events).await?;
         metrics::append_latency(started.elapsed());

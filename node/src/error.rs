@@ -21,8 +21,6 @@ pub enum Error {
     /// connected); retrying later may work.
     #[error("{0}")]
     Unavailable(String),
-    #[error("backend: {0}")]
-    Backend(String),
     /// Only the leader decides commands on existing jobs; this node does not lead (now).
     #[error("{}", not_leader(*.0))]
     NotLeader(Option<kindling_events::NodeId>),

@@ -10,6 +10,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod api;
 mod backend;
 mod clock;
+mod clusters;
 mod config;
 mod core;
 mod error;
@@ -347,24 +348,20 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     let runner = runner::install(&data.join("runner")).context("cannot write the Python runner")?;
     let (backend_tx, backend_rx) = tokio::sync::mpsc::unbounded_channel();
-    let backend: Arc<dyn backend::ClusterBackend> = Arc::new(backend::local::LocalBackend::new(
-        backend::local::LocalConfig {
-            spark_home: cfg.spark_home.clone(),
-            python: cfg.python.clone(),
-            master: cfg.local_master.clone(),
-            drivers_dir: cfg.drivers_dir.clone(),
-            runner,
-            default_conf: cfg.spark_conf.clone(),
-            cluster_id: identity.cluster_id.clone(),
-        },
+    let clusters = Arc::new(wire_clusters(
+        &cfg,
+        &identity.cluster_id,
+        runner,
+        core.clone(),
         backend_tx,
+        shutdown.clone(),
     ));
     let scheduler = scheduler::Scheduler::new(
         core.clone(),
-        backend.clone(),
+        clusters.catalog.builtin().clone(),
+        clusters.backends.clone(),
         gateway.clone(),
         scheduler::SchedulerConfig {
-            max_drivers: cfg.max_drivers,
             driver_endpoints: {
                 let member = member.clone();
                 Arc::new(move || driver_endpoints(&member.cluster_view()))
@@ -407,7 +404,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let state = Arc::new(api::AppState {
         core: core.clone(),
         gateway,
-        backend,
+        clusters,
         metrics: prometheus,
         trusted_user_header: cfg.trusted_user_header.clone(),
         cluster: member.clone(),
@@ -455,6 +452,47 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         tracing::warn!(error = %e, "raft member did not stop cleanly");
     }
     Ok(())
+}
+
+/// The cluster registry: the built-in `local` cluster from the node's flags (the local
+/// backend, as `kindling serve` always ran it), the registered ones from the log, and one
+/// backend per cluster built on first use.
+fn wire_clusters(
+    cfg: &Config,
+    kindling_id: &str,
+    runner: std::path::PathBuf,
+    core: Arc<core::Core>,
+    events: tokio::sync::mpsc::UnboundedSender<backend::BackendEvent>,
+    shutdown: CancellationToken,
+) -> clusters::Clusters {
+    use kindling_events::{Capacity, Cluster, ClusterConfig, DEFAULT_CLUSTER};
+    let builtin = Cluster {
+        name: DEFAULT_CLUSTER.into(),
+        config: ClusterConfig {
+            connection: [("master".to_string(), cfg.local_master.clone())].into(),
+            spark_conf: cfg.spark_conf.clone(),
+            capacity: Capacity {
+                max_drivers: Some(u32::try_from(cfg.max_drivers).unwrap_or(u32::MAX)),
+                ..Capacity::default()
+            },
+            ..ClusterConfig::local()
+        },
+        revision: LogPosition(0),
+        registered_at_ms: 0,
+        updated_at_ms: 0,
+    };
+    let ctx = clusters::backends::NodeContext {
+        kindling_id: kindling_id.to_string(),
+        spark_home: cfg.spark_home.clone(),
+        python: cfg.python.clone(),
+        local_master: cfg.local_master.clone(),
+        drivers_dir: cfg.drivers_dir.clone(),
+        runner,
+        kube_logs_dir: cfg.data_dir.join("kubernetes-logs"),
+    };
+    let backends = Arc::new(clusters::backends::Backends::new(ctx, events, shutdown));
+    let catalog = Arc::new(clusters::catalog::Catalog::new(builtin, core.clone()));
+    clusters::Clusters::new(catalog, backends, core)
 }
 
 /// The driver gateways of every member, the leader's first: a session driver tries them in

@@ -14,6 +14,8 @@ pub const DRIVERS_CONNECTED: &str = "kindling_gateway_drivers_connected";
 pub const TAKEOVER: &str = "kindling_scheduler_takeover_seconds";
 pub const TAKEOVERS: &str = "kindling_scheduler_takeovers_total";
 pub const FORWARDED: &str = "kindling_api_forwarded_total";
+pub const CLUSTER_DRIVERS: &str = "kindling_scheduler_cluster_drivers";
+pub const CLUSTER_WAITING: &str = "kindling_scheduler_cluster_waiting_jobs";
 
 /// Installs the global recorder and returns the handle `/metrics` renders.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -48,7 +50,22 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         FORWARDED,
         "Requests on existing jobs forwarded to the leader, by outcome."
     );
+    metrics::describe_gauge!(
+        CLUSTER_DRIVERS,
+        "Drivers the scheduler counts against each cluster's capacity (launching or running)."
+    );
+    metrics::describe_gauge!(
+        CLUSTER_WAITING,
+        "Jobs waiting for room on each cluster (or for their owner's limit)."
+    );
     Ok(handle)
+}
+
+/// What one cluster runs and how many jobs wait for it, as of the scheduler's last plan.
+pub fn cluster_load(cluster: &str, drivers: usize, waiting: usize) {
+    let name = cluster.to_string();
+    metrics::gauge!(CLUSTER_DRIVERS, "cluster" => name.clone()).set(drivers as f64);
+    metrics::gauge!(CLUSTER_WAITING, "cluster" => name).set(waiting as f64);
 }
 
 pub fn submission(kind: &'static str) {

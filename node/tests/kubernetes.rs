@@ -250,7 +250,9 @@ async fn client_for(cfg: &KubernetesConfig) -> kube::Client {
             c.auth_info.token = Some(token.clone().into());
             c
         }
-        KubeAuth::ClientCertificate { .. } => unreachable!("the tests use no client certificate"),
+        KubeAuth::ClientCertificate { .. } | KubeAuth::TokenFile(_) | KubeAuth::Anonymous => {
+            unreachable!("the tests use a token or a kubeconfig")
+        }
     };
     kube::Client::try_from(config).unwrap()
 }

@@ -41,6 +41,15 @@ fn kafka_log_and_mongo_projections_survive_restarts_and_rebuild_identically() {
     let first = args("kindling_a");
     let first: Vec<&str> = first.iter().map(String::as_str).collect();
     let mut node = Node::start(&dir.path().join("data"), &spark, &first);
+    // The cluster registry lives in the same log and projections.
+    for (name, drivers) in [("a", 1), ("b", 2)] {
+        let (status, c) = node.post(
+            "/api/v1/clusters",
+            json!({"name": name, "type": "local", "capacity": {"maxDrivers": drivers}}),
+        );
+        assert_eq!(status, 201, "{c}");
+    }
+    assert_eq!(node.delete("/api/v1/clusters/a").0, 200);
     for i in 0..5 {
         let (status, b) = node.post(
             "/batches",
@@ -57,6 +66,12 @@ fn kafka_log_and_mongo_projections_survive_restarts_and_rebuild_identically() {
     }
     node.wait_state(&format!("/api/v1/jobs/{}", s["id"]), &["error"], T);
     node.wait_state(&format!("/api/v1/jobs/{}", k["id"]), &["killed"], T);
+    let clusters = node.get("/api/v1/clusters").1;
+    assert_eq!(
+        clusters["clusters"].as_array().unwrap().len(),
+        2,
+        "{clusters}"
+    );
     let before = snapshot(&node);
     assert_eq!(before.as_array().unwrap().len(), 7);
     assert_eq!(node.get("/api/v1/jobs?state=dead").1["total"], 2);
@@ -68,6 +83,7 @@ fn kafka_log_and_mongo_projections_survive_restarts_and_rebuild_identically() {
         before,
         "a restart on Kafka and MongoDB changes nothing"
     );
+    assert_eq!(node.get("/api/v1/clusters").1, clusters);
 
     // A node whose projection database is empty replays the Kafka log into it.
     node.stop();
@@ -78,6 +94,11 @@ fn kafka_log_and_mongo_projections_survive_restarts_and_rebuild_identically() {
         snapshot(&rebuilt),
         before,
         "projections rebuilt from the log are identical"
+    );
+    assert_eq!(
+        rebuilt.get("/api/v1/clusters").1,
+        clusters,
+        "the registry too"
     );
     let (_, new) = rebuilt.post("/batches", json!({"file": app}));
     assert!(

@@ -38,4 +38,22 @@ pub enum DomainError {
     },
     #[error("cannot decode event: {0}")]
     Decode(String),
+    #[error("cluster '{0}' does not exist")]
+    UnknownCluster(String),
+    #[error("cluster '{0}' already exists")]
+    ClusterExists(String),
+    #[error(
+        "cluster '{0}' is built in (the node's local backend, set by its flags) and cannot be \
+         created, changed or deleted through the API"
+    )]
+    BuiltInCluster(String),
+    #[error(
+        "cluster '{name}' cannot {action}: {active} job(s) on it have not ended yet (queued, \
+         starting or running); kill them or wait for them to end first"
+    )]
+    ClusterBusy {
+        name: String,
+        active: usize,
+        action: &'static str,
+    },
 }

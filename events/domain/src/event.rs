@@ -1,8 +1,10 @@
-//! Events: every change to a job, a session or a statement, as appended to the log. An event
+//! Events: every change to a job, a session, a statement or the cluster registry, as appended
+//! to the log. An event
 //! is a fact; `apply` never rejects one. New variants are only ever appended at the end of an
 //! enum, and existing ones never change shape: the golden files in `tests/golden/` hold the
 //! encoded form of every variant and must keep decoding.
 
+use crate::cluster::ClusterConfig;
 use crate::ids::{Attempt, JobId, LogPosition, NodeId, StatementId, Term};
 use crate::spec::{JobSpec, SessionKind};
 use serde::{Deserialize, Serialize};
@@ -10,11 +12,13 @@ use serde::{Deserialize, Serialize};
 /// The current envelope format. Bump it (and keep a decoder for the old one) on any change.
 pub const FORMAT_VERSION: u16 = 1;
 
-/// What an event is about: one job (with its statements), or the cluster as a whole.
+/// What an event is about: one job (with its statements), the Kindling cluster as a whole
+/// (scheduler markers), or the registry of Spark clusters jobs run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Aggregate {
     Job(JobId),
     Cluster,
+    Registry,
 }
 
 /// Who wrote an event. Scheduler events carry the Raft term of the leader that wrote them, and
@@ -136,6 +140,25 @@ pub enum Event {
     /// Informational: the job was touched by a client (Livy's `ttl` counts from here).
     /// Not written for reads; only for statement and completion requests.
     SessionActivity,
+    /// A Spark cluster was added to the registry (aggregate `Registry`).
+    ClusterRegistered {
+        name: String,
+        config: ClusterConfig,
+    },
+    /// A registered cluster's configuration was replaced (aggregate `Registry`).
+    ClusterUpdated {
+        name: String,
+        config: ClusterConfig,
+    },
+    /// A cluster left the registry (aggregate `Registry`).
+    ClusterRemoved {
+        name: String,
+    },
+    /// Informational: why a job that has not started yet is still waiting (its cluster is
+    /// full, ...). Written by the scheduler when the reason changes, not on every look.
+    JobQueued {
+        reason: String,
+    },
 }
 
 impl Event {
@@ -169,6 +192,10 @@ impl Event {
             Event::StatementCancelled { .. } => "StatementCancelled",
             Event::SchedulerMarker { .. } => "SchedulerMarker",
             Event::SessionActivity => "SessionActivity",
+            Event::ClusterRegistered { .. } => "ClusterRegistered",
+            Event::ClusterUpdated { .. } => "ClusterUpdated",
+            Event::ClusterRemoved { .. } => "ClusterRemoved",
+            Event::JobQueued { .. } => "JobQueued",
         }
     }
 }
@@ -216,7 +243,7 @@ impl Envelope {
     pub fn job(&self) -> Option<JobId> {
         match self.aggregate {
             Aggregate::Job(j) => Some(j),
-            Aggregate::Cluster => None,
+            Aggregate::Cluster | Aggregate::Registry => None,
         }
     }
 

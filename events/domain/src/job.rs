@@ -31,7 +31,8 @@ pub struct Job {
     pub submitted_at_ms: i64,
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
-    /// Why the job is dead, killed or in error, or why a session is recovering.
+    /// Why the job is dead, killed or in error, why a session is recovering, or why a job
+    /// that has not started is still waiting (cleared when it is scheduled).
     pub reason: Option<String>,
     pub exit_code: Option<i32>,
     pub kill_requested: bool,
@@ -94,6 +95,10 @@ pub enum Command {
     },
     /// A client used the session (keeps Livy's `ttl` from expiring).
     Touch,
+    /// Record why a job that has not started waits (the scheduler, when the reason changes).
+    Queue {
+        reason: String,
+    },
 }
 
 /// Whether `apply` changed the document.
@@ -379,6 +384,15 @@ impl Job {
                 }
                 Ok(vec![Event::SessionActivity])
             }
+            C::Queue { reason } => {
+                if self.state != JobState::NotStarted
+                    || self.kill_requested
+                    || self.reason.as_deref() == Some(reason.as_str())
+                {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Event::JobQueued { reason }])
+            }
         }
     }
 
@@ -452,6 +466,10 @@ impl Job {
                 self.driver_name = Some(driver_name.clone());
                 self.secret_digest = secret_digest.clone();
                 self.driver_id = None;
+                if !self.kill_requested {
+                    // The reason it waited, if one was recorded, is over.
+                    self.reason = None;
+                }
                 self.move_to(JobState::Starting);
             }
             Event::DriverLaunched { attempt, driver_id } if *attempt == self.attempt => {
@@ -551,13 +569,23 @@ impl Job {
                 self.settle(at);
             }
             Event::SessionActivity => self.last_activity_ms = at,
+            Event::JobQueued { reason }
+                if self.state == JobState::NotStarted && !self.kill_requested =>
+            {
+                self.reason = Some(reason.clone());
+            }
             // Events of an older attempt, and duplicate statement submissions.
             Event::StatementSubmitted { .. }
             | Event::DriverLaunched { .. }
             | Event::AppIdentified { .. }
             | Event::SessionReady { .. }
             | Event::SessionRecovering { .. }
-            | Event::JobFinished { .. } => {}
+            | Event::JobFinished { .. }
+            | Event::JobQueued { .. } => {}
+            // Not job events: a job's history never holds them.
+            Event::ClusterRegistered { .. }
+            | Event::ClusterUpdated { .. }
+            | Event::ClusterRemoved { .. } => {}
         }
         Applied::Yes
     }

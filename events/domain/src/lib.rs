@@ -9,8 +9,10 @@
 //! - [`event`]: the events and their envelope; [`codec`] their versioned binary form.
 //! - [`job`]: the job aggregate, with `decide` (command -> events) and `apply` (event -> state).
 //! - [`statement`]: statement documents as the read side shows them.
-//! - [`plan`]: the scheduler's placement decision over a snapshot.
+//! - [`cluster`]: the registry of Spark clusters jobs run on, with its own `decide`/`apply`.
+//! - [`plan`]: the scheduler's placement decision over a snapshot, under per-cluster capacity.
 
+pub mod cluster;
 pub mod codec;
 pub mod error;
 pub mod event;
@@ -21,6 +23,10 @@ pub mod spec;
 pub mod state;
 pub mod statement;
 
+pub use cluster::{
+    Capacity, Cluster, ClusterConfig, ClusterKind, Credentials, Registry, RegistryCommand,
+    CLUSTER_CONF_KEY, DEFAULT_CLUSTER,
+};
 pub use error::{DomainError, Result};
 pub use event::{Aggregate, Envelope, Event, NewEvent, Origin, Outcome, StatementOutput};
 pub use ids::{Attempt, JobId, LogPosition, NodeId, StatementId, Term};

@@ -1,28 +1,93 @@
-//! The scheduler's placement decision: given what is queued and what runs, which jobs to
-//! launch now. A pure function over a snapshot; the node's scheduler loop executes it.
+//! The scheduler's placement decision: given what is queued, what runs, and what each cluster
+//! may run, which jobs to launch now, and why the others wait. A pure function over a
+//! snapshot; the node's scheduler loop executes it.
 //!
-//! Policy: first come, first served (by job id, which follows submission order) under a
-//! limit of concurrent drivers, with an optional per-owner limit so one user cannot take
-//! every slot.
+//! Policy, per cluster: first come, first served (by job id, which follows submission order)
+//! under the cluster's capacity (concurrent drivers, total driver cores, total driver memory).
+//! A job that does not fit holds back the later jobs of its cluster, so a big job is never
+//! starved by small ones, but it never holds back another cluster. An optional per-owner
+//! limit across clusters lets one user's jobs wait while others' pass.
 
+use crate::cluster::Capacity;
 use crate::ids::JobId;
+use crate::spec::JobSpec;
 use std::collections::BTreeMap;
+use std::fmt;
+
+/// Spark's default driver memory, when neither the job nor its cluster sets one.
+pub const DEFAULT_DRIVER_MEMORY_MB: u64 = 1024;
+
+/// What one driver takes from its cluster's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Demand {
+    pub cores: u32,
+    pub memory_mb: u64,
+}
+
+impl Demand {
+    /// A job's driver as Spark will size it: the request's fields, else the job's conf, else
+    /// the cluster's conf, else Spark's defaults (1 core, 1g). A value Spark would refuse
+    /// counts as the default: the launch fails on it anyway.
+    pub fn of(spec: &JobSpec, cluster_conf: &BTreeMap<String, String>) -> Demand {
+        let r = &spec.resources;
+        let conf = |key: &str| r.conf.get(key).or_else(|| cluster_conf.get(key));
+        let cores = r
+            .driver_cores
+            .or_else(|| conf("spark.driver.cores").and_then(|c| c.trim().parse().ok()))
+            .filter(|c| *c > 0)
+            .unwrap_or(1);
+        let memory_mb = r
+            .driver_memory
+            .as_deref()
+            .or_else(|| conf("spark.driver.memory").map(String::as_str))
+            .and_then(memory_mb)
+            .filter(|m| *m > 0)
+            .unwrap_or(DEFAULT_DRIVER_MEMORY_MB);
+        Demand { cores, memory_mb }
+    }
+}
+
+/// A JVM memory string (`512m`, `4g`, `2048`: MiB without a unit, as Spark reads driver
+/// memory) in MiB, rounded down.
+pub fn memory_mb(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    match unit {
+        "k" => Some(n / 1024),
+        "m" | "" => Some(n),
+        "g" => n.checked_mul(1024),
+        "t" => n.checked_mul(1024 * 1024),
+        _ => None,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedJob {
     pub id: JobId,
     pub owner: Option<String>,
+    pub cluster: String,
+    pub demand: Demand,
+}
+
+/// A driver that runs (or is being launched), as it counts against its cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningJob {
+    pub owner: Option<String>,
+    pub cluster: String,
+    pub demand: Demand,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot {
     /// Jobs waiting for a driver, in any order.
     pub queued: Vec<QueuedJob>,
-    /// Owners of the drivers that run (one entry per running driver).
-    pub running_owners: Vec<Option<String>>,
-    /// How many drivers may run at once.
-    pub max_drivers: usize,
-    /// How many drivers one owner may run at once (`None`: no limit).
+    pub running: Vec<RunningJob>,
+    /// The capacity of every cluster that exists; a job on any other cluster is refused.
+    pub clusters: BTreeMap<String, Capacity>,
+    /// How many drivers one owner may run at once, across clusters (`None`: no limit).
     pub max_per_owner: Option<usize>,
 }
 
@@ -32,151 +97,222 @@ pub struct Launch {
     pub job: JobId,
 }
 
-pub fn plan(snapshot: &Snapshot) -> Vec<Launch> {
-    let mut free = snapshot
-        .max_drivers
-        .saturating_sub(snapshot.running_owners.len());
+/// A limit of a cluster's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Drivers(u32),
+    Cores(u32),
+    MemoryMb(u64),
+}
+
+/// Why a queued job waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitReason {
+    /// The cluster has no room for the job now.
+    Full { cluster: String, limit: Limit },
+    /// An earlier job of the same cluster waits for room: jobs start in submission order.
+    Behind { cluster: String, limit: Limit },
+    /// The job's owner runs as many drivers as one owner may.
+    Owner { owner: String, limit: usize },
+}
+
+/// Why a queued job can never start, so the scheduler ends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The job's cluster is not (or no longer) registered.
+    UnknownCluster { cluster: String },
+    /// The job alone needs more than the cluster's whole capacity.
+    TooBig {
+        cluster: String,
+        limit: Limit,
+        demand: Demand,
+    },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub launches: Vec<Launch>,
+    pub waiting: Vec<(JobId, WaitReason)>,
+    pub refused: Vec<(JobId, Refusal)>,
+}
+
+fn limit_text(limit: Limit) -> String {
+    match limit {
+        Limit::Drivers(1) => "its limit of 1 concurrent driver is reached".into(),
+        Limit::Drivers(n) => format!("its limit of {n} concurrent drivers is reached"),
+        Limit::Cores(n) => format!("too few of its {n} driver cores are free"),
+        Limit::MemoryMb(n) => format!("too little of its {n} MB of driver memory is free"),
+    }
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WaitReason::Full { cluster, limit } => write!(
+                f,
+                "waiting for room on cluster '{cluster}': {}",
+                limit_text(*limit)
+            ),
+            WaitReason::Behind { cluster, limit } => write!(
+                f,
+                "waiting for room on cluster '{cluster}' behind earlier jobs (jobs start in \
+                 submission order): {}",
+                limit_text(*limit)
+            ),
+            WaitReason::Owner { owner, limit } => write!(
+                f,
+                "waiting: {owner} already runs {limit} driver(s), the most one owner may run"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::UnknownCluster { cluster } => write!(
+                f,
+                "cluster '{cluster}' does not exist (it was deleted after the job was \
+                 submitted); the job cannot run"
+            ),
+            Refusal::TooBig {
+                cluster,
+                limit,
+                demand,
+            } => match limit {
+                Limit::Cores(n) => write!(
+                    f,
+                    "the driver needs {} cores but cluster '{cluster}' allows {n} in all; the \
+                     job can never start there",
+                    demand.cores
+                ),
+                Limit::MemoryMb(n) => write!(
+                    f,
+                    "the driver needs {} MB of memory but cluster '{cluster}' allows {n} MB in \
+                     all; the job can never start there",
+                    demand.memory_mb
+                ),
+                Limit::Drivers(n) => write!(
+                    f,
+                    "cluster '{cluster}' allows {n} drivers; the job can never start there"
+                ),
+            },
+        }
+    }
+}
+
+/// What one cluster runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub drivers: u64,
+    pub cores: u64,
+    pub memory_mb: u64,
+}
+
+impl Usage {
+    pub fn add(&mut self, d: Demand) {
+        self.drivers += 1;
+        self.cores += u64::from(d.cores);
+        self.memory_mb = self.memory_mb.saturating_add(d.memory_mb);
+    }
+}
+
+/// The limit the job alone exceeds, if any.
+pub fn never_fits(cap: &Capacity, d: Demand) -> Option<Limit> {
+    if let Some(n) = cap.max_driver_cores.filter(|n| d.cores > *n) {
+        return Some(Limit::Cores(n));
+    }
+    cap.max_driver_memory_mb
+        .filter(|n| d.memory_mb > *n)
+        .map(Limit::MemoryMb)
+}
+
+/// The limit the job would exceed next to what runs, if any.
+pub fn no_room(cap: &Capacity, used: Usage, d: Demand) -> Option<Limit> {
+    if let Some(n) = cap.max_drivers.filter(|n| used.drivers + 1 > u64::from(*n)) {
+        return Some(Limit::Drivers(n));
+    }
+    if let Some(n) = cap
+        .max_driver_cores
+        .filter(|n| used.cores + u64::from(d.cores) > u64::from(*n))
+    {
+        return Some(Limit::Cores(n));
+    }
+    cap.max_driver_memory_mb
+        .filter(|n| used.memory_mb.saturating_add(d.memory_mb) > *n)
+        .map(Limit::MemoryMb)
+}
+
+/// What each cluster runs in `snapshot`.
+pub fn usage(snapshot: &Snapshot) -> BTreeMap<&str, Usage> {
+    let mut used: BTreeMap<&str, Usage> = BTreeMap::new();
+    for r in &snapshot.running {
+        used.entry(r.cluster.as_str()).or_default().add(r.demand);
+    }
+    used
+}
+
+pub fn plan(snapshot: &Snapshot) -> Plan {
+    let mut used = usage(snapshot);
     let mut per_owner: BTreeMap<Option<&str>, usize> = BTreeMap::new();
-    for o in &snapshot.running_owners {
-        *per_owner.entry(o.as_deref()).or_default() += 1;
+    for r in &snapshot.running {
+        *per_owner.entry(r.owner.as_deref()).or_default() += 1;
     }
     let mut queue: Vec<&QueuedJob> = snapshot.queued.iter().collect();
     queue.sort_by_key(|q| q.id);
     queue.dedup_by_key(|q| q.id);
-    let mut launches = Vec::new();
+    // Clusters whose earliest waiting job has no room: the limit it waits for.
+    let mut blocked: BTreeMap<&str, Limit> = BTreeMap::new();
+    let mut out = Plan::default();
     for q in queue {
-        if free == 0 {
-            break;
+        let cluster = q.cluster.as_str();
+        let Some(cap) = snapshot.clusters.get(cluster) else {
+            let cluster = q.cluster.clone();
+            out.refused
+                .push((q.id, Refusal::UnknownCluster { cluster }));
+            continue;
+        };
+        if let Some(limit) = never_fits(cap, q.demand) {
+            let refusal = Refusal::TooBig {
+                cluster: q.cluster.clone(),
+                limit,
+                demand: q.demand,
+            };
+            out.refused.push((q.id, refusal));
+            continue;
         }
-        let used = per_owner.entry(q.owner.as_deref()).or_default();
-        if let Some(limit) = snapshot.max_per_owner {
-            if q.owner.is_some() && *used >= limit {
+        if let Some(limit) = blocked.get(cluster) {
+            let reason = WaitReason::Behind {
+                cluster: q.cluster.clone(),
+                limit: *limit,
+            };
+            out.waiting.push((q.id, reason));
+            continue;
+        }
+        let owned = per_owner.entry(q.owner.as_deref()).or_default();
+        if let (Some(limit), Some(owner)) = (snapshot.max_per_owner, &q.owner) {
+            if *owned >= limit {
+                let owner = owner.clone();
+                out.waiting.push((q.id, WaitReason::Owner { owner, limit }));
                 continue;
             }
         }
-        *used += 1;
-        free -= 1;
-        launches.push(Launch { job: q.id });
+        let u = used.entry(cluster).or_default();
+        if let Some(limit) = no_room(cap, *u, q.demand) {
+            blocked.insert(cluster, limit);
+            let reason = WaitReason::Full {
+                cluster: q.cluster.clone(),
+                limit,
+            };
+            out.waiting.push((q.id, reason));
+            continue;
+        }
+        u.add(q.demand);
+        *owned += 1;
+        out.launches.push(Launch { job: q.id });
     }
-    launches
+    out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn q(id: u64, owner: Option<&str>) -> QueuedJob {
-        QueuedJob {
-            id: JobId(id),
-            owner: owner.map(str::to_string),
-        }
-    }
-
-    #[test]
-    fn fills_free_slots_in_submission_order() {
-        let s = Snapshot {
-            queued: vec![q(5, None), q(2, None), q(9, None)],
-            running_owners: vec![None],
-            max_drivers: 3,
-            max_per_owner: None,
-        };
-        assert_eq!(
-            plan(&s),
-            vec![Launch { job: JobId(2) }, Launch { job: JobId(5) }]
-        );
-    }
-
-    #[test]
-    fn per_owner_limit_lets_others_pass() {
-        let s = Snapshot {
-            queued: vec![q(1, Some("ann")), q(2, Some("ann")), q(3, Some("bob"))],
-            running_owners: vec![Some("ann".into())],
-            max_drivers: 10,
-            max_per_owner: Some(2),
-        };
-        assert_eq!(
-            plan(&s),
-            vec![Launch { job: JobId(1) }, Launch { job: JobId(3) }]
-        );
-    }
-
-    fn snapshot() -> impl Strategy<Value = Snapshot> {
-        let owner = prop::option::of(prop::sample::select(vec!["a", "b", "c"]));
-        (
-            prop::collection::vec((0u64..50, owner.clone()), 0..30),
-            prop::collection::vec(owner, 0..10),
-            0usize..12,
-            prop::option::of(1usize..4),
-        )
-            .prop_map(|(queued, running, max_drivers, max_per_owner)| {
-                // A job has one owner: a job queued twice repeats it.
-                let mut owners = BTreeMap::new();
-                Snapshot {
-                    queued: queued
-                        .into_iter()
-                        .map(|(id, o)| q(id, *owners.entry(id).or_insert(o)))
-                        .collect(),
-                    running_owners: running.into_iter().map(|o| o.map(str::to_string)).collect(),
-                    max_drivers,
-                    max_per_owner,
-                }
-            })
-    }
-
-    proptest! {
-        #[test]
-        fn never_exceeds_capacity(s in snapshot()) {
-            let launches = plan(&s);
-            prop_assert!(s.running_owners.len() + launches.len() <= s.max_drivers.max(s.running_owners.len()));
-        }
-
-        #[test]
-        fn launches_only_queued_jobs_once(s in snapshot()) {
-            let launches = plan(&s);
-            let mut seen = std::collections::BTreeSet::new();
-            for l in &launches {
-                prop_assert!(s.queued.iter().any(|q| q.id == l.job));
-                prop_assert!(seen.insert(l.job), "launched twice: {}", l.job);
-            }
-        }
-
-        #[test]
-        fn respects_owner_limit(s in snapshot()) {
-            let launches = plan(&s);
-            if let Some(limit) = s.max_per_owner {
-                for owner in ["a", "b", "c"] {
-                    let running = s.running_owners.iter().filter(|o| o.as_deref() == Some(owner)).count();
-                    let new = launches.iter().filter(|l| s.queued.iter().any(|q| q.id == l.job && q.owner.as_deref() == Some(owner))).count();
-                    prop_assert!(new == 0 || running + new <= limit);
-                }
-            }
-        }
-
-        #[test]
-        fn no_idle_slot_while_an_eligible_job_waits(s in snapshot()) {
-            let launches = plan(&s);
-            let free = s.max_drivers.saturating_sub(s.running_owners.len());
-            if launches.len() < free {
-                // Every queued job not launched must be blocked by its owner's limit.
-                for qj in &s.queued {
-                    if launches.iter().any(|l| l.job == qj.id) { continue; }
-                    prop_assert!(s.max_per_owner.is_some() && qj.owner.is_some(), "job {} left waiting", qj.id);
-                }
-            }
-        }
-
-        #[test]
-        fn older_jobs_go_first_without_owner_limits(mut s in snapshot()) {
-            s.max_per_owner = None;
-            let launches = plan(&s);
-            if let Some(last) = launches.last() {
-                for qj in &s.queued {
-                    if qj.id < last.job {
-                        prop_assert!(launches.iter().any(|l| l.job == qj.id));
-                    }
-                }
-            }
-        }
-    }
-}
+mod tests;

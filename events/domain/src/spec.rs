@@ -97,6 +97,15 @@ impl JobSpec {
         }
     }
 
+    /// The cluster the job runs on: its `kindling.cluster` conf key, or the default cluster.
+    pub fn cluster(&self) -> &str {
+        self.resources
+            .conf
+            .get(crate::cluster::CLUSTER_CONF_KEY)
+            .map(String::as_str)
+            .unwrap_or(crate::cluster::DEFAULT_CLUSTER)
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
             JobKind::Batch(_) => "batch",

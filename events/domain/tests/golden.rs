@@ -7,9 +7,9 @@ use kindling_events::codec::{self, decode, encode};
 use kindling_events::event::FORMAT_VERSION;
 use kindling_events::spec::DurationSpec;
 use kindling_events::{
-    Aggregate, Attempt, BatchSpec, DomainError, Envelope, Event, JobId, JobKind, JobSpec,
-    LogPosition, NodeId, Origin, Outcome, SessionKind, SessionSpec, SparkResources, StatementId,
-    StatementOutput, Term,
+    Aggregate, Attempt, BatchSpec, Capacity, ClusterConfig, ClusterKind, Credentials, DomainError,
+    Envelope, Event, JobId, JobKind, JobSpec, LogPosition, NodeId, Origin, Outcome, SessionKind,
+    SessionSpec, SparkResources, StatementId, StatementOutput, Term,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,10 @@ fn variant_file_prefix(event: &Event) -> &'static str {
         Event::StatementCancelled { .. } => "statement_cancelled",
         Event::SchedulerMarker { .. } => "scheduler_marker",
         Event::SessionActivity => "session_activity",
+        Event::ClusterRegistered { .. } => "cluster_registered",
+        Event::ClusterUpdated { .. } => "cluster_updated",
+        Event::ClusterRemoved { .. } => "cluster_removed",
+        Event::JobQueued { .. } => "job_queued",
     }
 }
 
@@ -432,7 +436,123 @@ fn cases() -> Vec<Case> {
             ),
         ),
         case("", envelope(22, JOB, 15, Origin::Api, Event::JobDeleted)),
+        case(
+            "_kubernetes",
+            envelope(
+                23,
+                Aggregate::Registry,
+                1,
+                Origin::Api,
+                Event::ClusterRegistered {
+                    name: "k8s-east".into(),
+                    config: kubernetes_cluster(),
+                },
+            ),
+        ),
+        case(
+            "_standalone",
+            envelope(
+                24,
+                Aggregate::Registry,
+                2,
+                Origin::Api,
+                Event::ClusterRegistered {
+                    name: "lab".into(),
+                    config: standalone_cluster(),
+                },
+            ),
+        ),
+        case(
+            "",
+            envelope(
+                25,
+                Aggregate::Registry,
+                3,
+                Origin::Api,
+                Event::ClusterUpdated {
+                    name: "yarn-prod".into(),
+                    config: yarn_cluster(),
+                },
+            ),
+        ),
+        case(
+            "",
+            envelope(
+                26,
+                Aggregate::Registry,
+                4,
+                Origin::Api,
+                Event::ClusterRemoved { name: "lab".into() },
+            ),
+        ),
+        case(
+            "",
+            envelope(
+                27,
+                Aggregate::Job(JobId(45)),
+                2,
+                scheduler(5),
+                Event::JobQueued {
+                    reason: "waiting for room on cluster 'k8s-east': its limit of 4 concurrent \
+                             drivers is reached"
+                        .into(),
+                },
+            ),
+        ),
     ]
+}
+
+fn kubernetes_cluster() -> ClusterConfig {
+    ClusterConfig {
+        kind: ClusterKind::Kubernetes,
+        connection: conf(&[
+            ("apiServer", "https://10.20.0.1:6443"),
+            ("namespace", "spark-jobs"),
+            ("image", "apache/spark:4.0.0-python3"),
+            ("serviceAccount", "spark"),
+            ("caFile", "/etc/kindling/k8s-east/ca.crt"),
+        ]),
+        credentials: Credentials::TokenFile {
+            path: "/etc/kindling/k8s-east/token".into(),
+        },
+        spark_conf: conf(&[("spark.executor.instances", "2")]),
+        capacity: Capacity {
+            max_drivers: Some(4),
+            max_driver_cores: Some(8),
+            max_driver_memory_mb: Some(16_384),
+        },
+    }
+}
+
+/// No credentials, no limits: `None`s and the first variants must round-trip too.
+fn standalone_cluster() -> ClusterConfig {
+    ClusterConfig {
+        kind: ClusterKind::Standalone,
+        connection: conf(&[
+            ("restUrl", "http://spark-master:6066"),
+            ("webUiUrl", "http://spark-master:8080"),
+        ]),
+        credentials: Credentials::None,
+        spark_conf: BTreeMap::new(),
+        capacity: Capacity::default(),
+    }
+}
+
+fn yarn_cluster() -> ClusterConfig {
+    ClusterConfig {
+        kind: ClusterKind::Yarn,
+        connection: conf(&[("hadoopConfDir", "/etc/hadoop/conf"), ("queue", "etl")]),
+        credentials: Credentials::Keytab {
+            principal: "kindling/edge01@EXAMPLE.COM".into(),
+            keytab: "/etc/security/keytabs/kindling.keytab".into(),
+        },
+        spark_conf: conf(&[("spark.yarn.maxAppAttempts", "1")]),
+        capacity: Capacity {
+            max_drivers: Some(20),
+            max_driver_cores: None,
+            max_driver_memory_mb: None,
+        },
+    }
 }
 
 fn golden_dir() -> PathBuf {
@@ -577,6 +697,7 @@ fn golden_cases_cover_every_origin_outcome_output_and_aggregate() {
     assert!(has(&|e| matches!(e.origin, Origin::Scheduler { .. })));
     assert!(has(&|e| e.origin == Origin::Driver));
     assert!(has(&|e| e.aggregate == Aggregate::Cluster));
+    assert!(has(&|e| e.aggregate == Aggregate::Registry));
     for outcome in ["Succeeded", "Failed", "Killed", "Error"] {
         assert!(
             has(

@@ -116,6 +116,8 @@ fn command() -> impl Strategy<Value = Command> {
         ),
         2 => statement().prop_map(|statement| Command::CancelStatement { statement }),
         1 => Just(Command::Touch),
+        1 => prop::sample::select(vec!["cluster 'a' is full", "cluster 'a' has no free cores"])
+            .prop_map(|reason| Command::Queue { reason: reason.into() }),
     ]
 }
 
@@ -172,7 +174,8 @@ impl History {
             Event::JobScheduled { .. }
             | Event::DriverLaunched { .. }
             | Event::SessionRecovering { .. }
-            | Event::JobFinished { .. } => Origin::Scheduler { term: self.term },
+            | Event::JobFinished { .. }
+            | Event::JobQueued { .. } => Origin::Scheduler { term: self.term },
             Event::SessionReady { .. } | Event::StatementStarted { .. } => Origin::Driver,
             _ => Origin::Api,
         }
@@ -262,6 +265,18 @@ fn check_event(before: &Job, after: &Job, env: &Envelope) -> Result<(), TestCase
     }
     if let Some(new) = after.statements.get(before.statements.len()) {
         prop_assert_eq!(*new, StatementState::Waiting);
+    }
+    // Why a job waits is shown only while it waits, and goes once it is scheduled.
+    if let Event::JobQueued { reason } = event {
+        prop_assert_eq!(before.state, JobState::NotStarted);
+        prop_assert_eq!(after.reason.as_deref(), Some(reason.as_str()));
+    }
+    if matches!(event, Event::JobScheduled { .. }) {
+        prop_assert_eq!(
+            &after.reason,
+            &None,
+            "scheduled but still shows why it waited"
+        );
     }
 
     check_job(after)

@@ -1,7 +1,8 @@
 //! The record format of the log topic.
 //!
-//! - key: the job id in decimal, or `cluster` for cluster events, so tools (and compaction
-//!   experiments) see per-job streams; the log itself never reads keys.
+//! - key: the job id in decimal, `cluster` for cluster events, `registry` for the cluster
+//!   registry's, so tools (and compaction experiments) see per-job streams; the log itself
+//!   never reads keys.
 //! - value: `codec::encode` of the envelope, the same versioned bytes the sled log stores.
 //! - position: the record's offset. The offset is known only once the broker has written the
 //!   record, after the value was encoded, so the value carries [`UNASSIGNED`] in `position`
@@ -18,6 +19,7 @@ pub(crate) fn key(aggregate: Aggregate) -> String {
     match aggregate {
         Aggregate::Job(id) => id.0.to_string(),
         Aggregate::Cluster => "cluster".into(),
+        Aggregate::Registry => "registry".into(),
     }
 }
 

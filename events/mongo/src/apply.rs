@@ -2,14 +2,15 @@
 //! touches, fold the events into them (`fold`), write back what changed as conditional bulk
 //! upserts (`writes`), and only then move the checkpoint. The order is what makes a crash at
 //! any point safe without a transaction: history chunks before the job documents that count
-//! them, every document before the checkpoint that says it is reflected.
+//! them, every document (the registry's too) before the checkpoint that says it is reflected.
 
 use crate::documents::{self as d, backend, JobDoc};
 use crate::fold::{fold, touched, Changes};
 use crate::store::MongoProjections;
 use crate::writes::{upsert_all, Upsert, Written};
 use futures::TryStreamExt;
-use kindling_events::Envelope;
+use kindling_events::job::Applied;
+use kindling_events::{Aggregate, Envelope};
 use kindling_store::{ProjectionStore, Result};
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
@@ -54,6 +55,7 @@ impl MongoProjections {
         }
         let changes = fold(events.iter().copied(), jobs, statements);
         let (chunks, statements, jobs) = self.write(changes).await?;
+        self.apply_registry(&events).await?;
         let next = last.position.next();
         if next > checkpoint {
             // Conditional too: a racing projector that got further keeps its checkpoint.
@@ -71,6 +73,28 @@ impl MongoProjections {
             next = next.0,
             "projections applied"
         );
+        Ok(())
+    }
+
+    /// Folds the batch's registry events into the registry document and writes it if they
+    /// changed it, conditionally on the stored copy being older (as job documents are).
+    async fn apply_registry(&self, events: &[&Envelope]) -> Result<()> {
+        if !events.iter().any(|e| e.aggregate == Aggregate::Registry) {
+            return Ok(());
+        }
+        let mut registry = self.registry().await?;
+        let mut changed = false;
+        for env in events.iter().filter(|e| e.aggregate == Aggregate::Registry) {
+            changed |= registry.apply(env) == Applied::Yes;
+        }
+        if !changed {
+            return Ok(());
+        }
+        let fields = d::registry_fields(&registry)?;
+        let applied = d::to_i64(registry.applied.0, "registry applied position")?;
+        let size = fields.get(d::DATA).map_or(0, bson_size);
+        let upsert = Upsert::if_newer(d::REGISTRY_ID, d::APPLIED, applied, fields, size);
+        upsert_all(&self.db, d::META, vec![upsert]).await?;
         Ok(())
     }
 

@@ -17,7 +17,7 @@
 //! Every document carries `format`; a document of another format is reported corrupt, and the
 //! cure is the one for any projection: `clear` and replay the log.
 
-use kindling_events::{codec, Job, JobId, LogPosition, Statement, StatementId};
+use kindling_events::{codec, Job, JobId, LogPosition, Registry, Statement, StatementId};
 use kindling_store::{Result, StoreError};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 
@@ -34,6 +34,9 @@ pub const HISTORY: &str = "history";
 pub const META: &str = "meta";
 /// The `_id` of the checkpoint document in `meta`.
 pub const CHECKPOINT_ID: &str = "checkpoint";
+/// The `_id` of the cluster registry document in `meta`: one small document holding every
+/// registered cluster, `data` its bincode encoding, `applied` the compare-and-set key.
+pub const REGISTRY_ID: &str = "registry";
 
 pub const ID: &str = "_id";
 /// A job's id again, as a number to sort by: nx-27017 orders `_id` as text (1, 10, 2).
@@ -142,6 +145,20 @@ pub fn decode_chunk(d: &Document) -> Result<Vec<LogPosition>> {
         .into_iter()
         .map(LogPosition)
         .collect())
+}
+
+pub fn registry_fields(r: &Registry) -> Result<Document> {
+    Ok(doc! {
+        FORMAT_FIELD: FORMAT,
+        APPLIED: to_i64(r.applied.0, "registry applied position")?,
+        DATA: binary(codec::encode_value(r)),
+    })
+}
+
+pub fn decode_registry(d: &Document) -> Result<Registry> {
+    let at = || format!("{META} {REGISTRY_ID}");
+    check_format(d, &at)?;
+    codec::decode_value(bytes(d, DATA, &at)?).map_err(|e| corrupt(at(), e))
 }
 
 pub fn decode_checkpoint(d: &Document) -> Result<LogPosition> {

@@ -1,6 +1,7 @@
 //! `MongoProjections`: the `ProjectionStore` port on a MongoDB database, shared by every node
-//! of an HA cluster. It owns four collections (`jobs`, `statements`, `history`, `meta`; see
-//! `documents`) and their indexes, and nothing else in the database.
+//! of an HA cluster. It owns four collections (`jobs`, `statements`, `history`, `meta`, which
+//! also holds the cluster registry; see `documents`) and their indexes, and nothing else in
+//! the database.
 //!
 //! No multi-document transaction: every job and statement document records the log position
 //! it reflects, an `apply` writes documents before it moves the checkpoint, and each write is
@@ -13,7 +14,7 @@
 use crate::documents::{self as d, backend, JobDoc};
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use kindling_events::{Envelope, Job, JobId, LogPosition, Statement, StatementId};
+use kindling_events::{Envelope, Job, JobId, LogPosition, Registry, Statement, StatementId};
 use kindling_store::{JobQuery, KindFilter, Page, ProjectionStore, Result};
 use mongodb::bson::{doc, Document};
 use mongodb::options::{Acknowledgment, DatabaseOptions, ReadConcern, WriteConcern};
@@ -264,6 +265,18 @@ impl ProjectionStore for MongoProjections {
         }
         out.extend(stored.tail.into_iter().map(LogPosition));
         Ok(out)
+    }
+
+    async fn registry(&self) -> Result<Registry> {
+        match self
+            .meta
+            .find_one(doc! { d::ID: d::REGISTRY_ID })
+            .await
+            .map_err(backend("read registry"))?
+        {
+            Some(doc) => d::decode_registry(&doc),
+            None => Ok(Registry::default()),
+        }
     }
 
     async fn clear(&self) -> Result<()> {

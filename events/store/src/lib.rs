@@ -3,8 +3,9 @@
 //! Two ports, each a narrow trait with one conformance suite that every adapter passes:
 //! - [`EventLog`]: durable, totally ordered appends; reads from a position; a watch on the end;
 //!   [`FencedWriter`]s that a newer writer with the same id deposes.
-//! - [`ProjectionStore`]: job, statement and history documents folded from the log, each
-//!   storing the log position it reflects, written together with the store's checkpoint.
+//! - [`ProjectionStore`]: job, statement and history documents and the cluster registry,
+//!   folded from the log, each storing the log position it reflects, written together with
+//!   the store's checkpoint.
 //!
 //! The embedded adapters on sled live here ([`sled_log`], [`sled_projections`]); the Kafka and
 //! MongoDB adapters of the HA cluster implement the same traits and run the same suites

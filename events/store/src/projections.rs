@@ -1,10 +1,13 @@
-//! The `ProjectionStore` port: read models folded from the log. Every document records the
+//! The `ProjectionStore` port: read models folded from the log (jobs, statements, job
+//! histories and the cluster registry). Every document records the
 //! last log position it reflects, written in the same atomic write as the store's checkpoint,
 //! so applying an event twice is a no-op and a replay resumes exactly where it stopped.
 
 use crate::error::Result;
 use async_trait::async_trait;
-use kindling_events::{Envelope, Job, JobId, JobState, LogPosition, Statement, StatementId};
+use kindling_events::{
+    Envelope, Job, JobId, JobState, LogPosition, Registry, Statement, StatementId,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KindFilter {
@@ -81,6 +84,10 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// The log positions of every event of one job, in log order (read the events
     /// themselves from the log).
     async fn history(&self, job: JobId) -> Result<Vec<LogPosition>>;
+
+    /// The cluster registry (one small document: every registered cluster), empty before
+    /// the first registry event.
+    async fn registry(&self) -> Result<Registry>;
 
     /// Drops every document and the checkpoint, so the next `apply` rebuilds from scratch.
     async fn clear(&self) -> Result<()>;

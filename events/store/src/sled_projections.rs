@@ -2,7 +2,7 @@
 //! (documents and checkpoint) is one atomic `apply_batch`, fsynced before `apply` returns.
 //!
 //! Keys: `J`+job for jobs, `S`+job+statement for statements, `H`+job+chunk for full chunks
-//! of a job's history, `C` for the checkpoint.
+//! of a job's history, `R` for the cluster registry, `C` for the checkpoint.
 //!
 //! sled manages about 100,000 inserts a second here, so replay speed is set by how many
 //! keys a batch writes. A job's history (the log positions of its events) therefore lives
@@ -14,7 +14,8 @@ use crate::keys::{prefixed, read_u64};
 use crate::projections::{JobQuery, Page, ProjectionStore};
 use async_trait::async_trait;
 use kindling_events::{
-    codec, job::Applied, Envelope, Job, JobId, LogPosition, Statement, StatementId,
+    codec, job::Applied, Aggregate, Envelope, Job, JobId, LogPosition, Registry, Statement,
+    StatementId,
 };
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ const JOB: u8 = b'J';
 const STATEMENT: u8 = b'S';
 const HISTORY: u8 = b'H';
 const CHECKPOINT: &[u8] = b"C";
+const REGISTRY: &[u8] = b"R";
 /// History positions kept in the job document before they move to a chunk.
 const CHUNK: usize = 256;
 
@@ -80,7 +82,16 @@ impl ProjectionStore for SledProjections {
         let mut jobs: HashMap<JobId, Option<StoredJob>> = HashMap::new();
         let mut statements: HashMap<(JobId, StatementId), Option<Statement>> = HashMap::new();
         let mut out = sled::Batch::default();
+        let mut registry: Option<Registry> = None;
         for env in batch.iter().filter(|e| e.position >= checkpoint) {
+            if env.aggregate == Aggregate::Registry {
+                let r = match &mut registry {
+                    Some(r) => r,
+                    None => registry.insert(self.registry().await?),
+                };
+                r.apply(env);
+                continue;
+            }
             let Some(id) = env.job() else { continue };
             let stored = match jobs.entry(id) {
                 Entry::Occupied(o) => o.into_mut(),
@@ -129,6 +140,9 @@ impl ProjectionStore for SledProjections {
                     codec::encode_value(&doc),
                 );
             }
+        }
+        if let Some(r) = registry {
+            out.insert(REGISTRY, codec::encode_value(&r));
         }
         let next = last.position.next().max(checkpoint);
         out.insert(CHECKPOINT, &next.0.to_be_bytes());
@@ -197,6 +211,10 @@ impl ProjectionStore for SledProjections {
         }
         out.extend(stored.tail.into_iter().map(LogPosition));
         Ok(out)
+    }
+
+    async fn registry(&self) -> Result<Registry> {
+        Ok(self.get(REGISTRY)?.unwrap_or_default())
     }
 
     async fn clear(&self) -> Result<()> {

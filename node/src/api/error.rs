@@ -51,11 +51,12 @@ impl From<Error> for ApiError {
                     return ApiError::not_found("Statement", &statement.to_string())
                 }
                 DomainError::NotASession { .. } => StatusCode::BAD_REQUEST,
+                DomainError::UnknownCluster(name) => return ApiError::not_found("Cluster", name),
                 DomainError::Decode(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 _ => StatusCode::CONFLICT,
             },
             Error::Unavailable(_) | Error::NotLeader(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Store(_) | Error::Raft(_) | Error::Backend(_) => {
+            Error::Store(_) | Error::Raft(_) => {
                 tracing::error!(error = %e, "request failed inside the node");
                 StatusCode::INTERNAL_SERVER_ERROR
             }

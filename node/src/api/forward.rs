@@ -1,6 +1,7 @@
 //! Any node answers any REST call, but only the leader decides commands on existing jobs (see
-//! `core`). A follower that receives one (a kill, a delete, a statement, a cancel, a
-//! completion) passes it to the leader over HTTP and relays the answer. Creating a job and
+//! `core`) and on the cluster registry. A follower that receives one (a kill, a delete, a
+//! statement, a cancel, a completion, a cluster change) passes it to the leader over HTTP and
+//! relays the answer. Creating a job and
 //! every read are served where they arrive.
 //!
 //! A request is passed on at most once: one that arrives forwarded at a node that does not
@@ -46,7 +47,8 @@ impl Forwarder {
     }
 }
 
-/// Whether the request changes an existing job, and so must be decided by the leader.
+/// Whether the request changes an existing job or the cluster registry, and so must be
+/// decided by the leader.
 pub fn needs_leader(method: &Method, path: &str) -> bool {
     if method == Method::GET || method == Method::HEAD || method == Method::OPTIONS {
         return false;
@@ -54,7 +56,9 @@ pub fn needs_leader(method: &Method, path: &str) -> bool {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     matches!(
         segments.as_slice(),
-        ["batches" | "sessions", _, ..] | ["api", "v1", "jobs", _, ..]
+        ["batches" | "sessions", _, ..]
+            | ["api", "v1", "jobs", _, ..]
+            | ["api", "v1", "clusters", ..]
     )
 }
 
@@ -200,5 +204,9 @@ mod tests {
         assert!(!needs_leader(&Method::GET, "/sessions/3/statements"));
         assert!(!needs_leader(&Method::GET, "/api/v1/jobs/3"));
         assert!(!needs_leader(&delete, "/api/v1/cluster/members/2"));
+        assert!(needs_leader(&post, "/api/v1/clusters"));
+        assert!(needs_leader(&Method::PUT, "/api/v1/clusters/east"));
+        assert!(needs_leader(&delete, "/api/v1/clusters/east"));
+        assert!(!needs_leader(&Method::GET, "/api/v1/clusters/east"));
     }
 }

@@ -3,6 +3,8 @@
 //! document at `/api/v1/openapi.json`. Handlers validate, call the core, and shape replies;
 //! they hold no state of their own.
 
+pub mod cluster_model;
+pub mod clusters;
 pub mod error;
 pub mod extract;
 pub mod forward;
@@ -11,7 +13,7 @@ pub mod model;
 pub mod native;
 pub mod openapi;
 
-use crate::backend::ClusterBackend;
+use crate::clusters::Clusters;
 use crate::core::Core;
 use crate::gateway::Gateway;
 use axum::extract::Request;
@@ -31,7 +33,8 @@ use std::time::{Duration, Instant};
 pub struct AppState {
     pub core: Arc<Core>,
     pub gateway: Arc<Gateway>,
-    pub backend: Arc<dyn ClusterBackend>,
+    /// The cluster registry: which clusters exist, and their backends (for logs).
+    pub clusters: Arc<Clusters>,
     pub metrics: PrometheusHandle,
     pub trusted_user_header: Option<String>,
     /// This node's Raft member: membership, leader, term.
@@ -40,6 +43,9 @@ pub struct AppState {
 }
 
 pub type State = axum::extract::State<Arc<AppState>>;
+
+/// Longest a log read waits for a cluster's backend.
+const LOG_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
     let livy = Router::new()
@@ -100,6 +106,16 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
         .route(
             "/api/v1/jobs/{id}/statements/{sid}/cancel",
             post(native::cancel_statement),
+        )
+        .route(
+            "/api/v1/clusters",
+            get(clusters::list_clusters).post(clusters::create_cluster),
+        )
+        .route(
+            "/api/v1/clusters/{name}",
+            get(clusters::get_cluster)
+                .put(clusters::update_cluster)
+                .delete(clusters::delete_cluster),
         );
     livy.merge(native)
         .fallback(|| async {
@@ -150,9 +166,50 @@ impl AppState {
         req: impl model::CreateJob,
     ) -> ApiResult<Job> {
         let params = Params::from_query(query)?;
-        let spec = req.into_spec(&self.caller(headers, &params))?;
-        livy::check_local_files(&spec)?;
+        let mut spec = req.into_spec(&self.caller(headers, &params))?;
+        let cluster = self.job_cluster(&mut spec).await?;
+        if cluster.config.kind == kindling_events::ClusterKind::Local {
+            // Elsewhere, local paths are paths on the cluster's machines or in its image.
+            livy::check_local_files(&spec)?;
+        }
         Ok(self.core.submit(spec).await?)
+    }
+
+    /// The cluster a new job names (its `kindling.cluster` conf key, else the default
+    /// cluster), recorded in that key; refuses a cluster that does not exist and a driver
+    /// bigger than the cluster's whole capacity.
+    async fn job_cluster(
+        &self,
+        spec: &mut kindling_events::JobSpec,
+    ) -> ApiResult<kindling_events::Cluster> {
+        use kindling_events::plan::{never_fits, Demand, Limit};
+        let name = spec.cluster().to_string();
+        let Some(cluster) = self.clusters.catalog.get(&name).await? else {
+            return Err(ApiError::bad_request(format!(
+                "cluster '{name}' (from cluster or conf.{}) does not exist; the clusters are: {}",
+                kindling_events::CLUSTER_CONF_KEY,
+                self.clusters.catalog.names().join(", ")
+            )));
+        };
+        spec.resources
+            .conf
+            .insert(kindling_events::CLUSTER_CONF_KEY.into(), name.clone());
+        let demand = Demand::of(spec, &cluster.config.spark_conf);
+        match never_fits(&cluster.config.capacity, demand) {
+            None => Ok(cluster),
+            Some(Limit::Cores(n)) => Err(ApiError::bad_request(format!(
+                "driverCores: the driver needs {} cores but cluster '{name}' allows {n} driver                  cores in all",
+                demand.cores
+            ))),
+            Some(limit) => Err(ApiError::bad_request(format!(
+                "driverMemory: the driver needs {} MB but cluster '{name}' allows {} MB of                  driver memory in all",
+                demand.memory_mb,
+                match limit {
+                    Limit::MemoryMb(n) => n,
+                    _ => 0,
+                }
+            ))),
+        }
     }
 
     /// A job by id: the write model's on the leader, the projections' elsewhere.
@@ -169,14 +226,35 @@ impl AppState {
         Ok(out)
     }
 
+    /// The driver's output, from its cluster's backend.
     pub async fn driver_log(&self, job: &Job) -> ApiResult<Vec<String>> {
-        match &job.driver_name {
-            Some(name) => self
-                .backend
-                .log(name)
-                .await
-                .map_err(|e| crate::error::Error::Backend(e.to_string()).into()),
-            None => Ok(vec![]),
+        use crate::error::Error;
+        let Some(name) = &job.driver_name else {
+            return Ok(vec![]);
+        };
+        let cluster_name = job.spec.cluster();
+        let Some(cluster) = self.clusters.catalog.get(cluster_name).await? else {
+            return Ok(vec![format!(
+                "kindling: the driver ran on cluster '{cluster_name}', which no longer exists"
+            )]);
+        };
+        let unavailable = |e: String| {
+            ApiError::from(Error::Unavailable(format!(
+                "cannot read the driver's log from cluster '{cluster_name}': {e}"
+            )))
+        };
+        let backend = self
+            .clusters
+            .backends
+            .get(&cluster)
+            .await
+            .map_err(unavailable)?;
+        match tokio::time::timeout(LOG_TIMEOUT, backend.log(name)).await {
+            Ok(r) => r.map_err(|e| unavailable(e.to_string())),
+            Err(_) => Err(unavailable(format!(
+                "no answer within {} s",
+                LOG_TIMEOUT.as_secs()
+            ))),
         }
     }
 

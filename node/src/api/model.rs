@@ -6,16 +6,89 @@ use super::error::ApiError;
 use kindling_events::spec::{
     BatchSpec, DurationSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources,
 };
-use kindling_events::{Envelope, Job, Origin, Statement, StatementOutput};
+use kindling_events::{Envelope, Job, Origin, Statement, StatementOutput, CLUSTER_CONF_KEY};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// Declares a Livy create-request body: its own fields plus the fields batches and sessions
-/// share. (Not `#[serde(flatten)]`: that would hide the failing field's name from errors.)
+/// share; and the native API's body, the same with a `cluster` field, which converts into
+/// the Livy one. (Not `#[serde(flatten)]`: that would hide the failing field's name from
+/// errors.)
 macro_rules! livy_request {
-    ($(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident: $ty:ty,)* }) => {
+    ($(#[$m:meta])* $name:ident, $(#[$nm:meta])* $native:ident { $($(#[$fm:meta])* $field:ident: $ty:ty,)* }) => {
+        livy_request!(@one $(#[$m])* $name { $($(#[$fm])* $field: $ty,)* });
+        impl $name {
+            fn common(&mut self) -> CommonFields {
+                CommonFields {
+                    jars: std::mem::take(&mut self.jars),
+                    py_files: std::mem::take(&mut self.py_files),
+                    files: std::mem::take(&mut self.files),
+                    archives: std::mem::take(&mut self.archives),
+                    driver_memory: self.driver_memory.take(),
+                    driver_cores: self.driver_cores,
+                    executor_memory: self.executor_memory.take(),
+                    executor_cores: self.executor_cores,
+                    num_executors: self.num_executors,
+                    queue: self.queue.take(),
+                    name: self.name.take(),
+                    conf: std::mem::take(&mut self.conf),
+                }
+            }
+        }
+        livy_request!(@one $(#[$nm])* $native {
+            /// The cluster to run on (`GET /api/v1/clusters` lists them); the default
+            /// cluster, `local`, when absent. The same as `conf["kindling.cluster"]`.
+            cluster: Option<String>,
+            $($(#[$fm])* $field: $ty,)*
+        });
+
+        impl $native {
+            /// The Livy body and the cluster it names.
+            fn split(self) -> ($name, Option<String>) {
+                let livy = $name {
+                    $($field: self.$field,)*
+                    jars: self.jars,
+                    py_files: self.py_files,
+                    files: self.files,
+                    archives: self.archives,
+                    driver_memory: self.driver_memory,
+                    driver_cores: self.driver_cores,
+                    executor_memory: self.executor_memory,
+                    executor_cores: self.executor_cores,
+                    num_executors: self.num_executors,
+                    queue: self.queue,
+                    name: self.name,
+                    conf: self.conf,
+                };
+                (livy, self.cluster)
+            }
+        }
+
+        impl CreateJob for $native {
+            fn into_spec(self, caller: &Caller) -> Result<JobSpec, ApiError> {
+                let (livy, cluster) = self.split();
+                let mut spec = livy.into_spec(caller)?;
+                if let Some(cluster) = cluster {
+                    let conf = &mut spec.resources.conf;
+                    match conf.get(CLUSTER_CONF_KEY) {
+                        Some(other) if *other != cluster => {
+                            return Err(ApiError::bad_request(format!(
+                                "cluster {cluster:?} and conf.{CLUSTER_CONF_KEY} {other:?} \
+                                 differ; set one of them"
+                            )))
+                        }
+                        _ => {
+                            conf.insert(CLUSTER_CONF_KEY.into(), cluster);
+                        }
+                    }
+                }
+                Ok(spec)
+            }
+        }
+    };
+    (@one $(#[$m:meta])* $name:ident { $($(#[$fm:meta])* $field:ident: $ty:ty,)* }) => {
         $(#[$m])*
         #[derive(Debug, Default, Deserialize, ToSchema)]
         #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -36,36 +109,21 @@ macro_rules! livy_request {
             pub num_executors: Option<i64>,
             pub queue: Option<String>,
             pub name: Option<String>,
-            /// Spark configuration; scalar values are taken as strings.
+            /// Spark configuration; scalar values are taken as strings. `kindling.cluster`
+            /// names the cluster to run on.
             #[serde(default)]
             #[schema(value_type = BTreeMap<String, String>)]
             pub conf: BTreeMap<String, Value>,
         }
 
-        impl $name {
-            fn common(&mut self) -> CommonFields {
-                CommonFields {
-                    jars: std::mem::take(&mut self.jars),
-                    py_files: std::mem::take(&mut self.py_files),
-                    files: std::mem::take(&mut self.files),
-                    archives: std::mem::take(&mut self.archives),
-                    driver_memory: self.driver_memory.take(),
-                    driver_cores: self.driver_cores,
-                    executor_memory: self.executor_memory.take(),
-                    executor_cores: self.executor_cores,
-                    num_executors: self.num_executors,
-                    queue: self.queue.take(),
-                    name: self.name.take(),
-                    conf: std::mem::take(&mut self.conf),
-                }
-            }
-        }
     };
 }
 
 livy_request!(
     /// Livy's `POST /batches` body.
-    CreateBatch {
+    CreateBatch,
+    /// `POST /api/v1/batches`: Livy's batch body and the cluster to run on.
+    NativeCreateBatch {
         /// The application: a `.py` file or a jar, on this node or at a URL Spark can read.
         file: Option<String>,
         proxy_user: Option<String>,
@@ -77,7 +135,9 @@ livy_request!(
 
 livy_request!(
     /// Livy's `POST /sessions` body.
-    CreateSession {
+    CreateSession,
+    /// `POST /api/v1/sessions`: Livy's session body and the cluster to run on.
+    NativeCreateSession {
         /// `pyspark` (default; also `python`, `shared`) or `sql`.
         kind: Option<String>,
         proxy_user: Option<String>,
@@ -574,12 +634,15 @@ pub struct JobDoc {
     pub proxy_user: Option<String>,
     /// For sessions: `pyspark` or `sql`.
     pub kind: Option<String>,
+    /// The cluster the job runs on.
+    pub cluster: String,
     pub file: Option<String>,
     pub attempt: u32,
     pub driver_id: Option<String>,
     pub app_id: Option<String>,
     pub spark_ui_url: Option<String>,
-    /// Why the job is dead, killed, in error or recovering.
+    /// Why the job is dead, killed, in error or recovering, or why it has not started yet
+    /// (e.g. its cluster is full).
     pub reason: Option<String>,
     pub exit_code: Option<i32>,
     pub submitted_at: i64,
@@ -603,6 +666,7 @@ impl From<&Job> for JobDoc {
             owner: j.spec.owner.clone(),
             proxy_user: j.spec.proxy_user.clone(),
             kind: j.spec.session().map(|s| s.kind.as_str().into()),
+            cluster: j.spec.cluster().into(),
             file: match &j.spec.kind {
                 JobKind::Batch(b) => Some(b.file.clone()),
                 JobKind::Session(_) => None,

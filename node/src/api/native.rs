@@ -226,25 +226,25 @@ fn created(id: u64, doc: JobDoc) -> impl IntoResponse {
     )
 }
 
-#[utoipa::path(post, path = "/api/v1/batches", tag = "native", request_body = CreateBatch,
+#[utoipa::path(post, path = "/api/v1/batches", tag = "native", request_body = NativeCreateBatch,
     responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create_batch(
     axum::extract::State(s): State,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    JsonBody(req): JsonBody<CreateBatch>,
+    JsonBody(req): JsonBody<NativeCreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
     let job = s.accept(&headers, q.as_deref(), req).await?;
     Ok(created(job.id.0, JobDoc::from(&job)))
 }
 
-#[utoipa::path(post, path = "/api/v1/sessions", tag = "native", request_body = CreateSession,
+#[utoipa::path(post, path = "/api/v1/sessions", tag = "native", request_body = NativeCreateSession,
     responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create_session(
     axum::extract::State(s): State,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-    JsonBody(req): JsonBody<CreateSession>,
+    JsonBody(req): JsonBody<NativeCreateSession>,
 ) -> ApiResult<impl IntoResponse> {
     let job = s.accept(&headers, q.as_deref(), req).await?;
     Ok(created(job.id.0, JobDoc::from(&job)))

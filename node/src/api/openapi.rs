@@ -1,7 +1,7 @@
 //! The OpenAPI 3 document, generated from the handlers' annotations so it cannot drift from
 //! what the server does (a test walks it against a running node).
 
-use super::{livy, model, native};
+use super::{clusters, livy, model, native};
 use axum::Json;
 use utoipa::OpenApi;
 
@@ -18,10 +18,13 @@ use utoipa::OpenApi;
         native::create_session, native::get_job, native::kill_job, native::events, native::log,
         native::create_statement, native::list_statements, native::get_statement,
         native::cancel_statement, document,
+        clusters::list_clusters, clusters::create_cluster, clusters::get_cluster,
+        clusters::update_cluster, clusters::delete_cluster,
     ),
     components(schemas(model::LivyList<model::LivyBatch>, model::LivyList<model::LivySession>)),
     tags((name = "livy", description = "Apache Livy's REST API, field for field"),
-         (name = "native", description = "Kindling's own API"))
+         (name = "native", description = "Kindling's own API"),
+         (name = "clusters", description = "The registry of Spark clusters jobs run on"))
 )]
 pub struct ApiDoc;
 

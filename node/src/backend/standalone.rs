@@ -378,14 +378,10 @@ struct Inner {
     tags: Mutex<HashMap<String, Option<String>>>,
 }
 
-// Wired by the cluster registry.
-#[allow(dead_code)]
 pub struct StandaloneBackend {
     inner: Arc<Inner>,
 }
 
-// Wired by the cluster registry.
-#[allow(dead_code)]
 impl StandaloneBackend {
     /// Starts the poller, which reports watched drivers' exits until `shutdown`.
     pub fn new(

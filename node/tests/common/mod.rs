@@ -115,6 +115,18 @@ impl Node {
         (status, r.json().unwrap_or(Value::Null))
     }
 
+    pub fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .put(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().unwrap_or(Value::Null))
+    }
+
     pub fn delete(&self, path: &str) -> (u16, Value) {
         let r = self.http.delete(self.url(path)).send().unwrap();
         let status = r.status().as_u16();

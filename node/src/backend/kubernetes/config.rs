@@ -10,8 +10,6 @@ use std::time::Duration;
 
 /// How Spark inside a driver pod reaches the API server: the in-cluster service, through the
 /// pod's mounted service-account token (Spark's `spark.kubernetes.submitInDriver` mode).
-// Used by the cluster registry's configuration (and the tests) once wired.
-#[allow(dead_code)]
 pub const IN_CLUSTER_MASTER: &str = "k8s://https://kubernetes.default.svc:443";
 
 /// One Kubernetes cluster Kindling launches drivers on. One backend instance per cluster.
@@ -101,8 +99,6 @@ impl fmt::Debug for KubernetesConfig {
 }
 
 /// How the backend authenticates to the API server.
-// Constructed by the cluster registry's configuration (and the tests) once wired.
-#[allow(dead_code)]
 #[derive(Clone)]
 pub enum KubeAuth {
     /// A kubeconfig file, and the context to use (its current context when `None`).
@@ -110,8 +106,15 @@ pub enum KubeAuth {
         path: PathBuf,
         context: Option<String>,
     },
-    /// A bearer token (e.g. a service account's).
+    /// A bearer token (e.g. a service account's). The registry never holds one (it names a
+    /// token file instead); the tests and embedders do.
+    #[allow(dead_code)]
     BearerToken(String),
+    /// A file holding a bearer token, read by the client and re-read as it rotates (a
+    /// projected service-account token): the registry's way, so no token enters the log.
+    TokenFile(PathBuf),
+    /// No credentials (an API server that admits anonymous requests, or a proxy in front).
+    Anonymous,
     /// A client certificate and its private key, both PEM files.
     ClientCertificate { cert: PathBuf, key: PathBuf },
 }
@@ -125,6 +128,8 @@ impl fmt::Debug for KubeAuth {
                 .field("context", context)
                 .finish(),
             KubeAuth::BearerToken(_) => f.write_str("BearerToken(<redacted>)"),
+            KubeAuth::TokenFile(_) => f.write_str("TokenFile(<redacted>)"),
+            KubeAuth::Anonymous => f.write_str("Anonymous"),
             KubeAuth::ClientCertificate { cert, key } => f
                 .debug_struct("ClientCertificate")
                 .field("cert", cert)
@@ -135,8 +140,6 @@ impl fmt::Debug for KubeAuth {
 }
 
 /// What happens to a driver pod (with its service and secret) after it ended.
-// Constructed by the cluster registry's configuration (and the tests) once wired.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PodRetention {
     /// Keep it until someone deletes it (`kubectl delete`, or a kill).
@@ -177,6 +180,22 @@ impl KubernetesConfig {
                 self.synthesized(serde_json::json!({ "token": token }))?,
                 None,
             ),
+            KubeAuth::TokenFile(path) => {
+                // `kube` reads it when the client is built; say which cluster it was for.
+                std::fs::read(path).map_err(|e| {
+                    format!(
+                        "cluster {name}: cannot read the token file {}: {e}",
+                        path.display()
+                    )
+                })?;
+                (
+                    self.synthesized(
+                        serde_json::json!({ "tokenFile": path.display().to_string() }),
+                    )?,
+                    None,
+                )
+            }
+            KubeAuth::Anonymous => (self.synthesized(serde_json::json!({}))?, None),
             KubeAuth::ClientCertificate { cert, key } => {
                 // `kube` would silently connect without a certificate it cannot read.
                 for (what, path) in [("client certificate", cert), ("client key", key)] {
@@ -214,13 +233,14 @@ impl KubernetesConfig {
         Ok(config)
     }
 
-    /// A one-context kubeconfig for token and client-certificate auth: `kube` then reads
-    /// the CA and key files, and keeps the secrets redacted, exactly as for a user's file.
+    /// A one-context kubeconfig for token, token-file, client-certificate and anonymous auth:
+    /// `kube` then reads the CA and key files, and keeps the secrets redacted, exactly as for
+    /// a user's file.
     fn synthesized(&self, user: serde_json::Value) -> Result<kube::config::Kubeconfig, String> {
         let name = &self.name;
         let server = self.api_server.clone().ok_or_else(|| {
             format!(
-                "cluster {name}: an API server URL is required with a token or client certificate"
+                "cluster {name}: an API server URL is required unless the credentials are a kubeconfig"
             )
         })?;
         let mut cluster = serde_json::json!({ "server": server });

@@ -21,7 +21,8 @@ mod watch;
 
 use super::{BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result};
 use async_trait::async_trait;
-// The configuration's vocabulary, for the cluster registry (and the tests) once wired.
+// The configuration's vocabulary, for the cluster registry; test binaries that compile this
+// module without it leave some unused.
 #[allow(unused_imports)]
 pub use config::{KubeAuth, KubernetesConfig, PodRetention, IN_CLUSTER_MASTER};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
@@ -50,14 +51,10 @@ struct Inner {
 }
 
 /// One Kubernetes cluster's backend.
-// Wired by the cluster registry.
-#[allow(dead_code)]
 pub struct KubernetesBackend {
     inner: Arc<Inner>,
 }
 
-// Wired by the cluster registry.
-#[allow(dead_code)]
 impl KubernetesBackend {
     /// Builds the cluster's client and starts the watch, which reports watched drivers until
     /// `shutdown`. Fails only on local problems (unreadable kubeconfig or CA, bad URL); an
@@ -83,12 +80,15 @@ impl KubernetesBackend {
         Ok(KubernetesBackend { inner })
     }
 
+    // For tests/kubernetes.rs.
+    #[allow(dead_code)]
     pub fn config(&self) -> &KubernetesConfig {
         &self.inner.cfg
     }
 
     /// How the driver ended, as kept on this node (`None` while it runs, or if this node
     /// never saw it end).
+    #[allow(dead_code)]
     pub fn end_of(&self, driver_name: &str) -> Option<String> {
         self.inner.logs.read_end(driver_name)
     }

@@ -1,0 +1,411 @@
+use super::*;
+use crate::spec::{BatchSpec, JobKind, SparkResources};
+use proptest::prelude::*;
+use std::collections::BTreeSet;
+
+fn d(cores: u32, memory_mb: u64) -> Demand {
+    Demand { cores, memory_mb }
+}
+
+fn q(id: u64, owner: Option<&str>, cluster: &str, demand: Demand) -> QueuedJob {
+    QueuedJob {
+        id: JobId(id),
+        owner: owner.map(str::to_string),
+        cluster: cluster.into(),
+        demand,
+    }
+}
+
+fn r(owner: Option<&str>, cluster: &str, demand: Demand) -> RunningJob {
+    RunningJob {
+        owner: owner.map(str::to_string),
+        cluster: cluster.into(),
+        demand,
+    }
+}
+
+fn drivers(n: u32) -> Capacity {
+    Capacity {
+        max_drivers: Some(n),
+        ..Capacity::default()
+    }
+}
+
+fn launched(p: &Plan) -> Vec<u64> {
+    p.launches.iter().map(|l| l.job.0).collect()
+}
+
+#[test]
+fn fills_free_slots_in_submission_order() {
+    let s = Snapshot {
+        queued: vec![
+            q(5, None, "a", d(1, 1024)),
+            q(2, None, "a", d(1, 1024)),
+            q(9, None, "a", d(1, 1024)),
+        ],
+        running: vec![r(None, "a", d(1, 1024))],
+        clusters: [("a".to_string(), drivers(3))].into(),
+        max_per_owner: None,
+    };
+    let p = plan(&s);
+    assert_eq!(launched(&p), [2, 5]);
+    assert_eq!(
+        p.waiting,
+        [(
+            JobId(9),
+            WaitReason::Full {
+                cluster: "a".into(),
+                limit: Limit::Drivers(3)
+            }
+        )]
+    );
+}
+
+#[test]
+fn per_owner_limit_lets_others_pass() {
+    let s = Snapshot {
+        queued: vec![
+            q(1, Some("ann"), "a", d(1, 1)),
+            q(2, Some("ann"), "a", d(1, 1)),
+            q(3, Some("bob"), "a", d(1, 1)),
+        ],
+        running: vec![r(Some("ann"), "a", d(1, 1))],
+        clusters: [("a".to_string(), drivers(10))].into(),
+        max_per_owner: Some(2),
+    };
+    let p = plan(&s);
+    assert_eq!(launched(&p), [1, 3]);
+    assert!(matches!(
+        &p.waiting[..],
+        [(JobId(2), WaitReason::Owner { .. })]
+    ));
+}
+
+#[test]
+fn a_full_cluster_holds_back_its_own_later_jobs_but_not_another_clusters() {
+    let s = Snapshot {
+        queued: vec![
+            q(1, None, "a", d(4, 1024)),
+            q(2, None, "a", d(1, 1024)),
+            q(3, None, "b", d(1, 1024)),
+        ],
+        running: vec![r(None, "a", d(2, 1024))],
+        clusters: [
+            (
+                "a".to_string(),
+                Capacity {
+                    max_driver_cores: Some(4),
+                    ..Capacity::default()
+                },
+            ),
+            ("b".to_string(), drivers(1)),
+        ]
+        .into(),
+        max_per_owner: None,
+    };
+    let p = plan(&s);
+    // Job 2 would fit, but job 1 came first and waits for cores: job 2 waits behind it.
+    assert_eq!(launched(&p), [3]);
+    assert_eq!(
+        p.waiting,
+        [
+            (
+                JobId(1),
+                WaitReason::Full {
+                    cluster: "a".into(),
+                    limit: Limit::Cores(4)
+                }
+            ),
+            (
+                JobId(2),
+                WaitReason::Behind {
+                    cluster: "a".into(),
+                    limit: Limit::Cores(4)
+                }
+            ),
+        ]
+    );
+    assert!(p.waiting[0].1.to_string().contains("cluster 'a'"));
+}
+
+#[test]
+fn unknown_clusters_and_jobs_bigger_than_a_cluster_are_refused_without_blocking() {
+    let s = Snapshot {
+        queued: vec![
+            q(1, None, "gone", d(1, 1)),
+            q(2, None, "a", d(1, 8192)),
+            q(3, None, "a", d(1, 1024)),
+        ],
+        running: vec![],
+        clusters: [(
+            "a".to_string(),
+            Capacity {
+                max_driver_memory_mb: Some(4096),
+                ..Capacity::default()
+            },
+        )]
+        .into(),
+        max_per_owner: None,
+    };
+    let p = plan(&s);
+    assert_eq!(launched(&p), [3]);
+    assert_eq!(p.refused.len(), 2);
+    assert!(p.refused[0]
+        .1
+        .to_string()
+        .contains("cluster 'gone' does not exist"));
+    assert!(
+        p.refused[1].1.to_string().contains("8192 MB"),
+        "{}",
+        p.refused[1].1
+    );
+}
+
+#[test]
+fn demand_comes_from_the_request_then_the_conf_then_the_cluster_then_sparks_defaults() {
+    let spec = |cores: Option<u32>, mem: Option<&str>, conf: &[(&str, &str)]| JobSpec {
+        kind: JobKind::Batch(BatchSpec {
+            file: "a.py".into(),
+            class_name: None,
+            args: vec![],
+        }),
+        name: None,
+        owner: None,
+        proxy_user: None,
+        resources: SparkResources {
+            driver_cores: cores,
+            driver_memory: mem.map(str::to_string),
+            conf: conf
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..SparkResources::default()
+        },
+    };
+    let cluster: BTreeMap<String, String> = [("spark.driver.memory".into(), "512m".into())].into();
+    assert_eq!(
+        Demand::of(&spec(None, None, &[]), &BTreeMap::new()),
+        d(1, 1024)
+    );
+    assert_eq!(Demand::of(&spec(None, None, &[]), &cluster), d(1, 512));
+    assert_eq!(
+        Demand::of(
+            &spec(
+                None,
+                None,
+                &[("spark.driver.cores", "3"), ("spark.driver.memory", "2g")]
+            ),
+            &cluster
+        ),
+        d(3, 2048)
+    );
+    assert_eq!(
+        Demand::of(
+            &spec(Some(2), Some("4g"), &[("spark.driver.cores", "3")]),
+            &cluster
+        ),
+        d(2, 4096)
+    );
+    assert_eq!(
+        Demand::of(&spec(None, Some("lots"), &[]), &cluster),
+        d(1, 1024)
+    );
+    assert_eq!(memory_mb("2048k"), Some(2));
+    assert_eq!(memory_mb("1t"), Some(1024 * 1024));
+    assert_eq!(memory_mb("3GB"), Some(3072));
+    assert_eq!(memory_mb("x"), None);
+}
+
+// ---- properties ----------------------------------------------------------------------------
+
+const CLUSTERS: [&str; 3] = ["a", "b", "c"];
+
+fn demand() -> impl Strategy<Value = Demand> {
+    (
+        1u32..5,
+        prop::sample::select(vec![512u64, 1024, 2048, 4096]),
+    )
+        .prop_map(|(c, m)| d(c, m))
+}
+
+fn capacity() -> impl Strategy<Value = Capacity> {
+    (
+        prop::option::of(0u32..5),
+        prop::option::of(1u32..12),
+        prop::option::of(prop::sample::select(vec![1024u64, 4096, 8192])),
+    )
+        .prop_map(
+            |(max_drivers, max_driver_cores, max_driver_memory_mb)| Capacity {
+                max_drivers,
+                max_driver_cores,
+                max_driver_memory_mb,
+            },
+        )
+}
+
+fn snapshot() -> impl Strategy<Value = Snapshot> {
+    let owner = prop::option::of(prop::sample::select(vec!["ann", "bob", "cy"]));
+    // "d" is a cluster jobs name but that does not exist.
+    let cluster = prop::sample::select(vec!["a", "b", "c", "a", "b", "d"]);
+    (
+        prop::collection::vec((0u64..50, owner.clone(), cluster.clone(), demand()), 0..30),
+        prop::collection::vec(
+            (owner, prop::sample::select(CLUSTERS.to_vec()), demand()),
+            0..10,
+        ),
+        prop::collection::vec(capacity(), 3),
+        prop::option::of(1usize..4),
+    )
+        .prop_map(|(queued, running, caps, max_per_owner)| {
+            // A job has one owner, cluster and demand: a job queued twice repeats them.
+            let mut first = BTreeMap::new();
+            Snapshot {
+                queued: queued
+                    .into_iter()
+                    .map(|(id, o, c, dm)| {
+                        let (o, c, dm) = *first.entry(id).or_insert((o, c, dm));
+                        q(id, o, c, dm)
+                    })
+                    .collect(),
+                running: running.into_iter().map(|(o, c, dm)| r(o, c, dm)).collect(),
+                clusters: CLUSTERS.iter().map(|c| c.to_string()).zip(caps).collect(),
+                max_per_owner,
+            }
+        })
+}
+
+fn job(s: &Snapshot, id: JobId) -> &QueuedJob {
+    s.queued.iter().find(|q| q.id == id).unwrap()
+}
+
+fn without_other_clusters(s: &Snapshot, cluster: &str) -> Snapshot {
+    Snapshot {
+        queued: s
+            .queued
+            .iter()
+            .filter(|q| q.cluster == cluster)
+            .cloned()
+            .collect(),
+        running: s
+            .running
+            .iter()
+            .filter(|r| r.cluster == cluster)
+            .cloned()
+            .collect(),
+        ..s.clone()
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1024))]
+
+    #[test]
+    fn never_launches_over_a_clusters_capacity(s in snapshot()) {
+        let p = plan(&s);
+        let mut used: BTreeMap<String, Usage> = BTreeMap::new();
+        for r in &s.running {
+            used.entry(r.cluster.clone()).or_default().add(r.demand);
+        }
+        let before = used.clone();
+        for l in &p.launches {
+            let j = job(&s, l.job);
+            used.entry(j.cluster.clone()).or_default().add(j.demand);
+        }
+        for (cluster, u) in &used {
+            if before.get(cluster) == Some(u) {
+                continue; // nothing launched there (what runs may exceed a lowered limit)
+            }
+            let cap = &s.clusters[cluster];
+            prop_assert!(cap.max_drivers.is_none_or(|n| u.drivers <= u64::from(n)), "{} {:?} {:?}", cluster, u, cap);
+            prop_assert!(cap.max_driver_cores.is_none_or(|n| u.cores <= u64::from(n)), "{} {:?} {:?}", cluster, u, cap);
+            prop_assert!(cap.max_driver_memory_mb.is_none_or(|n| u.memory_mb <= n), "{} {:?} {:?}", cluster, u, cap);
+        }
+    }
+
+    #[test]
+    fn every_queued_job_is_launched_waiting_or_refused_exactly_once(s in snapshot()) {
+        let p = plan(&s);
+        let mut seen = BTreeSet::new();
+        let all = p.launches.iter().map(|l| l.job)
+            .chain(p.waiting.iter().map(|w| w.0))
+            .chain(p.refused.iter().map(|r| r.0));
+        for id in all {
+            prop_assert!(s.queued.iter().any(|q| q.id == id), "{} was not queued", id);
+            prop_assert!(seen.insert(id), "{} decided twice", id);
+        }
+        let queued: BTreeSet<JobId> = s.queued.iter().map(|q| q.id).collect();
+        prop_assert_eq!(seen, queued);
+    }
+
+    #[test]
+    fn first_come_first_served_within_a_cluster(s in snapshot()) {
+        let p = plan(&s);
+        let launched: BTreeSet<JobId> = p.launches.iter().map(|l| l.job).collect();
+        for b in &launched {
+            let b = job(&s, *b);
+            for (a, reason) in &p.waiting {
+                let a = job(&s, *a);
+                if a.cluster == b.cluster && a.id < b.id {
+                    prop_assert!(
+                        matches!(reason, WaitReason::Owner { .. }),
+                        "job {} launched before earlier job {} of cluster {}, which waits: {}",
+                        b.id, a.id, a.cluster, reason
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_cluster_never_holds_back_another(mut s in snapshot()) {
+        // Owners are the one thing clusters share: without an owner limit, each cluster's
+        // decisions are those it gets alone.
+        s.max_per_owner = None;
+        let p = plan(&s);
+        for cluster in ["a", "b", "c", "d"] {
+            let alone = plan(&without_other_clusters(&s, cluster));
+            let mine = |p: &Plan| -> Plan {
+                let of = |id: &JobId| job(&s, *id).cluster == cluster;
+                Plan {
+                    launches: p.launches.iter().filter(|l| of(&l.job)).copied().collect(),
+                    waiting: p.waiting.iter().filter(|w| of(&w.0)).cloned().collect(),
+                    refused: p.refused.iter().filter(|r| of(&r.0)).cloned().collect(),
+                }
+            };
+            prop_assert_eq!(mine(&p), mine(&alone), "cluster {}", cluster);
+        }
+    }
+
+    #[test]
+    fn a_job_waits_for_room_only_when_it_does_not_fit(s in snapshot()) {
+        let p = plan(&s);
+        let mut used: BTreeMap<&str, Usage> = usage(&s);
+        for l in &p.launches {
+            let j = job(&s, l.job);
+            used.entry(j.cluster.as_str()).or_default().add(j.demand);
+        }
+        for (id, reason) in &p.waiting {
+            let j = job(&s, *id);
+            if let WaitReason::Full { cluster, limit } = reason {
+                // Nothing launches on a cluster after its first job that waits for room, so
+                // what it runs now is what it ran when that job was looked at.
+                let u = used.get(cluster.as_str()).copied().unwrap_or_default();
+                prop_assert_eq!(no_room(&s.clusters[cluster], u, j.demand), Some(*limit));
+            }
+        }
+    }
+
+    #[test]
+    fn without_limits_everything_on_a_known_cluster_launches(mut s in snapshot()) {
+        s.max_per_owner = None;
+        for cap in s.clusters.values_mut() {
+            *cap = Capacity::default();
+        }
+        let p = plan(&s);
+        prop_assert!(p.waiting.is_empty());
+        for (_, refusal) in &p.refused {
+            let unknown = matches!(refusal, Refusal::UnknownCluster { .. });
+            prop_assert!(unknown);
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Launching: what `plan` decides under each cluster's capacity (launch, wait with a
+//! recorded reason, or end a job that can never run), the launch request on the job's
+//! cluster's lane, and what its answer means.
+
+use super::lanes::{LaunchError, Op};
+use super::{Phase, Running, Scheduler};
+use crate::backend::{driver_name, LaunchSpec, SessionLink};
+use crate::gateway::secret_digest;
+use crate::metrics;
+use kindling_events::plan::{plan, Demand, QueuedJob, RunningJob, Snapshot};
+use kindling_events::spec::JobSpec;
+use kindling_events::{Attempt, Command, Job, JobId, JobState, Outcome, DEFAULT_CLUSTER};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+
+impl Scheduler {
+    pub(super) async fn launch_planned(&mut self) {
+        let mut clusters = BTreeMap::new();
+        clusters.insert(self.builtin.name.clone(), self.builtin.config.capacity);
+        for (name, c) in &self.registry.clusters {
+            clusters.insert(name.clone(), c.config.capacity);
+        }
+        let demand = |spec: &JobSpec| {
+            let conf = match spec.cluster() {
+                DEFAULT_CLUSTER => &self.builtin.config.spark_conf,
+                name => match self.registry.get(name) {
+                    Some(c) => &c.config.spark_conf,
+                    None => &self.builtin.config.spark_conf,
+                },
+            };
+            Demand::of(spec, conf)
+        };
+        let snapshot = Snapshot {
+            queued: self
+                .queued
+                .iter()
+                .map(|(id, spec)| QueuedJob {
+                    id: *id,
+                    owner: spec.owner.clone(),
+                    cluster: spec.cluster().to_string(),
+                    demand: demand(spec),
+                })
+                .collect(),
+            running: self
+                .running
+                .values()
+                .map(|r| RunningJob {
+                    owner: r.owner.clone(),
+                    cluster: r.cluster.clone(),
+                    demand: r.demand,
+                })
+                .collect(),
+            clusters,
+            max_per_owner: None,
+        };
+        let decided = plan(&snapshot);
+        let mut load: BTreeMap<&str, (usize, usize)> = snapshot
+            .clusters
+            .keys()
+            .map(|c| (c.as_str(), (0, 0)))
+            .collect();
+        for r in &snapshot.running {
+            load.entry(&r.cluster).or_default().0 += 1;
+        }
+        let cluster_of: HashMap<JobId, &str> = snapshot
+            .queued
+            .iter()
+            .map(|q| (q.id, q.cluster.as_str()))
+            .collect();
+        for l in &decided.launches {
+            if let Some(c) = cluster_of.get(&l.job) {
+                load.entry(c).or_default().0 += 1;
+            }
+        }
+        for (id, _) in &decided.waiting {
+            if let Some(c) = cluster_of.get(id) {
+                load.entry(c).or_default().1 += 1;
+            }
+        }
+        for (cluster, (drivers, waiting)) in load {
+            metrics::cluster_load(cluster, drivers, waiting);
+        }
+        for (id, refusal) in decided.refused {
+            self.queued.remove(&id);
+            self.shown.remove(&id);
+            tracing::warn!(job = id.0, reason = %refusal, "job cannot run");
+            let reason = refusal.to_string();
+            self.finish(id, Attempt(0), Outcome::Error { reason }).await;
+        }
+        for (id, reason) in decided.waiting {
+            let reason = reason.to_string();
+            if self.shown.get(&id) == Some(&reason) {
+                continue;
+            }
+            self.exec(
+                id,
+                Command::Queue {
+                    reason: reason.clone(),
+                },
+            )
+            .await;
+            self.shown.insert(id, reason);
+        }
+        for launch in decided.launches {
+            self.queued.remove(&launch.job);
+            self.shown.remove(&launch.job);
+            let job = match self.core.job(launch.job).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(job = launch.job.0, error = %e, "queued job vanished");
+                    continue;
+                }
+            };
+            if job.state != JobState::NotStarted || job.kill_requested {
+                continue;
+            }
+            let name = driver_name(job.id, job.attempt.next());
+            let digest = if job.is_session() {
+                secret_digest(&self.secret(&name))
+            } else {
+                String::new()
+            };
+            let scheduled = self
+                .core
+                .execute(
+                    job.id,
+                    self.origin(),
+                    Command::Schedule {
+                        driver_name: name,
+                        secret_digest: digest,
+                    },
+                )
+                .await;
+            match scheduled {
+                Ok((job, _)) => self.start_driver(&job).await,
+                Err(e) => tracing::warn!(job = job.id.0, error = %e, "cannot schedule"),
+            }
+        }
+    }
+
+    pub(super) fn secret(&self, driver_name: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(&self.cfg.secret_key);
+        h.update(driver_name.as_bytes());
+        hex::encode(h.finalize())
+    }
+
+    /// Asks the job's cluster to launch the driver of its current attempt; the answer comes
+    /// back as a reply.
+    pub(super) async fn start_driver(&mut self, job: &Job) {
+        let Some(name) = job.driver_name.clone() else {
+            return;
+        };
+        let Some(cluster) = self.cluster(job.spec.cluster()) else {
+            let reason = format!(
+                "cluster '{}' does not exist (it was deleted after the job was submitted)",
+                job.spec.cluster()
+            );
+            self.finish(job.id, job.attempt, Outcome::Error { reason })
+                .await;
+            return;
+        };
+        let session = match job.is_session() {
+            false => None,
+            true => match self.gateway.open_route(job.id, job.attempt).await {
+                Ok(kafka) => Some(SessionLink {
+                    endpoints: (self.cfg.driver_endpoints)(),
+                    secret: self.secret(&name),
+                    kafka,
+                }),
+                Err(e) => {
+                    let reason = format!("the session's driver route could not be opened: {e}");
+                    self.finish(job.id, job.attempt, Outcome::Error { reason })
+                        .await;
+                    return;
+                }
+            },
+        };
+        let phase = Phase::Launching { early: vec![] };
+        self.running
+            .insert(job.id, Running::new(job, &cluster, name.clone(), phase));
+        let spec = LaunchSpec {
+            job: job.id,
+            attempt: job.attempt,
+            driver_name: name,
+            spec: job.spec.clone(),
+            session,
+        };
+        self.lanes.send(&cluster, Op::Launch(Box::new(spec)));
+    }
+
+    pub(super) async fn on_launched(
+        &mut self,
+        id: JobId,
+        attempt: Attempt,
+        result: Result<String, LaunchError>,
+    ) {
+        let early = match self.running.get_mut(&id) {
+            Some(r) if r.attempt == attempt => match &mut r.phase {
+                Phase::Launching { early } => std::mem::take(early),
+                _ => return,
+            },
+            _ => return,
+        };
+        metrics::launch(result.is_ok());
+        match result {
+            Ok(driver_id) => {
+                if let Some(r) = self.running.get_mut(&id) {
+                    r.phase = Phase::Watched;
+                }
+                self.exec(id, Command::DriverLaunched { attempt, driver_id })
+                    .await;
+                // What the backend reported while the launch was being answered.
+                for ev in early {
+                    self.on_backend_event(ev).await;
+                }
+            }
+            Err(e) => {
+                let cluster = self.running.remove(&id).map(|r| (r.cluster, r.driver_name));
+                tracing::warn!(job = id.0, error = %e.cause, certain = e.certain, "launch failed");
+                let reason = format!("the driver could not be launched: {}", e.cause);
+                self.finish(id, attempt, Outcome::Error { reason }).await;
+                if !e.certain {
+                    // It may have started anyway: make sure nothing of it keeps running.
+                    if let Some((c, driver_name)) = cluster {
+                        if let Some(c) = self.cluster(&c) {
+                            self.lanes.send(
+                                &c,
+                                Op::Kill {
+                                    job: id,
+                                    driver_name,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

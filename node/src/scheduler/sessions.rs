@@ -1,0 +1,130 @@
+//! Session lifetimes, enforced by the scheduler on the drivers it watches: heartbeats, the
+//! reconnect grace after a restart, Livy's `ttl` and `idleTimeout`; and how a driver's exit
+//! reads as a job outcome.
+
+use super::Scheduler;
+use kindling_events::{Command, Job, JobId, JobState, Outcome};
+use std::time::Instant;
+
+impl Scheduler {
+    /// Heartbeats, reconnect grace, ttl and idle timeout of running sessions.
+    pub(super) async fn check_sessions(&mut self) {
+        let now_ms = self.core.clock.now_ms();
+        let ids: Vec<JobId> = self.running.keys().copied().collect();
+        for id in ids {
+            let Ok(job) = self.core.job(id).await else {
+                continue;
+            };
+            let Some(session) = job.spec.session().cloned() else {
+                continue;
+            };
+            if job.kill_requested || job.state.is_terminal() {
+                continue;
+            }
+            if let Some(ttl) = &session.ttl {
+                if now_ms - job.last_activity_ms > ttl.millis as i64 {
+                    self.exec(
+                        id,
+                        Command::Kill {
+                            reason: format!(
+                                "the session's ttl of {} passed without activity",
+                                ttl.text
+                            ),
+                        },
+                    )
+                    .await;
+                    continue;
+                }
+            }
+            if let (Some(idle), Some(since), JobState::Idle) =
+                (&session.idle_timeout, job.idle_since_ms, job.state)
+            {
+                if now_ms - since > idle.millis as i64 {
+                    self.exec(
+                        id,
+                        Command::Kill {
+                            reason: format!("the session was idle for longer than {}", idle.text),
+                        },
+                    )
+                    .await;
+                    continue;
+                }
+            }
+            match job.state {
+                JobState::Idle | JobState::Busy => match self.gateway.last_seen(id, job.attempt) {
+                    Some(seen) if seen.elapsed() > self.cfg.heartbeat_timeout => {
+                        let reason = format!(
+                            "the driver sent no heartbeat for {} s",
+                            self.cfg.heartbeat_timeout.as_secs()
+                        );
+                        self.doom(id, reason).await;
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.exec(
+                            id,
+                            Command::SessionRecovering {
+                                attempt: job.attempt,
+                                reason: "the driver is not connected; waiting for it to reconnect"
+                                    .into(),
+                            },
+                        )
+                        .await;
+                    }
+                },
+                JobState::Recovering => {
+                    let grace = self.cfg.recovery_grace;
+                    let r = self.running.get_mut(&id);
+                    let since = match r {
+                        Some(r) => *r.recovering_since.get_or_insert_with(Instant::now),
+                        None => continue,
+                    };
+                    if since.elapsed() > grace {
+                        self.doom(
+                            id,
+                            format!("the driver did not reconnect within {} s", grace.as_secs()),
+                        )
+                        .await;
+                    }
+                }
+                _ => {
+                    if let Some(r) = self.running.get_mut(&id) {
+                        r.recovering_since = None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a driver's exit reads, given what the job knew.
+pub(super) fn ended_outcome(job: &Job, exit_code: Option<i32>, when: Option<&str>) -> Outcome {
+    let when = when.map(|w| format!(" {w}")).unwrap_or_default();
+    if job.kill_requested {
+        return Outcome::Killed {
+            reason: job
+                .reason
+                .clone()
+                .unwrap_or_else(|| "killed by a client".into()),
+        };
+    }
+    let code = exit_code
+        .map(|c| format!("code {c}"))
+        .unwrap_or_else(|| "an unknown status".into());
+    if job.is_session() {
+        if job.state == JobState::Starting {
+            return Outcome::Error {
+                reason: format!("the session's driver exited with {code} before it was ready{when}; see the session log"),
+            };
+        }
+        return Outcome::Failed {
+            reason: format!("the session's driver exited with {code}{when}"),
+        };
+    }
+    match exit_code {
+        Some(0) => Outcome::Succeeded,
+        _ => Outcome::Failed {
+            reason: format!("the driver exited with {code}{when}; see the batch log"),
+        },
+    }
+}
