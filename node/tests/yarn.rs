@@ -221,6 +221,7 @@ struct Watcher {
     events: UnboundedReceiver<BackendEvent>,
     seen: Vec<BackendEvent>,
     shutdown: CancellationToken,
+    deadline: Duration,
 }
 
 impl Drop for Watcher {
@@ -238,18 +239,22 @@ impl Watcher {
             events,
             seen: vec![],
             shutdown,
+            deadline: DEADLINE,
         }
     }
 
     async fn wait_for<T>(&mut self, what: &str, pick: impl Fn(&BackendEvent) -> Option<T>) -> T {
-        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let deadline = tokio::time::Instant::now() + self.deadline;
         loop {
             if let Some(found) = self.seen.iter().find_map(&pick) {
                 return found;
             }
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Ok(Some(ev)) => self.seen.push(ev),
-                _ => panic!("no {what} within {DEADLINE:?}; events: {:?}", self.seen),
+                _ => panic!(
+                    "no {what} within {:?}; events: {:?}",
+                    self.deadline, self.seen
+                ),
             }
         }
     }
@@ -1044,4 +1049,82 @@ async fn a_configuration_the_backend_cannot_use_is_refused_before_anything_runs(
         Err(BackendError::Io(m)) if m.contains("HADOOP_CONF_DIR /nonexistent/hadoop-conf")
     ));
     assert!(y.fake.requests().is_empty());
+}
+
+/// The backend against a real YARN cluster, with the real `spark-submit`; skipped unless
+/// `KINDLING_YARN_RM` is set (see docs/yarn.md). It runs Spark's own SparkPi from the Spark
+/// installation's examples: once to the end, once killed while it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn against_a_real_cluster() {
+    let Ok(rms) = std::env::var("KINDLING_YARN_RM") else {
+        eprintln!("skipped: set KINDLING_YARN_RM (and docs/yarn.md's other variables) to run against a real cluster");
+        return;
+    };
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} must be set"));
+    let spark_home = PathBuf::from(var("KINDLING_YARN_SPARK_HOME"));
+    let examples = std::fs::read_dir(spark_home.join("examples/jars"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.display().to_string().contains("spark-examples"))
+        .expect("the Spark installation has its examples jar");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = YarnConfig {
+        name: "real".into(),
+        // Each run's applications apart from earlier runs'.
+        cluster_id: format!("test-{}", rand::random::<u32>()),
+        spark_home,
+        hadoop_conf_dir: var("KINDLING_YARN_HADOOP_CONF_DIR").into(),
+        resource_managers: rms.split(',').map(str::to_string).collect(),
+        queue: std::env::var("KINDLING_YARN_QUEUE").ok(),
+        auth: YarnAuth::Simple {
+            user: var("KINDLING_YARN_USER"),
+        },
+        default_conf: Default::default(),
+        logs_dir: dir.path().to_path_buf(),
+        runner: dir.path().join("runner/kindling_runner.py"),
+        log_server_url: std::env::var("KINDLING_YARN_LOG_SERVER").ok(),
+        poll_interval: Duration::from_secs(1),
+        submit_timeout: Duration::from_secs(300),
+        log_wait: Duration::from_secs(120),
+    };
+    let pi = |job: u64, slices: &str| {
+        let mut l = batch(JobId(job), &[slices]);
+        if let JobKind::Batch(b) = &mut l.spec.kind {
+            b.file = examples.display().to_string();
+            b.class_name = Some("org.apache.spark.examples.SparkPi".into());
+        }
+        l
+    };
+    let mut w = Watcher::new(cfg.clone());
+    w.deadline = Duration::from_secs(600);
+    let id = w.launch(pi(1, "10")).await;
+    assert!(id.starts_with("application_"), "{id}");
+    // Re-issued: the same application, found by its tag.
+    assert_eq!(w.launch(pi(1, "10")).await, id);
+    assert_eq!(w.exit_of(JobId(1)).await, Some(0));
+    assert!(w.end_of("kindling-1-1").contains("FINISHED/SUCCEEDED"));
+    let log = w.backend.log("kindling-1-1").await.unwrap();
+    assert!(log.iter().any(|l| l.contains("Pi is roughly")), "{log:?}");
+
+    let long = pi(2, "200000");
+    w.launch(long).await;
+    w.app_of(JobId(2)).await;
+    w.backend.kill("kindling-2-1").await.unwrap();
+    assert_eq!(w.exit_of(JobId(2)).await, Some(143));
+    assert!(w.end_of("kindling-2-1").contains("KILLED/KILLED"));
+
+    // Another node finds both ended.
+    let other = Watcher::new(cfg);
+    for (job, exit) in [(1, Some(0)), (2, Some(143))] {
+        let name = backend::driver_name(JobId(job), Attempt(1));
+        assert_eq!(
+            other
+                .backend
+                .find(JobId(job), Attempt(1), &name)
+                .await
+                .unwrap(),
+            Found::Ended { exit_code: exit }
+        );
+    }
 }
