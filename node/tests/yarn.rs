@@ -72,6 +72,12 @@ case "$mode" in
     mv "$calls/$id.app.tmp" "$calls/$id.app"
     sed "s/application_1700000000000_0001/$app/g" "@FIXTURES@/spark-submit-submitted.txt" >&2
     exit 0 ;;
+  unknown-queue)
+    # YARN takes the application in and rejects it at once: it stays, FAILED.
+    printf '%s\n%s\napp-rejected\n' "$app" "$(date +%s%3N)" > "$calls/$id.app.tmp"
+    mv "$calls/$id.app.tmp" "$calls/$id.app"
+    sed "s/application_1700000000000_0001/$app/g" "@FIXTURES@/spark-submit-$mode.txt" >&2
+    exit 1 ;;
   *)
     sed "s/application_1700000000000_0001/$app/g" "@FIXTURES@/spark-submit-$mode.txt" >&2
     exit 1 ;;
@@ -983,15 +989,16 @@ async fn spark_submit_failing_before_an_application_id_is_a_clear_launch_error()
     let w = y.backend();
     let mut l = batch(JobId(1), &[]);
     l.spec.resources.queue = Some("nosuchqueue".into());
+    // YARN took the application in and rejected it; spark-submit printed no id.
     match w.backend.launch(l).await {
         Err(BackendError::LaunchFailed(m)) => {
-            assert!(m.contains("cluster hadoop-east"), "{m}");
             assert!(
-                m.contains("spark-submit exited with code 1 before YARN accepted an application"),
-                "{m}"
-            );
-            assert!(
-                m.contains("submitted by user alice to unknown queue: nosuchqueue"),
+                m.contains(&format!(
+                    "cluster hadoop-east: YARN rejected application {} (FAILED): Application {} \
+                     submitted by user alice to unknown queue: nosuchqueue",
+                    app_id(1),
+                    app_id(1)
+                )),
                 "{m}"
             );
             assert!(m.contains("kindling-1-1.submit.log"), "{m}");
@@ -1002,11 +1009,27 @@ async fn spark_submit_failing_before_an_application_id_is_a_clear_launch_error()
     // After the failure the ResourceManager was asked whether the application exists anyway.
     let lookups = y.rm_requests("GET", "/ws/v1/cluster/apps");
     assert_eq!(lookups.len(), 2, "{lookups:?}");
-    assert!(y.fake.apps().is_empty());
+
+    // What the real spark-submit printed when the ResourceManager's RPC port did not answer:
+    // no application at all.
+    y.mode("rm-unreachable");
+    match w.backend.launch(batch(JobId(3), &[])).await {
+        Err(BackendError::LaunchFailed(m)) => assert!(
+            m.contains(
+                "exited with code 1 before YARN accepted an application: Exception in thread \
+                 \"main\" java.net.ConnectException: Call From vm/127.0.0.1 to localhost:1 failed \
+                 on connection exception"
+            ),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(y.calls().len(), 2);
+    assert_eq!(y.fake.apps().len(), 1, "only the rejected application");
 
     // A local file that does not exist fails before spark-submit runs.
     y.mode("submitted");
-    let mut l = batch(JobId(2), &[]);
+    let mut l = batch(JobId(4), &[]);
     if let JobKind::Batch(b) = &mut l.spec.kind {
         b.file = "/nonexistent/job.py".into();
     }
@@ -1019,7 +1042,7 @@ async fn spark_submit_failing_before_an_application_id_is_a_clear_launch_error()
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(y.calls().len(), 1);
+    assert_eq!(y.calls().len(), 2, "spark-submit did not run");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -233,6 +233,22 @@ impl Inner {
         };
         // It printed no application id; whether YARN got one anyway, the tag tells.
         match self.find_app(name).await {
+            // YARN took the application in and refused it at once (an unknown queue, a
+            // queue's limits): it ended without ever getting a container, so the driver
+            // certainly never ran.
+            Ok(Some(app))
+                if matches!(state::phase_of(&app), AppPhase::Ended(_))
+                    && app.am_container_logs.is_none() =>
+            {
+                let why = app.diagnostics.lines().next().unwrap_or("no diagnostics");
+                Err(BackendError::LaunchFailed(format!(
+                    "cluster {cluster}: YARN rejected application {} ({}): {why} (spark-submit's \
+                     output is in {})",
+                    app.id,
+                    app.state,
+                    log.display()
+                )))
+            }
             Ok(Some(app)) => {
                 tracing::warn!(cluster = %cluster, driver = %name, app_id = %app.id,
                     "spark-submit {how} without printing the application id, which exists");

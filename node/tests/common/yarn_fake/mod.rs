@@ -16,8 +16,8 @@
 //!
 //! Submissions do not go through REST (spark-submit talks to the RM's RPC port): the stand-in
 //! `spark-submit` drops the application id, when it submitted it and its command line into a
-//! directory the fake reads on every request, and the application appears as `ACCEPTED` with
-//! that `startedTime`. Tests then script its
+//! directory the fake reads on every request, and the application appears as `ACCEPTED` (or
+//! as the stand-in says, e.g. rejected) with that `startedTime`. Tests then script its
 //! life: [`RmFake::set`] serves another recorded state, [`RmFake::aggregate`] moves its logs to
 //! the log server. Every request is recorded.
 
@@ -341,10 +341,16 @@ impl Shared {
                 continue;
             };
             st.seen.insert(key);
-            // The application id, and when the stand-in submitted it (ms).
+            // The application id, when the stand-in submitted it (ms), and optionally the
+            // recorded state it starts in (a rejected submission is FAILED at once).
             let mut lines = text.lines();
             let id = lines.next().unwrap_or_default().trim().to_string();
             let started: Option<u64> = lines.next().and_then(|t| t.trim().parse().ok());
+            let fixture = lines
+                .next()
+                .map(|f| f.trim().to_string())
+                .filter(|f| !f.is_empty())
+                .unwrap_or_else(|| "app-accepted".into());
             let args: Vec<String> = std::fs::read(f.with_extension("args"))
                 .map(|b| {
                     String::from_utf8_lossy(&b)
@@ -388,7 +394,7 @@ impl Shared {
                     name: flag("--name").unwrap_or_default(),
                     queue: flag("--queue").unwrap_or_else(|| "default".into()),
                     tags,
-                    fixture: "app-accepted".into(),
+                    fixture,
                     patch,
                     killing: false,
                     logs: Logs::OnNode,
