@@ -68,13 +68,13 @@ if [ "$mode" = race ]; then
 fi
 case "$mode" in
   submitted)
-    printf '%s\n%s\n' "$app" "$(date +%s%3N)" > "$calls/$id.app.tmp"
+    echo "$app" > "$calls/$id.app.tmp"
     mv "$calls/$id.app.tmp" "$calls/$id.app"
     sed "s/application_1700000000000_0001/$app/g" "@FIXTURES@/spark-submit-submitted.txt" >&2
     exit 0 ;;
   unknown-queue)
     # YARN takes the application in and rejects it at once: it stays, FAILED.
-    printf '%s\n%s\napp-rejected\n' "$app" "$(date +%s%3N)" > "$calls/$id.app.tmp"
+    printf '%s\napp-rejected\n' "$app" > "$calls/$id.app.tmp"
     mv "$calls/$id.app.tmp" "$calls/$id.app"
     sed "s/application_1700000000000_0001/$app/g" "@FIXTURES@/spark-submit-$mode.txt" >&2
     exit 1 ;;
@@ -110,11 +110,20 @@ impl Yarn {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("spark");
         std::fs::create_dir_all(home.join("bin")).unwrap();
-        let script = home.join("bin/spark-submit");
+        // Installed by another process: a file this process has open for writing cannot be
+        // executed ("Text file busy") while another test's child, forked in that moment, holds
+        // the descriptor until it execs.
+        let text = dir.path().join("spark-submit.txt");
         let fixtures = fixtures_dir().display().to_string();
-        std::fs::write(&script, STAND_IN.replace("@FIXTURES@", &fixtures)).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(&text, STAND_IN.replace("@FIXTURES@", &fixtures)).unwrap();
+        let installed = std::process::Command::new("install")
+            .arg("-m")
+            .arg("755")
+            .arg(&text)
+            .arg(home.join("bin/spark-submit"))
+            .status()
+            .unwrap();
+        assert!(installed.success());
         let conf = dir.path().join("hadoop-conf");
         std::fs::create_dir_all(&conf).unwrap();
         std::fs::write(

@@ -15,9 +15,10 @@
 //!   server once they are aggregated; the log server's aggregated pages.
 //!
 //! Submissions do not go through REST (spark-submit talks to the RM's RPC port): the stand-in
-//! `spark-submit` drops the application id, when it submitted it and its command line into a
-//! directory the fake reads on every request, and the application appears as `ACCEPTED` (or
-//! as the stand-in says, e.g. rejected) with that `startedTime`. Tests then script its
+//! `spark-submit` drops the application id and its command line into a directory the fake
+//! reads on every request, and the application appears as `ACCEPTED` (or as the stand-in says,
+//! e.g. rejected), with its `startedTime` set then, as the RM sets it when it takes an
+//! application in. Tests then script its
 //! life: [`RmFake::set`] serves another recorded state, [`RmFake::aggregate`] moves its logs to
 //! the log server. Every request is recorded.
 
@@ -94,6 +95,8 @@ struct State {
     apps: BTreeMap<String, FakeApp>,
     /// Submissions already taken in, by file name.
     seen: HashSet<String>,
+    /// The `startedTime` of the application taken in last.
+    last_started: u64,
     roles: Vec<Role>,
 }
 
@@ -341,11 +344,10 @@ impl Shared {
                 continue;
             };
             st.seen.insert(key);
-            // The application id, when the stand-in submitted it (ms), and optionally the
-            // recorded state it starts in (a rejected submission is FAILED at once).
+            // The application id, and optionally the recorded state it starts in (a rejected
+            // submission is FAILED at once).
             let mut lines = text.lines();
             let id = lines.next().unwrap_or_default().trim().to_string();
-            let started: Option<u64> = lines.next().and_then(|t| t.trim().parse().ok());
             let fixture = lines
                 .next()
                 .map(|f| f.trim().to_string())
@@ -382,10 +384,15 @@ impl Shared {
                         .collect()
                 })
                 .unwrap_or_default();
+            // As the ResourceManager does: the start time is set when the application is
+            // taken in, which is when it becomes visible; so a later one starts later.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or_default();
+            st.last_started = now.max(st.last_started + 1);
             let mut patch = Map::new();
-            if let Some(t) = started {
-                patch.insert("startedTime".into(), t.into());
-            }
+            patch.insert("startedTime".into(), st.last_started.into());
             st.apps.insert(
                 id.clone(),
                 FakeApp {
