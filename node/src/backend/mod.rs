@@ -6,6 +6,7 @@
 pub mod kubernetes;
 pub mod local;
 pub mod standalone;
+pub mod yarn;
 
 use async_trait::async_trait;
 use kindling_events::spec::JobSpec;
