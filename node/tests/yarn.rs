@@ -348,6 +348,7 @@ fn session(job: JobId) -> LaunchSpec {
     l.session = Some(SessionLink {
         endpoints: "kindling-0:7001,kindling-1:7001".into(),
         secret: "the-session-secret".into(),
+        kafka: None,
     });
     l
 }

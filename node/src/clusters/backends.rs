@@ -12,6 +12,7 @@ use super::settings::parse_duration;
 use crate::backend::kubernetes::{KubeAuth, KubernetesBackend, KubernetesConfig, PodRetention};
 use crate::backend::local::{LocalBackend, LocalConfig};
 use crate::backend::standalone::{StandaloneBackend, StandaloneConfig};
+use crate::backend::yarn::{self, YarnAuth, YarnBackend, YarnConfig};
 use crate::backend::{BackendEvent, ClusterBackend};
 use kindling_events::{Cluster, ClusterKind, Credentials, LogPosition};
 use std::collections::{BTreeMap, HashMap};
@@ -211,12 +212,55 @@ async fn build(
                 .map_err(|e| e.to_string())?;
             Ok(Arc::new(backend))
         }
-        // The YARN backend (backend/yarn, written alongside) plugs in here: hadoopConfDir,
-        // resourceManagers (comma-separated), user or a keytab, queue, logServerUrl and
-        // pollInterval are its settings (see `settings::YARN`).
-        ClusterKind::Yarn => Err(format!(
-            "cluster {name}: this build of Kindling has no YARN backend yet; the cluster is \
-             registered but cannot run drivers"
-        )),
+        ClusterKind::Yarn => {
+            let auth = match &c.credentials {
+                Credentials::Keytab { principal, keytab } => YarnAuth::Kerberos {
+                    principal: principal.clone(),
+                    keytab: keytab.into(),
+                },
+                Credentials::None => YarnAuth::Simple {
+                    user: setting("user").ok_or_else(|| {
+                        format!("cluster {name}: connection.user is required without a keytab")
+                    })?,
+                },
+                other => {
+                    return Err(format!(
+                        "cluster {name}: {} credentials do not authenticate to YARN",
+                        other.kind_name()
+                    ))
+                }
+            };
+            let required = |key: &str| {
+                setting(key).ok_or_else(|| format!("cluster {name}: connection.{key} is not set"))
+            };
+            let poll = match setting("pollInterval") {
+                None => yarn::DEFAULT_POLL_INTERVAL,
+                Some(v) => parse_duration(&v).ok_or_else(|| {
+                    format!("cluster {name}: connection.pollInterval {v:?} is not a duration")
+                })?,
+            };
+            let cfg = YarnConfig {
+                name: name.clone(),
+                cluster_id: ctx.kindling_id.clone(),
+                spark_home: ctx.spark_home.clone(),
+                hadoop_conf_dir: required("hadoopConfDir")?.into(),
+                resource_managers: required("resourceManagers")?
+                    .split(',')
+                    .map(|u| u.trim().to_string())
+                    .filter(|u| !u.is_empty())
+                    .collect(),
+                queue: setting("queue"),
+                auth,
+                default_conf: conf,
+                logs_dir: ctx.kube_logs_dir.clone(),
+                runner: ctx.runner.clone(),
+                log_server_url: setting("logServerUrl"),
+                poll_interval: poll,
+                submit_timeout: yarn::DEFAULT_SUBMIT_TIMEOUT,
+                log_wait: yarn::DEFAULT_LOG_WAIT,
+            };
+            let backend = YarnBackend::new(cfg, events, stop).map_err(|e| e.to_string())?;
+            Ok(Arc::new(backend))
+        }
     }
 }

@@ -93,14 +93,14 @@ pub fn submission(
             s.kind.as_str().into(),
         ));
     }
-    if let Some(link) = &l.session {
-        managed.push((
-            "spark.yarn.appMasterEnv.KINDLING_ENDPOINTS",
-            link.endpoints.clone(),
-        ));
-    }
     for (k, v) in managed {
         conf.insert(k.into(), v);
+    }
+    // The driver's route back to the cluster: gateway endpoints, or its Kafka topics.
+    if let Some(link) = &l.session {
+        for (name, value) in link.route_env() {
+            conf.insert(format!("spark.yarn.appMasterEnv.{name}"), value);
+        }
     }
 
     let mut a: Vec<String> = vec![
@@ -354,6 +354,7 @@ mod tests {
         l.session = Some(SessionLink {
             endpoints: "node1:7001,node2:7001".into(),
             secret: " s3cr\\et".into(),
+            kafka: None,
         });
         let props = Path::new("/data/logs/hadoop-east/submit/kindling-7-2.properties");
         let s = submission(

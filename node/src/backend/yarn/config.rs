@@ -9,18 +9,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// How often watched applications are polled, unless configured.
-// Used by the cluster registry's configuration (and the tests) once wired.
-#[allow(dead_code)]
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How long one `spark-submit` may take, unless configured: it returns once YARN accepted
 /// the application (`spark.yarn.submit.waitAppCompletion=false`), after uploading the job's
 /// local files to the cluster's staging directory.
-// Used by the cluster registry's configuration (and the tests) once wired.
-#[allow(dead_code)]
 pub const DEFAULT_SUBMIT_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long the end of an application waits for its log to be copied, unless configured.
-// Used by the cluster registry's configuration (and the tests) once wired.
-#[allow(dead_code)]
 pub const DEFAULT_LOG_WAIT: Duration = Duration::from_secs(30);
 /// YARN refuses application tags longer than this (`YarnConfiguration.APPLICATION_MAX_TAG_LENGTH`).
 pub const MAX_TAG_LENGTH: usize = 100;
@@ -69,8 +63,6 @@ pub struct YarnConfig {
 
 /// How the backend identifies itself to the ResourceManager (REST) and to YARN
 /// (`spark-submit`).
-// Constructed by the cluster registry's configuration (and the tests) once wired.
-#[allow(dead_code)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum YarnAuth {
     /// Hadoop's simple authentication: REST requests carry `user.name=<user>`, and

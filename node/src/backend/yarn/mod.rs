@@ -63,14 +63,10 @@ struct Inner {
 }
 
 /// One YARN cluster's backend.
-// Wired by the cluster registry.
-#[allow(dead_code)]
 pub struct YarnBackend {
     inner: Arc<Inner>,
 }
 
-// Wired by the cluster registry.
-#[allow(dead_code)]
 impl YarnBackend {
     /// Checks the configuration and starts the tracker, which reports watched drivers until
     /// `shutdown`. Fails only on local problems (see [`YarnConfig::validate`]); a
@@ -103,12 +99,17 @@ impl YarnBackend {
         Ok(YarnBackend { inner })
     }
 
+    // For tests/yarn.rs.
+    #[allow(dead_code)]
     pub fn config(&self) -> &YarnConfig {
         &self.inner.cfg
     }
 
     /// How the driver ended, as kept on this node (`None` while it runs, or if this node
     /// never saw it end): `kindling: YARN application <id> ended: <state>/<finalStatus> …`.
+    /// Read by tests; the job's reason comes from the kept log until `BackendEvent::Exited`
+    /// carries one.
+    #[allow(dead_code)]
     pub fn end_of(&self, driver_name: &str) -> Option<String> {
         self.inner.logs.read_end(driver_name)
     }

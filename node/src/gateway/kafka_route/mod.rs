@@ -122,7 +122,8 @@ impl KafkaRoutes {
     /// Connects the clients (lazily: nothing is sent until a route is used) and starts the
     /// task that hands each reply to its route, until `shutdown`.
     pub fn start(cfg: RouteConfig, shutdown: CancellationToken) -> Result<Arc<Self>> {
-        let kafka = |e: rdkafka::error::KafkaError| Error::Backend(format!("kafka routes: {e}"));
+        let kafka =
+            |e: rdkafka::error::KafkaError| Error::Unavailable(format!("kafka routes: {e}"));
         let routes = Arc::new(KafkaRoutes {
             admin: cfg.client("route-admin").create().map_err(kafka)?,
             producer: cfg.producer().create().map_err(kafka)?,
@@ -244,7 +245,7 @@ impl KafkaRoutes {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, 0, Offset::Stored)
             .and_then(|()| self.consumer.incremental_assign(&tpl))
-            .map_err(|e| Error::Backend(format!("cannot read {topic}: {e}")))?;
+            .map_err(|e| Error::Unavailable(format!("cannot read {topic}: {e}")))?;
         let (inbox, replies) = mpsc::channel(INBOX);
         let stop = CancellationToken::new();
         followed.insert(

@@ -79,12 +79,12 @@ impl KafkaRoutes {
             .admin
             .create_topics(&topics, &options)
             .await
-            .map_err(|e| Error::Backend(format!("creating {}: {e}", route.requests)))?;
+            .map_err(|e| Error::Unavailable(format!("creating {}: {e}", route.requests)))?;
         for result in results {
             match result {
                 Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((name, code)) => {
-                    return Err(Error::Backend(format!("creating topic {name}: {code}")))
+                    return Err(Error::Unavailable(format!("creating topic {name}: {code}")))
                 }
             }
         }
@@ -95,7 +95,7 @@ impl KafkaRoutes {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(Error::Backend(format!(
+                return Err(Error::Unavailable(format!(
                     "topics {} and {} not ready within {REQUEST_TIMEOUT:?}",
                     route.requests, route.replies
                 )));
@@ -111,8 +111,8 @@ impl KafkaRoutes {
         let metadata =
             tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, REQUEST_TIMEOUT))
                 .await
-                .map_err(|e| Error::Backend(format!("metadata: {e}")))?
-                .map_err(|e| Error::Backend(format!("listing topics: {e}")))?;
+                .map_err(|e| Error::Unavailable(format!("metadata: {e}")))?
+                .map_err(|e| Error::Unavailable(format!("listing topics: {e}")))?;
         Ok(metadata
             .topics()
             .iter()
