@@ -73,6 +73,11 @@ pub struct ServeArgs {
     /// Replication factor of a topic Kindling creates (3 in production).
     #[arg(long, env = "KINDLING_KAFKA_REPLICATION")]
     pub kafka_replication: Option<i32>,
+    /// Whether the leader writes through a transactional producer, which the broker fences
+    /// when a newer leader opens its own (`true`, the default). `false` leaves the Raft-term
+    /// fence alone: for brokers whose transactions are incomplete (see docs/cluster.md).
+    #[arg(long, env = "KINDLING_KAFKA_TRANSACTIONS")]
+    pub kafka_transactions: Option<bool>,
     /// Where the projections live: `sled` (embedded) or `mongodb`.
     #[arg(long, env = "KINDLING_PROJECTIONS")]
     pub projections: Option<String>,
@@ -131,6 +136,7 @@ pub enum LogConfig {
         brokers: String,
         topic: String,
         replication: i32,
+        transactions: bool,
     },
 }
 
@@ -163,6 +169,7 @@ struct FileConfig {
     kafka_brokers: Option<String>,
     kafka_topic: Option<String>,
     kafka_replication: Option<i32>,
+    kafka_transactions: Option<bool>,
     projections: Option<String>,
     mongo_uri: Option<String>,
     mongo_database: Option<String>,
@@ -319,6 +326,10 @@ impl ServeArgs {
                         .or(file.kafka_topic)
                         .unwrap_or_else(|| "kindling.events".into()),
                     replication,
+                    transactions: self
+                        .kafka_transactions
+                        .or(file.kafka_transactions)
+                        .unwrap_or(true),
                 }
             }
             Some(other) => bail!("--event-log must be sled or kafka, not {other:?}"),
@@ -346,6 +357,7 @@ impl ServeArgs {
                     brokers,
                     topic,
                     replication,
+                    ..
                 } = &log
                 else {
                     bail!(

@@ -33,6 +33,9 @@ pub struct Storage {
     /// The id under which leaders open their fenced writer: the same for every leader of
     /// one cluster, so each new one deposes the last at the log itself.
     pub writer_id: String,
+    /// Whether the leader's writes are fenced at the log (`--kafka-transactions`); without
+    /// it only the Raft term fences scheduler events.
+    pub fenced_writes: bool,
 }
 
 pub struct Core {
@@ -57,6 +60,7 @@ pub struct Core {
     /// log (a job created on another member a moment ago). Zero on a single node.
     arrival_wait: Duration,
     writer_id: String,
+    fenced_writes: bool,
     /// The leader's writer: every event it decides goes through it, so once a newer leader
     /// opened its own, this node's late writes are refused by the log (Kafka: a transactional
     /// producer with a stable transactional id).
@@ -77,6 +81,7 @@ impl Core {
             projections,
             projected,
             writer_id,
+            fenced_writes,
         } = storage;
         let core = Core {
             node,
@@ -91,6 +96,7 @@ impl Core {
             leading: watch::Sender::new(None),
             arrival_wait,
             writer_id,
+            fenced_writes,
             writer: StdMutex::new(None),
         };
         core.count_states().await?;
@@ -269,7 +275,11 @@ impl Core {
     pub async fn take_over(&self, term: Term) -> Result<LogPosition> {
         self.step_down();
         // Depose whoever wrote as leader before: from here on their appends fail.
-        let writer = self.log.fenced_writer(&self.writer_id).await?;
+        let writer: Arc<dyn FencedWriter> = if self.fenced_writes {
+            self.log.fenced_writer(&self.writer_id).await?
+        } else {
+            Arc::new(Unfenced(self.log.clone()))
+        };
         let marker = self.new_event(
             Aggregate::Cluster,
             0,
@@ -421,5 +431,15 @@ impl Core {
             out.push(self.job(j.id).await?);
         }
         Ok(out)
+    }
+}
+
+/// The leader's writer when the log's own fence is switched off: plain appends.
+struct Unfenced(Arc<dyn EventLog>);
+
+#[async_trait::async_trait]
+impl FencedWriter for Unfenced {
+    async fn append(&self, events: Vec<NewEvent>) -> kindling_store::Result<Vec<Envelope>> {
+        self.0.append(events).await
     }
 }

@@ -187,6 +187,7 @@ async fn open_log(cfg: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
             brokers,
             topic,
             replication,
+            ..
         } => {
             let mut k = kindling_store_kafka::KafkaConfig::new(brokers.clone(), topic.clone());
             k.replication_factor = *replication;
@@ -323,6 +324,13 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                 projections: projections.clone(),
                 projected,
                 writer_id: format!("kindling-leader-{}", identity.cluster_id),
+                fenced_writes: !matches!(
+                    cfg.log,
+                    config::LogConfig::Kafka {
+                        transactions: false,
+                        ..
+                    }
+                ),
             },
             member.clone(),
             Arc::new(clock::SystemClock),
