@@ -580,6 +580,26 @@ fn a_kubernetes_cluster_runs_a_batch_through_the_registry() {
     });
     assert!(log["total"].as_u64().unwrap() >= 1);
 
+    // A driver the kubelet kills for its memory: the job's reason says so.
+    let (status, o) = node.post(
+        "/api/v1/batches",
+        json!({"file": pi, "args": ["10"], "cluster": "east"}),
+    );
+    assert_eq!(status, 201, "{o}");
+    let o = id(&o);
+    let pod = format!("kindling-{o}-1");
+    while fake.get("pods", ns, &pod).is_none() {
+        assert!(Instant::now() < deadline + T, "no driver pod {pod}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fake.run(ns, &pod);
+    node.wait_state(&format!("/api/v1/jobs/{o}"), &["running"], T);
+    fake.terminate(ns, &pod, 137, "OOMKilled");
+    let dead = node.wait_state(&format!("/api/v1/jobs/{o}"), &["dead", "success"], T);
+    assert_eq!(dead["state"], "dead", "{dead}");
+    let reason = dead["reason"].as_str().unwrap();
+    assert!(reason.contains("OOMKilled"), "{reason}");
+
     // A cluster whose credentials the API server rejects fails its jobs with the cause.
     let (_, s) = node.post("/api/v1/batches", json!({"file": pi, "cluster": "stale"}));
     let dead = node.wait_state(&format!("/api/v1/jobs/{}", id(&s)), &["dead"], T);

@@ -169,6 +169,7 @@ impl LocalBackend {
                 job,
                 attempt,
                 exit_code,
+                reason: None,
             });
         });
     }

@@ -82,6 +82,9 @@ pub enum BackendEvent {
         attempt: Attempt,
         /// `None` when the exit status is unknown (the driver ended while nobody watched).
         exit_code: Option<i32>,
+        /// How the cluster says it ended, when it says more than the exit code (a pod's
+        /// `OOMKilled` or `Evicted`, YARN's diagnostics); it becomes part of the job's reason.
+        reason: Option<String>,
     },
 }
 

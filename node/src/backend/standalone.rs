@@ -703,6 +703,7 @@ impl Inner {
                 job: w.job,
                 attempt: w.attempt,
                 exit_code,
+                reason: None,
             });
         }
     }

@@ -32,7 +32,7 @@ use kindling_events::{
 };
 use kindling_raft::LeaderState;
 use lanes::{Lanes, Op, Reply};
-use sessions::ended_outcome;
+use sessions::{ended_outcome, with_cause};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -371,6 +371,7 @@ impl Scheduler {
                 job,
                 attempt,
                 exit_code,
+                reason: cause,
             } => {
                 let doomed = match self.running.get(&job) {
                     Some(r) if r.attempt == attempt => {
@@ -386,7 +387,7 @@ impl Scheduler {
                 };
                 let outcome = match doomed {
                     Some(reason) if !j.kill_requested => Outcome::Failed { reason },
-                    _ => ended_outcome(&j, exit_code, None),
+                    _ => with_cause(ended_outcome(&j, exit_code, None), cause),
                 };
                 self.exec(
                     job,

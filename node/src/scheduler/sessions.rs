@@ -98,6 +98,21 @@ impl Scheduler {
 }
 
 /// How a driver's exit reads, given what the job knew.
+/// A failed or errored outcome with the cluster's own word on the end appended (e.g.
+/// `OOMKilled`), so the job's reason says why the driver died, not only its exit code.
+pub(super) fn with_cause(outcome: Outcome, cause: Option<String>) -> Outcome {
+    let Some(cause) = cause else { return outcome };
+    match outcome {
+        Outcome::Failed { reason } => Outcome::Failed {
+            reason: format!("{reason} ({cause})"),
+        },
+        Outcome::Error { reason } => Outcome::Error {
+            reason: format!("{reason} ({cause})"),
+        },
+        other => other,
+    }
+}
+
 pub(super) fn ended_outcome(job: &Job, exit_code: Option<i32>, when: Option<&str>) -> Outcome {
     let when = when.map(|w| format!(" {w}")).unwrap_or_default();
     if job.kill_requested {

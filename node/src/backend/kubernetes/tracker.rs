@@ -198,6 +198,7 @@ impl Inner {
             job,
             attempt,
             exit_code: exit.exit_code,
+            reason: Some(exit.reason.clone()).filter(|r| !r.is_empty()),
         });
         self.lock().killed.remove(name);
         self.expire(name);

@@ -203,6 +203,7 @@ impl Inner {
             job,
             attempt,
             exit_code: end.exit_code,
+            reason: Some(end.reason.clone()).filter(|r| !r.is_empty()),
         });
         let mut watched = self.lock();
         if watched.get(&name).is_some_and(|w| w.app_id == app_id) {
