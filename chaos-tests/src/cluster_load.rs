@@ -9,11 +9,8 @@
 use crate::bench_cluster::{self, instant_spark_home, Cluster};
 use crate::replay::job_events;
 use anyhow::{ensure, Result};
-use futures::StreamExt;
-use hdrhistogram::Histogram;
 use kindling_events::JobId;
 use kindling_store::{EventLog, ProjectionStore};
-use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -33,39 +30,8 @@ pub async fn submit(kindling: &Path, requests: usize, concurrency: usize) -> Res
         .iter()
         .map(|n| format!("{}/batches", n.base))
         .collect();
-    let started = Instant::now();
-    let results: Vec<Result<(u64, u64)>> = futures::stream::iter(0..requests)
-        .map(|i| {
-            let http = http.clone();
-            let url = urls[i % urls.len()].clone();
-            let body = body.clone();
-            async move {
-                let t = Instant::now();
-                let r = http
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await?;
-                ensure!(r.status().as_u16() == 201, "status {}", r.status());
-                let v: serde_json::Value = r.json().await?;
-                Ok((
-                    v["id"].as_u64().unwrap_or(u64::MAX),
-                    t.elapsed().as_micros() as u64,
-                ))
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    let mut hist = Histogram::<u64>::new(3)?;
-    let mut ids = HashSet::new();
-    for r in results {
-        let (id, us) = r?;
-        ensure!(ids.insert(id), "id {id} handed out twice");
-        hist.record(us)?;
-    }
+    let (elapsed, hist) =
+        crate::submit::post_all(&http, &urls, &body, requests, concurrency).await?;
     println!(
         "{requests} durable submissions through 3 nodes (Kafka log, MongoDB projections), \
          {concurrency} in flight: {:.0}/s; latency p50 {:.1} ms, p99 {:.1} ms",

@@ -27,13 +27,51 @@ pub async fn run(kindling: &Path, requests: usize, concurrency: usize) -> Result
     let body =
         serde_json::json!({"file": app.display().to_string(), "conf": {"spark.app.tag": "bench"}})
             .to_string();
-    let url = format!("{}/batches", node.base);
+    let urls = [format!("{}/batches", node.base)];
+    let (elapsed, hist) = post_all(&http, &urls, &body, requests, concurrency).await?;
+    let health = node.health(&http).await?;
+    let log_end = health["logEnd"].as_u64().unwrap_or(0);
+    ensure!(
+        log_end >= requests as u64,
+        "log holds {log_end} events for {requests} acknowledged submissions"
+    );
+    println!(
+        "submissions: {requests} with {concurrency} in flight in {:.2} s",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "throughput: {:.0} durable submissions/s",
+        requests as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0
+    );
+    println!(
+        "node resident memory after the run: {:.1} MB",
+        node::rss_kib(node.child.id())? as f64 / 1024.0
+    );
+    Ok(())
+}
+
+/// POSTs `body` `requests` times, `concurrency` in flight, spread round-robin over `urls`.
+/// Every answer must be a 201 with an id no other answer had. Returns the wall time and the
+/// latency histogram (microseconds).
+pub async fn post_all(
+    http: &reqwest::Client,
+    urls: &[String],
+    body: &str,
+    requests: usize,
+    concurrency: usize,
+) -> Result<(std::time::Duration, Histogram<u64>)> {
     let started = Instant::now();
     let results: Vec<Result<(u64, u64)>> = futures::stream::iter(0..requests)
-        .map(|_| {
+        .map(|i| {
             let http = http.clone();
-            let url = url.clone();
-            let body = body.clone();
+            let url = urls[i % urls.len()].clone();
+            let body = body.to_string();
             async move {
                 let t = Instant::now();
                 let r = http
@@ -61,29 +99,5 @@ pub async fn run(kindling: &Path, requests: usize, concurrency: usize) -> Result
         ensure!(ids.insert(id), "id {id} handed out twice");
         hist.record(us)?;
     }
-    let health = node.health(&http).await?;
-    let log_end = health["logEnd"].as_u64().unwrap_or(0);
-    ensure!(
-        log_end >= requests as u64,
-        "log holds {log_end} events for {requests} acknowledged submissions"
-    );
-    println!(
-        "submissions: {requests} with {concurrency} in flight in {:.2} s",
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "throughput: {:.0} durable submissions/s",
-        requests as f64 / elapsed.as_secs_f64()
-    );
-    println!(
-        "latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        hist.value_at_quantile(0.5) as f64 / 1000.0,
-        hist.value_at_quantile(0.99) as f64 / 1000.0,
-        hist.max() as f64 / 1000.0
-    );
-    println!(
-        "node resident memory after the run: {:.1} MB",
-        node::rss_kib(node.child.id())? as f64 / 1024.0
-    );
-    Ok(())
+    Ok((elapsed, hist))
 }
