@@ -33,6 +33,9 @@ pub struct ClusterConfig {
     pub recovery_grace_secs: u64,
     /// `KINDLING_LOG` of the nodes.
     pub log_filter: String,
+    /// The broker's log on S3 (SeaweedFS), so that it survives a broker restart; else in
+    /// memory (see [`services::kafka`] for why that is the default).
+    pub broker_on_s3: bool,
 }
 
 /// What `GET /api/v1/cluster` says about leadership.
@@ -54,7 +57,7 @@ pub struct Cluster {
     pub drivers_dir: PathBuf,
     nodes: BTreeMap<u64, NodeProc>,
     proxies: HashMap<Link, Proxy>,
-    pub s3: Service,
+    pub s3: Option<Service>,
     pub kafka: Service,
     pub mongo: Service,
     /// Dropped last: the nodes and proxies live in them.
@@ -77,8 +80,12 @@ impl Cluster {
         let svc_dir = cfg.dir.join("services");
         std::fs::create_dir_all(&svc_dir)?;
         let (s3, kafka, mongo) = blocking(|| -> Result<_> {
-            let s3 = services::s3(&bins, &svc_dir)?;
-            let kafka = services::kafka(&bins, &svc_dir, &s3)?;
+            let s3 = if cfg.broker_on_s3 {
+                Some(services::s3(&bins, &svc_dir)?)
+            } else {
+                None
+            };
+            let kafka = services::kafka(&bins, &svc_dir, s3.as_ref())?;
             let mongo = services::mongo(&bins, &svc_dir)?;
             Ok((s3, kafka, mongo))
         })?;
@@ -519,6 +526,7 @@ mod tests {
             heartbeat_timeout_secs: 10,
             recovery_grace_secs: 30,
             log_filter: "info".into(),
+            broker_on_s3: false,
         };
         let p = std::path::Path::new("/x");
         let args = |id: usize| serve_args(&cfg, &topo, &topo.nodes[id - 1], p, p, p).join(" ");

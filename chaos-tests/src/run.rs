@@ -47,6 +47,8 @@ pub struct RunConfig {
     pub min_pause: Duration,
     pub max_drivers: usize,
     pub log_filter: String,
+    /// The broker's log on S3, so that `RestartBroker` keeps it (see `ClusterConfig`).
+    pub broker_on_s3: bool,
 }
 
 impl RunConfig {
@@ -62,10 +64,11 @@ impl RunConfig {
             sessions: None,
             settle: Duration::from_secs(120),
             recovery_bound: Duration::from_secs(30),
-            nemeses: Nemesis::ALL.to_vec(),
+            nemeses: Nemesis::without_broker_restart(),
             min_pause: Duration::from_secs(3),
             max_drivers: 8,
             log_filter: "info".into(),
+            broker_on_s3: false,
         }
     }
 
@@ -104,6 +107,12 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
 
 /// Runs one chaos run. Needs a multi-threaded tokio runtime and root (network namespaces).
 pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
+    if cfg.nemeses.contains(&Nemesis::RestartBroker) && !cfg.broker_on_s3 {
+        anyhow::bail!(
+            "the restart-broker nemesis needs the broker's log on S3 (--broker-s3): a broker \
+             keeping its log in memory loses it on restart"
+        );
+    }
     std::fs::create_dir_all(&cfg.run_dir)?;
     // Absolute: nodes get paths under it, and drivers are found by them.
     cfg.run_dir = std::fs::canonicalize(&cfg.run_dir)?;
@@ -131,6 +140,7 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
         heartbeat_timeout_secs: 10,
         recovery_grace_secs: 30,
         log_filter: cfg.log_filter.clone(),
+        broker_on_s3: cfg.broker_on_s3,
     })
     .await
     .context("the cluster did not start")?;

@@ -112,6 +112,14 @@ impl Nemesis {
         Nemesis::RestartMongo,
     ];
 
+    /// Every nemesis but `RestartBroker`: what a broker that keeps its log in memory allows.
+    pub fn without_broker_restart() -> Vec<Nemesis> {
+        Nemesis::ALL
+            .into_iter()
+            .filter(|n| *n != Nemesis::RestartBroker)
+            .collect()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Nemesis::KillLeader => "kill-leader",

@@ -19,6 +19,8 @@ fn config(name: &str, seed: u64, duration: u64, nemeses: Vec<Nemesis>) -> RunCon
         .join(format!("chaos-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut cfg = RunConfig::new(seed, Duration::from_secs(duration), stub(), dir);
+    // A broker restart keeps the log only when it lives on S3.
+    cfg.broker_on_s3 = nemeses.contains(&Nemesis::RestartBroker);
     cfg.nemeses = nemeses;
     cfg.sessions = Some(0);
     cfg.rate = 8.0;

@@ -99,7 +99,7 @@ fn broker_and_mongo_restarts_lose_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let bins = services::Binaries::find().expect("run ops/dev/install-{s3,kafka,mongo}");
     let s3 = services::s3(&bins, dir.path()).unwrap();
-    let mut kafka = services::kafka(&bins, dir.path(), &s3).unwrap();
+    let mut kafka = services::kafka(&bins, dir.path(), Some(&s3)).unwrap();
     let mut mongo = services::mongo(&bins, dir.path()).unwrap();
     let spark = fake_spark_home(dir.path());
     let app = common::program(dir.path(), "app.py", "print(1)\n");

@@ -38,13 +38,19 @@ struct Shape {
     /// Cluster members (3 or 5).
     #[arg(long, default_value_t = 3)]
     nodes: usize,
-    /// Nemeses to draw from, comma-separated (default: all): kill-leader, kill-follower,
-    /// kill-any, pause, partition, cut-broker, cut-mongo, restart-broker, restart-mongo.
+    /// Nemeses to draw from, comma-separated: kill-leader, kill-follower, kill-any, pause,
+    /// partition, cut-broker, cut-mongo, restart-broker, restart-mongo. Default: all, but
+    /// restart-broker only with --broker-s3.
     #[arg(long, value_delimiter = ',', value_parser = parse_nemesis)]
     nemeses: Vec<Nemesis>,
     /// Shortest SIGSTOP pause; keep it above the cluster's election timeout.
     #[arg(long, value_parser = duration::parse, default_value = "3s")]
     min_pause: Duration,
+    /// Keep the broker's log on S3 (SeaweedFS, ops/dev/install-s3) so that it survives a
+    /// broker restart. tansu 0.6 on S3 slows down as the log grows (every fetch lists the
+    /// log's objects): keep such runs short, or the broker, not Kindling, is what is measured.
+    #[arg(long)]
+    broker_s3: bool,
 }
 
 fn parse_nemesis(s: &str) -> Result<Nemesis, String> {
@@ -105,11 +111,11 @@ enum Cmd {
     },
 }
 
-fn nemeses(v: Vec<Nemesis>) -> Vec<Nemesis> {
-    if v.is_empty() {
-        Nemesis::ALL.to_vec()
-    } else {
-        v
+fn nemeses(v: Vec<Nemesis>, broker_s3: bool) -> Vec<Nemesis> {
+    match (v.is_empty(), broker_s3) {
+        (false, _) => v,
+        (true, true) => Nemesis::ALL.to_vec(),
+        (true, false) => Nemesis::without_broker_restart(),
     }
 }
 
@@ -120,7 +126,7 @@ fn main() {
             println!("seed {}", shape.seed);
             let mut s =
                 schedule::ScheduleConfig::new(shape.nodes, shape.duration.as_millis() as u64);
-            s.nemeses = nemeses(shape.nemeses);
+            s.nemeses = nemeses(shape.nemeses, shape.broker_s3);
             s.min_pause_ms = shape.min_pause.as_millis() as u64;
             for f in schedule::schedule(shape.seed, &s) {
                 println!(
@@ -166,7 +172,8 @@ fn main() {
             });
             let mut cfg = RunConfig::new(shape.seed, shape.duration, kindling, dir.clone());
             cfg.nodes = shape.nodes;
-            cfg.nemeses = nemeses(shape.nemeses);
+            cfg.nemeses = nemeses(shape.nemeses, shape.broker_s3);
+            cfg.broker_on_s3 = shape.broker_s3;
             cfg.min_pause = shape.min_pause;
             cfg.clients = clients;
             cfg.rate = rate;
