@@ -18,15 +18,21 @@ pub async fn run(
 ) {
     let mut end = log.subscribe();
     let until = log.end();
-    let mut next = match kindling_store::catch_up(log.clone(), projections.as_ref(), until, |p| {
-        projected.send_replace(p);
-    })
-    .await
-    {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot replay the log into the projections");
-            return;
+    // A failed replay (broker or projection store away, a read that met nothing in time) is
+    // tried again from the projections' checkpoint, which holds whatever it got through.
+    let mut next = loop {
+        let replay = kindling_store::catch_up(log.clone(), projections.as_ref(), until, |p| {
+            projected.send_replace(p);
+        });
+        match replay.await {
+            Ok(p) => break p,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot replay the log into the projections; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
         }
     };
     loop {
@@ -56,5 +62,83 @@ pub async fn run(
             r = end.changed() => if r.is_err() { return },
             _ = shutdown.cancelled() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use kindling_events::{Aggregate, Envelope, Event, JobId, NewEvent, NodeId, Origin};
+    use kindling_store::{FencedWriter, Result, SledEventLog, SledProjections, StoreError};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// A real sled log whose first `failures` reads fail, as reads on an unreachable or
+    /// overloaded broker do.
+    struct Flaky {
+        log: SledEventLog,
+        failures: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl EventLog for Flaky {
+        async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
+            self.log.append(events).await
+        }
+        async fn read(&self, from: LogPosition, max: usize) -> Result<Vec<Envelope>> {
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(StoreError::Backend("no record within 10s".into()));
+            }
+            self.log.read(from, max).await
+        }
+        fn end(&self) -> LogPosition {
+            self.log.end()
+        }
+        fn subscribe(&self) -> watch::Receiver<LogPosition> {
+            self.log.subscribe()
+        }
+        async fn fenced_writer(&self, id: &str) -> Result<Arc<dyn FencedWriter>> {
+            self.log.fenced_writer(id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replay_that_fails_is_tried_again_until_it_reaches_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SledEventLog::open(&dir.path().join("log")).unwrap();
+        let events = (1..=5)
+            .map(|job| NewEvent {
+                aggregate: Aggregate::Job(JobId(job)),
+                version: 1,
+                origin: Origin::Api,
+                node: NodeId(1),
+                at_ms: 1_700_000_000_000,
+                event: Event::SessionActivity,
+            })
+            .collect();
+        log.append(events).await.unwrap();
+        let log: Arc<dyn EventLog> = Arc::new(Flaky {
+            log,
+            failures: AtomicUsize::new(2),
+        });
+        let projections: Arc<dyn ProjectionStore> =
+            Arc::new(SledProjections::open(&dir.path().join("projections")).unwrap());
+        let (tx, mut projected) = watch::channel(LogPosition(0));
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(log, projections.clone(), tx, shutdown.clone()));
+
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            projected.wait_for(|p| *p >= LogPosition(5)),
+        )
+        .await
+        .expect("the replay was retried after its reads failed")
+        .expect("the projector is still running");
+        assert_eq!(projections.checkpoint().await.unwrap(), LogPosition(5));
+        shutdown.cancel();
+        task.await.unwrap();
     }
 }

@@ -36,7 +36,7 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(200);
 
 /// How far back the follower looks first for the last record when none is at or after the
 /// broker's answer; each further look goes four times as far.
-const FIRST_LOOK_BACK: u64 = 64;
+const FIRST_LOOK_BACK: u64 = 1;
 
 /// The follower's consumer, at the partition's end, and the log's end.
 pub(crate) async fn start(

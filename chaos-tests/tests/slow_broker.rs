@@ -1,0 +1,76 @@
+//! The Kafka event log on the broker the harness runs: tansu 0.6 with its log on S3
+//! (SeaweedFS), which serves one record batch per fetch and takes about 0.1 s a fetch, and
+//! every append is its own batch. A node that replays a long log there must still move
+//! forward: a read that runs out of time returns the records it met and the next read goes on
+//! from there. Failing the whole read instead threw the progress away, and each node of the
+//! first chaos run against the real cluster retried its replay from one place for ever.
+
+use kindling_chaos::services::{self, Binaries};
+use kindling_events::{Aggregate, Event, JobId, LogPosition, NewEvent, NodeId, Origin};
+use kindling_store::EventLog;
+use kindling_store_kafka::{KafkaConfig, KafkaEventLog};
+use std::time::Duration;
+
+const EVENTS: u64 = 300;
+
+fn config(broker: &services::Service) -> KafkaConfig {
+    let mut config = KafkaConfig::new(broker.addr.to_string(), "kindling-slow-broker");
+    config.session_timeout = Duration::from_secs(2);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_on_a_slow_broker_keep_their_progress() {
+    let bins = Binaries::find().expect("ops/dev/install-kafka and ops/dev/install-s3");
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = services::s3(&bins, dir.path()).unwrap();
+    let broker = services::kafka(&bins, dir.path(), Some(&s3)).unwrap();
+
+    let writer = KafkaEventLog::open(config(&broker)).await.unwrap();
+    let mut written = Vec::new();
+    for job in 0..EVENTS {
+        let one = NewEvent {
+            aggregate: Aggregate::Job(JobId(job)),
+            version: 1,
+            origin: Origin::Api,
+            node: NodeId(1),
+            at_ms: 1_700_000_000_000,
+            event: Event::SessionActivity,
+        };
+        written.extend(writer.append(vec![one]).await.unwrap());
+    }
+    writer.close().await;
+
+    // tansu on S3 lists the partition's objects on every fetch: with 300 one-record batches a
+    // fetch takes tens of milliseconds, and reading them all takes far longer than a 1 s
+    // request timeout.
+    let mut slow = config(&broker);
+    slow.request_timeout = Duration::from_secs(1);
+    let reader = KafkaEventLog::open(slow).await.unwrap();
+    assert_eq!(reader.end(), LogPosition(EVENTS));
+
+    let first = reader
+        .read(LogPosition(0), 1000)
+        .await
+        .expect("a read that met records returns them when its time is up");
+    assert!(
+        !first.is_empty() && first.len() < written.len(),
+        "the first read stopped short on the slow broker: {} of {} records",
+        first.len(),
+        written.len()
+    );
+    let mut read = first;
+    let mut reads = 1;
+    while read.len() < written.len() {
+        let from = read.last().unwrap().position.next();
+        let more = reader
+            .read(from, 1000)
+            .await
+            .expect("each read makes progress");
+        assert!(!more.is_empty(), "a read from {from:?} met nothing");
+        read.extend(more);
+        reads += 1;
+    }
+    assert_eq!(read, written, "{reads} reads together return the log in order");
+    reader.close().await;
+}
