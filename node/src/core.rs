@@ -38,6 +38,9 @@ pub struct Storage {
     pub fenced_writes: bool,
 }
 
+/// How long a read waits for the projections to reach the log's end before it gives up.
+const READ_BARRIER_WAIT: Duration = Duration::from_secs(5);
+
 pub struct Core {
     pub node: NodeId,
     pub log: Arc<dyn EventLog>,
@@ -147,10 +150,39 @@ impl Core {
         }
     }
 
-    /// Waits until the projections reflect everything appended so far.
+    /// Waits until the projections reflect everything appended so far, as far as this node
+    /// can tell: the log's current end if its store answers, else the end it knows. For the
+    /// node's own bookkeeping; reads served to clients go through [`Core::read_barrier`].
     pub async fn catch_up(&self) -> bool {
-        self.await_projected(self.log.end(), Duration::from_secs(5))
-            .await
+        let end = match self.log.current_end().await {
+            Ok(end) => end,
+            Err(_) => self.log.end(),
+        };
+        self.await_projected(end, READ_BARRIER_WAIT).await
+    }
+
+    /// Waits until the projections reflect every event acknowledged anywhere in the cluster
+    /// before the call, so that a read through this node never goes back behind what a
+    /// client saw through another (a session read `idle` on one node must not read
+    /// `starting` on the next). Fails, as retryable, when this node cannot ask the log for
+    /// its end (cut off from the broker) or its projections do not get there in time (the
+    /// projection store is away): a stale answer would be worse.
+    pub async fn read_barrier(&self) -> Result<()> {
+        let end = self.log.current_end().await.map_err(|e| {
+            Error::Unavailable(format!(
+                "this node cannot confirm that its reads are current ({e}); retry, another \
+                 node may answer"
+            ))
+        })?;
+        if self.await_projected(end, READ_BARRIER_WAIT).await {
+            return Ok(());
+        }
+        Err(Error::Unavailable(format!(
+            "this node's projections are behind the event log (at {}, the log ends at {}); \
+             retry, another node may answer",
+            self.projected.borrow().0,
+            end.0
+        )))
     }
 
     pub fn projected(&self) -> watch::Receiver<LogPosition> {
@@ -347,7 +379,7 @@ impl Core {
     /// job not there yet may have been created on another member a moment ago: in a cluster
     /// the read waits, up to `arrival_wait`, for it to arrive.
     async fn projected_job(&self, id: JobId) -> Result<Job> {
-        self.catch_up().await;
+        self.read_barrier().await?;
         if let Some(job) = self.projections.job(id).await? {
             return Ok(job);
         }

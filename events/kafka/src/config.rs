@@ -141,6 +141,27 @@ impl KafkaConfig {
     }
 }
 
+/// The context of the log's consumers, which ask for partition-end events
+/// (`enable.partition.eof`): librdkafka also reports reaching the end to the client's error
+/// callback, which rdkafka's default context logs at ERROR, once for every record the tail
+/// follows. Reaching the end is not an error: it goes to trace; other errors stay errors.
+pub(crate) struct LogContext;
+
+impl rdkafka::ClientContext for LogContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::PartitionEOF) {
+            tracing::trace!(%reason, "librdkafka: end of partition");
+        } else {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for LogContext {}
+
+/// A consumer of the event log's partition.
+pub(crate) type LogConsumer = rdkafka::consumer::StreamConsumer<LogContext>;
+
 fn millis(d: Duration) -> String {
     d.as_millis().to_string()
 }

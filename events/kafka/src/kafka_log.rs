@@ -3,6 +3,7 @@
 //! the fenced writers it opens; each is described in its own module.
 
 use crate::config::KafkaConfig;
+use crate::config::{LogConsumer, LogContext};
 use crate::fenced_writer;
 use crate::reader::Readers;
 use crate::writer::{self, AppendRequest};
@@ -10,7 +11,7 @@ use crate::{tail, topic};
 use async_trait::async_trait;
 use kindling_events::{Envelope, LogPosition, NewEvent};
 use kindling_store::{EventLog, FencedWriter, Result, StoreError};
-use rdkafka::consumer::StreamConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::FutureProducer;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -18,6 +19,10 @@ use tokio::task::JoinHandle;
 
 /// Appends waiting for the writer; beyond this, `append` waits (backpressure).
 const QUEUED_APPENDS: usize = 8192;
+
+/// How long `current_end` may take (asking the broker, then the tail catching up) before it
+/// fails: a read barrier on a node cut off from the broker should fail soon, not hang.
+const CURRENT_END_WITHIN: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The event log on Kafka. Needs a tokio runtime. Its background tasks end when it is closed
 /// ([`close`](Self::close): pending appends finish, then the clients disconnect) or dropped
@@ -30,8 +35,13 @@ pub struct KafkaEventLog {
     readers: Readers,
     writer: JoinHandle<FutureProducer>,
     acknowledger: JoinHandle<()>,
-    tail: JoinHandle<StreamConsumer>,
+    tail: JoinHandle<LogConsumer>,
     stop_tail: oneshot::Sender<()>,
+    /// How far the tail has consumed, markers included (see `tail::follow`).
+    passed: watch::Receiver<u64>,
+    /// Asks the broker for the partition's high watermark (`current_end`).
+    watermarks: Arc<BaseConsumer<LogContext>>,
+    request_timeout: std::time::Duration,
     fenced: fenced_writer::Context,
     /// Tells the fenced writers' tasks that the log closes.
     closing: watch::Sender<bool>,
@@ -66,12 +76,18 @@ impl KafkaEventLog {
             end_tx.clone(),
         );
         let (stop_tail, stop_rx) = oneshot::channel();
+        let (passed_tx, passed) = watch::channel(end.0);
         let tail = tokio::spawn(tail::follow(
             follower,
             topic.clone(),
             end_tx.clone(),
+            passed_tx,
             stop_rx,
         ));
+        let watermarks = config
+            .consumer("log-watermarks", config.tail_fetch_wait)
+            .create_with_context(LogContext)
+            .map_err(|e| StoreError::Backend(format!("kafka consumer: {e}")))?;
         tracing::info!(%topic, brokers = %config.brokers, end = end.0, "kafka event log open");
         let (closing, closing_rx) = watch::channel(false);
         Ok(KafkaEventLog {
@@ -89,6 +105,9 @@ impl KafkaEventLog {
             acknowledger: writer.acknowledger,
             tail,
             stop_tail,
+            passed,
+            watermarks: Arc::new(watermarks),
+            request_timeout: CURRENT_END_WITHIN,
             closing,
             fenced_tasks: Mutex::new(Vec::new()),
         })
@@ -107,6 +126,7 @@ impl KafkaEventLog {
             stop_tail,
             closing,
             fenced_tasks,
+            watermarks,
             ..
         } = self;
         closing.send_replace(true);
@@ -121,8 +141,10 @@ impl KafkaEventLog {
         let follower = tail.await.ok();
         let idle = readers.drain();
         // librdkafka's destructors block (the producer flushes, client threads are joined).
-        let _ =
-            tokio::task::spawn_blocking(move || drop((producer, follower, idle, readers))).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            drop((producer, follower, idle, readers, watermarks))
+        })
+        .await;
         tracing::info!(%topic, "kafka event log closed");
     }
 }
@@ -155,6 +177,44 @@ impl EventLog for KafkaEventLog {
 
     fn subscribe(&self) -> watch::Receiver<LogPosition> {
         self.end.clone()
+    }
+
+    /// Asks the broker for the high watermark (everything acknowledged with `acks=all` is
+    /// below it), then waits until the tail has consumed up to it; `end` then covers every
+    /// event below it. On tansu 0.6 the watermark is the last batch's base offset + 1, so
+    /// the later records of a last batch of several may be missed; Kafka answers the true end.
+    async fn current_end(&self) -> Result<LogPosition> {
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        let (consumer, topic, timeout) = (
+            self.watermarks.clone(),
+            self.topic.clone(),
+            self.request_timeout,
+        );
+        // librdkafka's watermark query blocks its thread.
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            consumer.fetch_watermarks(&topic, 0, timeout)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("watermark query: {e}")))?
+        .map_err(|e| {
+            StoreError::Backend(format!("asking the broker for the end of {}: {e}", self.topic))
+        })?;
+        let high = u64::try_from(high).unwrap_or(0);
+        let mut passed = self.passed.clone();
+        let waited = tokio::time::timeout_at(deadline, passed.wait_for(|p| *p >= high))
+            .await
+            .map(|r| r.is_ok());
+        match waited {
+            Ok(true) => Ok(self.end()),
+            Ok(false) => Err(StoreError::Closed),
+            Err(_) => Err(StoreError::Backend(format!(
+                "the log's follower did not reach the broker's end {high} of {} within {:?} \
+                 (it is at {})",
+                self.topic,
+                self.request_timeout,
+                *self.passed.borrow()
+            ))),
+        }
     }
 
     async fn fenced_writer(&self, writer_id: &str) -> Result<Arc<dyn FencedWriter>> {

@@ -26,10 +26,11 @@
 //! its id opens or `transaction_timeout`) and fails after `request_timeout`.
 
 use crate::config::KafkaConfig;
+use crate::config::{LogConsumer, LogContext};
 use crate::record;
 use kindling_events::{Envelope, LogPosition};
 use kindling_store::{Result, StoreError};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use std::sync::{Arc, Mutex};
@@ -44,7 +45,7 @@ const FETCH_WAIT: Duration = Duration::from_millis(10);
 pub(crate) struct Readers {
     client: ClientConfig,
     topic: Arc<str>,
-    idle: Mutex<Vec<StreamConsumer>>,
+    idle: Mutex<Vec<LogConsumer>>,
     permits: Semaphore,
     timeout: Duration,
 }
@@ -81,7 +82,7 @@ impl Readers {
             Some(c) => c,
             None => self
                 .client
-                .create()
+                .create_with_context(LogContext)
                 .map_err(|e| StoreError::Backend(format!("kafka consumer: {e}")))?,
         };
         let out = read(&consumer, &self.topic, from.0, end.0, max, self.timeout).await;
@@ -93,18 +94,18 @@ impl Readers {
     }
 
     /// The idle consumers, for `close` to destroy off the runtime.
-    pub fn drain(&self) -> Vec<StreamConsumer> {
+    pub fn drain(&self) -> Vec<LogConsumer> {
         self.lock().drain(..).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StreamConsumer>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LogConsumer>> {
         // The guarded Vec is always whole: a panic elsewhere cannot leave it half-changed.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 async fn read(
-    consumer: &StreamConsumer,
+    consumer: &LogConsumer,
     topic: &str,
     from: u64,
     end: u64,
@@ -164,7 +165,7 @@ async fn read(
 
 /// Where the consumer will read next: past the last record it returned and past any
 /// transaction markers and skipped records after it; none before it passed anything.
-fn position(consumer: &StreamConsumer, topic: &str) -> Result<Option<u64>> {
+pub(crate) fn position(consumer: &LogConsumer, topic: &str) -> Result<Option<u64>> {
     let positions = consumer
         .position()
         .map_err(|e| StoreError::Backend(format!("position in {topic}: {e}")))?;

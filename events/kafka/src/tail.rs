@@ -21,10 +21,11 @@
 //! far, down to offset 0. On Kafka with plain appends only, the first look is one empty fetch.
 
 use crate::config::KafkaConfig;
+use crate::config::{LogConsumer, LogContext};
 use crate::writer::advance;
 use kindling_events::LogPosition;
 use kindling_store::{Result, StoreError};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::sync::Arc;
@@ -42,11 +43,11 @@ const FIRST_LOOK_BACK: u64 = 1;
 pub(crate) async fn start(
     config: &KafkaConfig,
     topic: &Arc<str>,
-) -> Result<(StreamConsumer, LogPosition)> {
-    let consumer: StreamConsumer = config
+) -> Result<(LogConsumer, LogPosition)> {
+    let consumer: LogConsumer = config
         .consumer("log-tail", config.tail_fetch_wait)
         .set("enable.partition.eof", "true")
-        .create()
+        .create_with_context(LogContext)
         .map_err(|e| StoreError::Backend(format!("kafka consumer: {e}")))?;
     let (consumer, high) = {
         let topic = topic.clone();
@@ -82,7 +83,7 @@ pub(crate) async fn start(
 /// Consumes from `from` until the partition's end is reached, and returns the offset of the
 /// last record met, if any.
 async fn last_record(
-    consumer: &StreamConsumer,
+    consumer: &LogConsumer,
     topic: &str,
     from: u64,
     timeout: Duration,
@@ -115,12 +116,24 @@ async fn last_record(
 
 /// Runs until `shutdown` fires or its sender is dropped; returns the consumer so that
 /// `close` can destroy it off the runtime.
+///
+/// Besides `end`, publishes `passed`: the offset the follower has consumed up to, transaction
+/// markers and skipped records included (the consumer's position at the partition's end), so
+/// `current_end` can tell when everything below a broker's high watermark has been seen.
 pub(crate) async fn follow(
-    consumer: StreamConsumer,
+    consumer: LogConsumer,
     topic: Arc<str>,
     end: Arc<watch::Sender<LogPosition>>,
+    passed: watch::Sender<u64>,
     mut shutdown: oneshot::Receiver<()>,
-) -> StreamConsumer {
+) -> LogConsumer {
+    let pass = |offset: u64| {
+        passed.send_if_modified(|p| {
+            let moved = offset > *p;
+            *p = (*p).max(offset);
+            moved
+        });
+    };
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -128,9 +141,14 @@ pub(crate) async fn follow(
                 Ok(m) => {
                     if let Ok(offset) = u64::try_from(m.offset()) {
                         advance(&end, LogPosition(offset + 1));
+                        pass(offset + 1);
                     }
                 }
-                Err(KafkaError::PartitionEOF(_)) => {}
+                Err(KafkaError::PartitionEOF(_)) => {
+                    if let Ok(Some(at)) = crate::reader::position(&consumer, &topic) {
+                        pass(at);
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(%topic, error = %e, "following the event log's tail failed; retrying");
                     tokio::select! {

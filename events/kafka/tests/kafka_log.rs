@@ -72,6 +72,35 @@ async fn another_instance_appends_advance_end_and_subscribe() {
     second.close().await;
 }
 
+/// `current_end` covers every append acknowledged before it, by any instance: the other
+/// instance's `end` learns of them only when its tail fetches them (tansu answers a waiting
+/// fetch after `tail_fetch_wait`), `current_end` asks the broker. Once the broker is gone it
+/// fails instead of answering a stale end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_end_covers_what_another_instance_appended() {
+    let mut kafka = Kafka::start();
+    let writer = kafka.open_log("current").await;
+    let mut config = kafka.config("current");
+    // A slow follower: `end` alone would lag by up to a second.
+    config.tail_fetch_wait = Duration::from_secs(1);
+    let reader = KafkaEventLog::open(config).await.unwrap();
+    for round in 0..5u64 {
+        let written = writer.append(activity(round, 1)).await.unwrap();
+        let after = written[0].position.next();
+        let end = reader.current_end().await.unwrap();
+        assert!(
+            end >= after,
+            "round {round}: current_end {end:?} is behind the acknowledged append at {after:?}"
+        );
+        assert_eq!(reader.end(), end, "end has caught up with what current_end answered");
+    }
+    kafka.broker.kill();
+    let failed = tokio::time::timeout(WAIT, reader.current_end())
+        .await
+        .expect("current_end gives up on an unreachable broker");
+    assert!(failed.is_err(), "without a broker: {failed:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_appends_are_read_back_by_a_fresh_instance() {
     let kafka = Kafka::start();

@@ -32,6 +32,16 @@ pub trait EventLog: Send + Sync + 'static {
     /// Changes whenever `end` advances; follow the tail by reading up to the new end.
     fn subscribe(&self) -> watch::Receiver<LogPosition>;
 
+    /// The end, made current: at or past every event whose append was acknowledged, by any
+    /// writer in any process, before this call. `end` may lag behind other processes' appends
+    /// (it moves as this instance learns of them); this asks the log's store and waits until
+    /// `end` covers what it answered. A read that must not go back behind what a client saw
+    /// through another node waits for its projections to reach this. Fails if the store
+    /// cannot be asked. A log with one writer process has nothing to ask: `end` it is.
+    async fn current_end(&self) -> Result<LogPosition> {
+        Ok(self.end())
+    }
+
     /// Opens a writer that fences every writer opened earlier under the same `writer_id`, in
     /// this process or any other: once this returns Ok, their appends fail with `Fenced` and
     /// none of their unacknowledged appends becomes visible to readers afterwards.

@@ -118,7 +118,7 @@ async fn list(
 ) -> ApiResult<(usize, usize, Vec<Job>)> {
     let params = Params::from_query(q.as_deref())?;
     let (from, size) = page(&params)?;
-    s.core.catch_up().await;
+    s.core.read_barrier().await?;
     let page = s
         .core
         .projections
@@ -365,7 +365,7 @@ pub async fn statements_of(
         .int("size")?
         .map(|n| n.max(0) as usize)
         .unwrap_or(usize::MAX);
-    s.core.catch_up().await;
+    s.core.read_barrier().await?;
     let page = s
         .core
         .projections

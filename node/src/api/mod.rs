@@ -269,7 +269,7 @@ impl AppState {
         let deadline = Instant::now() + wait;
         let mut projected = self.core.projected();
         loop {
-            self.core.catch_up().await;
+            self.core.read_barrier().await?;
             let s = self
                 .core
                 .projections

@@ -197,7 +197,7 @@ pub async fn list_jobs(
             )))
         }
     };
-    s.core.catch_up().await;
+    s.core.read_barrier().await?;
     let page = s
         .core
         .projections
@@ -288,7 +288,7 @@ pub async fn events(
 ) -> ApiResult<Json<EventList>> {
     let id = job_id(&id, "Job")?;
     s.job(id).await?;
-    s.core.catch_up().await;
+    s.core.read_barrier().await?;
     let positions = s.core.projections.history(id).await.map_err(Error::from)?;
     let mut events = Vec::with_capacity(positions.len());
     for p in positions {
