@@ -264,7 +264,12 @@ pub fn kafka(bins: &Binaries, dir: &Path, s3: Option<&Service>) -> Result<Servic
         "--advertised-listener-url".into(),
         url,
         "--storage-engine".into(),
-        if s3.is_some() { "s3://tansu/" } else { "memory://tansu/" }.into(),
+        if s3.is_some() {
+            "s3://tansu/"
+        } else {
+            "memory://tansu/"
+        }
+        .into(),
     ];
     let mut s = Service::new("kafka", addr, cmd, dir.join("kafka.log"));
     if let Some(s3) = s3 {

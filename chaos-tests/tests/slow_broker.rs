@@ -71,6 +71,9 @@ async fn reads_on_a_slow_broker_keep_their_progress() {
         read.extend(more);
         reads += 1;
     }
-    assert_eq!(read, written, "{reads} reads together return the log in order");
+    assert_eq!(
+        read, written,
+        "{reads} reads together return the log in order"
+    );
     reader.close().await;
 }

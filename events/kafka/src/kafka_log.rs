@@ -191,14 +191,16 @@ impl EventLog for KafkaEventLog {
             self.request_timeout,
         );
         // librdkafka's watermark query blocks its thread.
-        let (_, high) = tokio::task::spawn_blocking(move || {
-            consumer.fetch_watermarks(&topic, 0, timeout)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(format!("watermark query: {e}")))?
-        .map_err(|e| {
-            StoreError::Backend(format!("asking the broker for the end of {}: {e}", self.topic))
-        })?;
+        let (_, high) =
+            tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&topic, 0, timeout))
+                .await
+                .map_err(|e| StoreError::Backend(format!("watermark query: {e}")))?
+                .map_err(|e| {
+                    StoreError::Backend(format!(
+                        "asking the broker for the end of {}: {e}",
+                        self.topic
+                    ))
+                })?;
         let high = u64::try_from(high).unwrap_or(0);
         let mut passed = self.passed.clone();
         let waited = tokio::time::timeout_at(deadline, passed.wait_for(|p| *p >= high))

@@ -92,7 +92,11 @@ async fn current_end_covers_what_another_instance_appended() {
             end >= after,
             "round {round}: current_end {end:?} is behind the acknowledged append at {after:?}"
         );
-        assert_eq!(reader.end(), end, "end has caught up with what current_end answered");
+        assert_eq!(
+            reader.end(),
+            end,
+            "end has caught up with what current_end answered"
+        );
     }
     kafka.broker.kill();
     let failed = tokio::time::timeout(WAIT, reader.current_end())
