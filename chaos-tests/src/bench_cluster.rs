@@ -214,7 +214,10 @@ impl Cluster {
             .append(true)
             .open(self.dir.join(format!("node{}.log", node.id)))?;
         let mut child = cmd
-            .env("KINDLING_LOG", "warn")
+            .env(
+                "KINDLING_LOG",
+                std::env::var("KINDLING_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log)

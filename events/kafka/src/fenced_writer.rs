@@ -76,10 +76,12 @@ pub(crate) async fn open(
     let timeout = cx.config.request_timeout;
     let topic = cx.topic.clone();
     let (producer, init) = blocking(producer, move |p| {
-        // Connected first: librdkafka looks the transaction coordinator up at once only when it
-        // has a broker connection, and otherwise retries on a 500 ms timer (most of a fresh
-        // writer's opening time on a new leader).
-        let _ = p.client().fetch_metadata(Some(&topic), timeout);
+        // Connected first: librdkafka looks the transaction coordinator up at once only when a
+        // broker it learned from metadata (not the bootstrap address) is connected, and
+        // otherwise retries on a fixed 500 ms timer, which was most of a new leader's takeover.
+        // Metadata alone comes over the bootstrap connection; the watermark query goes to the
+        // partition's leader, so it leaves a learned broker connected.
+        let _ = p.client().fetch_watermarks(&topic, 0, timeout);
         p.init_transactions(timeout)
     })
     .await?;

@@ -17,12 +17,20 @@ pub struct ClusterConfig {
     pub dir: PathBuf,
     /// How often the leader reaches every follower.
     pub heartbeat_interval: Duration,
-    /// Each member draws its election timeout `t` from `[min, max)` once, at start. openraft
-    /// 0.9 adds its leader lease (`max`) to it: a follower calls an election `max + t` after
-    /// the last heartbeat it got (checked every 1.5 heartbeats), and refuses to vote for anyone
-    /// within `max` of it. So failover takes about `max + min ..= max + max + 1.5 heartbeats`;
-    /// the defaults (50 ms, 200-400 ms) give 0.6-0.9 s. `max` is also how long a leader counts
-    /// itself as leading after a quorum last acknowledged it (`LeaderState::is_leader`).
+    /// The window of election timeouts. openraft 0.9 draws a member's election timeout `t`
+    /// once, at start, and adds its leader lease (the member's max) to it: a follower calls
+    /// an election `max + t` after the last heartbeat it got (checked every 1.5 heartbeats),
+    /// and refuses to vote for anyone within its max of it.
+    ///
+    /// Drawn once, two members' timeouts can stay within a round trip of each other for as
+    /// long as both run: after every leader loss both call an election at once, each votes for
+    /// itself, neither wins, and the next round comes a whole timeout later (measured: 1.3 to
+    /// 2.1 s failovers whenever the same two survived). So each member gets its own slot of
+    /// the window by id (see [`ClusterConfig::election_slot`]) and draws only within the
+    /// first half of it: members in different slots never tie, and the lower slot wins.
+    /// Failover takes about `2 * t`, 0.4-0.8 s with the defaults (50 ms, 200-400 ms). The
+    /// member's max is also how long a leader counts itself as leading after a quorum last
+    /// acknowledged it (`LeaderState::is_leader`).
     pub election_timeout_min: Duration,
     pub election_timeout_max: Duration,
     /// Job ids leased per Raft write. Larger blocks mean fewer writes and more ids skipped
@@ -67,16 +75,82 @@ impl ClusterConfig {
             return Err(invalid("id_block_size must be at least 1".into()));
         }
         let ms = |d: Duration| d.as_millis() as u64;
+        let (min, max) = self.election_slot();
         openraft::Config {
             cluster_name: "kindling".into(),
             heartbeat_interval: ms(self.heartbeat_interval),
-            election_timeout_min: ms(self.election_timeout_min),
-            election_timeout_max: ms(self.election_timeout_max),
+            election_timeout_min: ms(min),
+            election_timeout_max: ms(max),
             snapshot_policy: SnapshotPolicy::LogsSinceLast(self.snapshot_every.max(1)),
             max_in_snapshot_log_to_keep: self.logs_kept_after_snapshot,
             ..Default::default()
         }
         .validate()
         .map_err(|e| invalid(e.to_string()))
+    }
+
+    /// This member's election timeouts: the window `[min, max)` cut into `SLOTS` slots, the
+    /// member's by `(id - 1) % SLOTS`, and only the first half of that slot drawn from, so
+    /// the draws of members in different slots stay half a slot apart (20 ms with the
+    /// defaults, far more than a round trip on a LAN). Members `SLOTS` ids apart share a slot
+    /// and draw at random within it as before. A window too narrow to cut is used whole.
+    pub fn election_slot(&self) -> (Duration, Duration) {
+        const SLOTS: u32 = 5;
+        let (min, max) = (self.election_timeout_min, self.election_timeout_max);
+        let width = max.saturating_sub(min) / SLOTS;
+        if width < Duration::from_millis(2) {
+            return (min, max);
+        }
+        let slot = (self.node_id.0.saturating_sub(1) % u64::from(SLOTS)) as u32;
+        let low = min + width * slot;
+        (low, low + width / 2)
+    }
+}
+
+#[cfg(test)]
+mod election_slots {
+    use super::*;
+
+    fn slot(id: u64) -> (u64, u64) {
+        let addrs = MemberAddrs {
+            raft_addr: "127.0.0.1:1".into(),
+            http_addr: "127.0.0.1:2".into(),
+            driver_addr: "127.0.0.1:3".into(),
+        };
+        let (min, max) = ClusterConfig::new(NodeId(id), addrs, "/x").election_slot();
+        (min.as_millis() as u64, max.as_millis() as u64)
+    }
+
+    #[test]
+    fn members_draw_from_disjoint_slots_half_a_slot_apart() {
+        assert_eq!(slot(1), (200, 220));
+        assert_eq!(slot(2), (240, 260));
+        assert_eq!(slot(3), (280, 300));
+        assert_eq!(slot(5), (360, 380));
+        assert_eq!(slot(6), slot(1), "ids five apart share a slot");
+        for a in 1..=5 {
+            for b in (a + 1)..=5 {
+                let (lo, hi) = (slot(a), slot(b));
+                assert!(
+                    lo.1 + 20 <= hi.0,
+                    "slots of {a} and {b} overlap: {lo:?} {hi:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_slot_is_a_window_openraft_accepts() {
+        for id in 1..=7 {
+            let addrs = MemberAddrs {
+                raft_addr: "127.0.0.1:1".into(),
+                http_addr: "127.0.0.1:2".into(),
+                driver_addr: "127.0.0.1:3".into(),
+            };
+            let c = ClusterConfig::new(NodeId(id), addrs, "/x");
+            let o = c.openraft().unwrap();
+            assert!(o.election_timeout_min < o.election_timeout_max);
+            assert!(o.heartbeat_interval < o.election_timeout_min);
+        }
     }
 }

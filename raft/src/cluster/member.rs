@@ -62,7 +62,7 @@ impl ClusterMember {
         let raft = KindlingRaft::new(
             id.0,
             raft_config,
-            PeerNetwork::new(id.0, channels.clone()),
+            PeerNetwork::new(id.0, channels.clone(), config.heartbeat_interval),
             log,
             sm,
         )

@@ -16,7 +16,7 @@ use kindling_proto::raft::v1::{raft_reply, RaftReply, RaftRequest};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Timeout, Unreachable,
 };
-use openraft::network::{RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RPCTypes, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -176,11 +176,18 @@ fn decode_reply<Ok: DeserializeOwned, Err: DeserializeOwned>(
 pub struct PeerNetwork {
     local: MemberId,
     channels: PeerChannels,
+    retry_every: Duration,
 }
 
 impl PeerNetwork {
-    pub(crate) fn new(local: MemberId, channels: PeerChannels) -> Self {
-        PeerNetwork { local, channels }
+    /// `retry_every`: how soon a call to a peer that was unreachable is tried again (see
+    /// [`PeerConnection::backoff`]).
+    pub(crate) fn new(local: MemberId, channels: PeerChannels, retry_every: Duration) -> Self {
+        PeerNetwork {
+            local,
+            channels,
+            retry_every,
+        }
     }
 }
 
@@ -193,6 +200,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
             target,
             node: node.clone(),
             channels: self.channels.clone(),
+            retry_every: self.retry_every,
         }
     }
 }
@@ -203,6 +211,7 @@ pub struct PeerConnection {
     target: MemberId,
     node: MemberAddrs,
     channels: PeerChannels,
+    retry_every: Duration,
 }
 
 impl PeerConnection {
@@ -280,5 +289,15 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         option: RPCOption,
     ) -> Result<VoteResponse<MemberId>, RPCError<MemberId, MemberAddrs, RaftError<MemberId>>> {
         self.send(Rpc::Vote, RPCTypes::Vote, &rpc, &option).await
+    }
+
+    /// openraft waits this long before calling a peer that was `Unreachable` again; its
+    /// default is 500 ms. A member that restarts calls an election if no heartbeat reaches it
+    /// within its election timeout (0.5 to 0.8 s after it starts): a leader still waiting out
+    /// half a second would let it, and the restarted member's higher term would then depose a
+    /// healthy leader. Retrying every heartbeat interval reaches it in time; a refused
+    /// connection costs next to nothing, a blackholed one is bounded by the connect timeout.
+    fn backoff(&self) -> Backoff {
+        Backoff::new(std::iter::repeat(self.retry_every))
     }
 }
