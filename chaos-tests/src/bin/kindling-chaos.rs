@@ -128,13 +128,21 @@ fn main() {
                 schedule::ScheduleConfig::new(shape.nodes, shape.duration.as_millis() as u64);
             s.nemeses = nemeses(shape.nemeses, shape.broker_s3);
             s.min_pause_ms = shape.min_pause.as_millis() as u64;
+            // Written, not printed: a reader that stops early (`| head`) ends the listing
+            // instead of a panic on the broken pipe.
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
             for f in schedule::schedule(shape.seed, &s) {
-                println!(
+                let line = writeln!(
+                    out,
                     "{:>8.1} s  hold {:>5.1} s  {}",
                     f.at_ms as f64 / 1000.0,
                     f.hold_ms as f64 / 1000.0,
                     serde_json::to_string(&f.action).unwrap_or_default()
                 );
+                if line.is_err() {
+                    break;
+                }
             }
             0
         }
