@@ -102,12 +102,22 @@ impl Scheduler {
             self.shown.insert(id, reason);
         }
         for launch in decided.launches {
-            self.queued.remove(&launch.job);
+            let spec = self.queued.remove(&launch.job);
             self.shown.remove(&launch.job);
             let job = match self.core.job(launch.job).await {
                 Ok(j) => j,
-                Err(e) => {
+                Err(e @ crate::error::Error::NotFound(_)) => {
                     tracing::warn!(job = launch.job.0, error = %e, "queued job vanished");
+                    continue;
+                }
+                Err(e) => {
+                    // Not loadable now (the read barrier could not reach the log, or this node
+                    // stopped leading): it stays queued for the next round, not forgotten until
+                    // some later leader rebuilds its queue.
+                    tracing::warn!(job = launch.job.0, error = %e, "cannot load a queued job; it stays queued");
+                    if let Some(spec) = spec {
+                        self.queued.insert(launch.job, spec);
+                    }
                     continue;
                 }
             };
