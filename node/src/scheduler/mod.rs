@@ -178,13 +178,29 @@ impl Scheduler {
         leadership: &mut watch::Receiver<LeaderState>,
         shutdown: &CancellationToken,
     ) {
-        self.queued.clear();
-        self.running.clear();
-        self.shown.clear();
         self.next = self.core.log.end();
         self.gateway.resume_routes().await;
-        if let Err(e) = self.recover().await {
-            tracing::error!(error = %e, "recovery after election failed");
+        // Recovery rebuilds the queue and finds the running drivers; a leader that went on
+        // without it would leave every job queued before the election waiting (the hour-long
+        // chaos run saw a thousand batches stay not_started after such failures). It is
+        // retried until it succeeds or this node stops leading.
+        loop {
+            self.queued.clear();
+            self.running.clear();
+            self.shown.clear();
+            match self.recover().await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "recovery after election failed; retrying");
+                    if *self.core.leading().borrow() != Some(self.term) {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+            }
         }
         let generation = self.lanes.generation();
         let mut end = self.core.log.subscribe();
