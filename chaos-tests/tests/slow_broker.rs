@@ -11,7 +11,7 @@ use kindling_store::EventLog;
 use kindling_store_kafka::{KafkaConfig, KafkaEventLog};
 use std::time::Duration;
 
-const EVENTS: u64 = 300;
+const EVENTS: u64 = 500;
 
 fn config(broker: &services::Service) -> KafkaConfig {
     let mut config = KafkaConfig::new(broker.addr.to_string(), "kindling-slow-broker");
@@ -41,11 +41,12 @@ async fn reads_on_a_slow_broker_keep_their_progress() {
     }
     writer.close().await;
 
-    // tansu on S3 lists the partition's objects on every fetch: with 300 one-record batches a
-    // fetch takes tens of milliseconds, and reading them all takes far longer than a 1 s
-    // request timeout.
+    // tansu on S3 lists the partition's objects on every fetch: with 500 one-record batches a
+    // fetch takes tens of milliseconds, and reading them all takes far longer than a 2 s
+    // request timeout. Opening needs one fetch (the last record), well within it even on a
+    // loaded machine (a 1 s timeout left it little room there).
     let mut slow = config(&broker);
-    slow.request_timeout = Duration::from_secs(1);
+    slow.request_timeout = Duration::from_secs(2);
     let reader = KafkaEventLog::open(slow).await.unwrap();
     assert_eq!(reader.end(), LogPosition(EVENTS));
 
