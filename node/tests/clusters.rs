@@ -524,6 +524,18 @@ fn clusters_that_fail_fail_their_own_jobs_while_the_others_run() {
     drop(held);
 }
 
+/// The driver pod `pod` once the node has created it (polled, within `T`).
+fn driver_pod(fake: &kube_fake::KubeFake, ns: &str, pod: &str) -> Value {
+    let deadline = Instant::now() + T;
+    loop {
+        if let Some(created) = fake.get("pods", ns, pod) {
+            return created;
+        }
+        assert!(Instant::now() < deadline, "no driver pod {pod}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_kubernetes_cluster_runs_a_batch_through_the_registry() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -557,12 +569,7 @@ fn a_kubernetes_cluster_runs_a_batch_through_the_registry() {
     assert_eq!(status, 201, "{b}");
     let b = id(&b);
     let pod = format!("kindling-{b}-1");
-    let deadline = Instant::now() + T;
-    while fake.get("pods", ns, &pod).is_none() {
-        assert!(Instant::now() < deadline, "no driver pod {pod}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let created = fake.get("pods", ns, &pod).unwrap();
+    let created = driver_pod(&fake, ns, &pod);
     assert_eq!(
         created["spec"]["containers"][0]["image"],
         "apache/spark:4.0.0-python3"
@@ -588,10 +595,7 @@ fn a_kubernetes_cluster_runs_a_batch_through_the_registry() {
     assert_eq!(status, 201, "{o}");
     let o = id(&o);
     let pod = format!("kindling-{o}-1");
-    while fake.get("pods", ns, &pod).is_none() {
-        assert!(Instant::now() < deadline + T, "no driver pod {pod}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    driver_pod(&fake, ns, &pod);
     fake.run(ns, &pod);
     node.wait_state(&format!("/api/v1/jobs/{o}"), &["running"], T);
     fake.terminate(ns, &pod, 137, "OOMKilled");

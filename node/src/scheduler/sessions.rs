@@ -97,7 +97,6 @@ impl Scheduler {
     }
 }
 
-/// How a driver's exit reads, given what the job knew.
 /// A failed or errored outcome with the cluster's own word on the end appended (e.g.
 /// `OOMKilled`), so the job's reason says why the driver died, not only its exit code.
 pub(super) fn with_cause(outcome: Outcome, cause: Option<String>) -> Outcome {
@@ -113,6 +112,7 @@ pub(super) fn with_cause(outcome: Outcome, cause: Option<String>) -> Outcome {
     }
 }
 
+/// How a driver's exit reads, given what the job knew.
 pub(super) fn ended_outcome(job: &Job, exit_code: Option<i32>, when: Option<&str>) -> Outcome {
     let when = when.map(|w| format!(" {w}")).unwrap_or_default();
     if job.kill_requested {
