@@ -6,7 +6,8 @@
 //! first chaos run against the real cluster retried its replay from one place for ever.
 
 use kindling_chaos::services::{self, Binaries};
-use kindling_events::{Aggregate, Event, JobId, LogPosition, NewEvent, NodeId, Origin};
+use kindling_events::{Event, LogPosition, Origin};
+use kindling_store::conformance::new_event;
 use kindling_store::EventLog;
 use kindling_store_kafka::{KafkaConfig, KafkaEventLog};
 use std::time::Duration;
@@ -29,14 +30,7 @@ async fn reads_on_a_slow_broker_keep_their_progress() {
     let writer = KafkaEventLog::open(config(&broker)).await.unwrap();
     let mut written = Vec::new();
     for job in 0..EVENTS {
-        let one = NewEvent {
-            aggregate: Aggregate::Job(JobId(job)),
-            version: 1,
-            origin: Origin::Api,
-            node: NodeId(1),
-            at_ms: 1_700_000_000_000,
-            event: Event::SessionActivity,
-        };
+        let one = new_event(job, 1, Origin::Api, Event::SessionActivity);
         written.extend(writer.append(vec![one]).await.unwrap());
     }
     writer.close().await;

@@ -69,7 +69,8 @@ pub async fn run(
 mod tests {
     use super::*;
     use async_trait::async_trait;
-    use kindling_events::{Aggregate, Envelope, Event, JobId, NewEvent, NodeId, Origin};
+    use kindling_events::{Envelope, Event, NewEvent, Origin};
+    use kindling_store::conformance::new_event;
     use kindling_store::{FencedWriter, Result, SledEventLog, SledProjections, StoreError};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -110,14 +111,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = SledEventLog::open(&dir.path().join("log")).unwrap();
         let events = (1..=5)
-            .map(|job| NewEvent {
-                aggregate: Aggregate::Job(JobId(job)),
-                version: 1,
-                origin: Origin::Api,
-                node: NodeId(1),
-                at_ms: 1_700_000_000_000,
-                event: Event::SessionActivity,
-            })
+            .map(|job| new_event(job, 1, Origin::Api, Event::SessionActivity))
             .collect();
         log.append(events).await.unwrap();
         let log: Arc<dyn EventLog> = Arc::new(Flaky {
