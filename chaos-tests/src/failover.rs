@@ -64,17 +64,13 @@ async fn settled(http: &reqwest::Client, cluster: &Cluster, voters: usize) -> Re
 }
 
 pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
-    let temporary = tempfile::tempdir()?;
     // KINDLING_BENCH_KEEP=1 keeps the nodes' logs (KINDLING_BENCH_LOG sets their level).
-    let (_temporary, root) = if std::env::var_os("KINDLING_BENCH_KEEP").is_some() {
-        let kept = temporary.keep();
-        println!("logs in {}", kept.display());
-        (None, kept)
-    } else {
-        let root = temporary.path().to_path_buf();
-        (Some(temporary), root)
-    };
-    let dir = root.as_path();
+    let keep = std::env::var_os("KINDLING_BENCH_KEEP").is_some();
+    let temporary = tempfile::Builder::new().disable_cleanup(keep).tempdir()?;
+    let dir = temporary.path();
+    if keep {
+        println!("logs in {}", dir.display());
+    }
     let spark = instant_spark_home(dir)?;
     let app = dir.join("app.py");
     std::fs::write(&app, "print(1)\n")?;
