@@ -28,9 +28,8 @@ pub async fn run(
             Ok(p) => break p,
             Err(e) => {
                 tracing::error!(error = %e, "cannot replay the log into the projections; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                    _ = shutdown.cancelled() => return,
+                if !pause(&shutdown).await {
+                    return;
                 }
             }
         }
@@ -40,19 +39,19 @@ pub async fn run(
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, position = next.0, "cannot read the event log");
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
-                    _ = shutdown.cancelled() => return,
+                if !pause(&shutdown).await {
+                    return;
                 }
+                continue;
             }
         };
         if let Some(last) = batch.last() {
             if let Err(e) = projections.apply(&batch).await {
                 tracing::error!(error = %e, "cannot update projections; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => continue,
-                    _ = shutdown.cancelled() => return,
+                if !pause(&shutdown).await {
+                    return;
                 }
+                continue;
             }
             next = last.position.next();
             projected.send_replace(next);
@@ -62,6 +61,14 @@ pub async fn run(
             r = end.changed() => if r.is_err() { return },
             _ = shutdown.cancelled() => return,
         }
+    }
+}
+
+/// Waits out the pause after a failed read or write; false once the node shuts down.
+async fn pause(shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => true,
+        _ = shutdown.cancelled() => false,
     }
 }
 

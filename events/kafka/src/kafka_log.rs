@@ -2,8 +2,7 @@
 //! writer (appends), the reader pool (`read`), the tail follower (`end`, `subscribe`) and
 //! the fenced writers it opens; each is described in its own module.
 
-use crate::config::KafkaConfig;
-use crate::config::{LogConsumer, LogContext};
+use crate::config::{KafkaConfig, LogConsumer, LogContext};
 use crate::fenced_writer;
 use crate::reader::Readers;
 use crate::writer::{self, AppendRequest};
@@ -41,7 +40,6 @@ pub struct KafkaEventLog {
     passed: watch::Receiver<u64>,
     /// Asks the broker for the partition's high watermark (`current_end`).
     watermarks: Arc<BaseConsumer<LogContext>>,
-    request_timeout: std::time::Duration,
     fenced: fenced_writer::Context,
     /// Tells the fenced writers' tasks that the log closes.
     closing: watch::Sender<bool>,
@@ -107,7 +105,6 @@ impl KafkaEventLog {
             stop_tail,
             passed,
             watermarks: Arc::new(watermarks),
-            request_timeout: CURRENT_END_WITHIN,
             closing,
             fenced_tasks: Mutex::new(Vec::new()),
         })
@@ -184,23 +181,20 @@ impl EventLog for KafkaEventLog {
     /// event below it. On tansu 0.6 the watermark is the last batch's base offset + 1, so
     /// the later records of a last batch of several may be missed; Kafka answers the true end.
     async fn current_end(&self) -> Result<LogPosition> {
-        let deadline = tokio::time::Instant::now() + self.request_timeout;
-        let (consumer, topic, timeout) = (
-            self.watermarks.clone(),
-            self.topic.clone(),
-            self.request_timeout,
-        );
+        let deadline = tokio::time::Instant::now() + CURRENT_END_WITHIN;
+        let (consumer, topic) = (self.watermarks.clone(), self.topic.clone());
         // librdkafka's watermark query blocks its thread.
-        let (_, high) =
-            tokio::task::spawn_blocking(move || consumer.fetch_watermarks(&topic, 0, timeout))
-                .await
-                .map_err(|e| StoreError::Backend(format!("watermark query: {e}")))?
-                .map_err(|e| {
-                    StoreError::Backend(format!(
-                        "asking the broker for the end of {}: {e}",
-                        self.topic
-                    ))
-                })?;
+        let (_, high) = tokio::task::spawn_blocking(move || {
+            consumer.fetch_watermarks(&topic, 0, CURRENT_END_WITHIN)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("watermark query: {e}")))?
+        .map_err(|e| {
+            StoreError::Backend(format!(
+                "asking the broker for the end of {}: {e}",
+                self.topic
+            ))
+        })?;
         let high = u64::try_from(high).unwrap_or(0);
         let mut passed = self.passed.clone();
         let waited = tokio::time::timeout_at(deadline, passed.wait_for(|p| *p >= high))
@@ -213,7 +207,7 @@ impl EventLog for KafkaEventLog {
                 "the log's follower did not reach the broker's end {high} of {} within {:?} \
                  (it is at {})",
                 self.topic,
-                self.request_timeout,
+                CURRENT_END_WITHIN,
                 *self.passed.borrow()
             ))),
         }

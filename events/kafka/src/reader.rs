@@ -25,8 +25,7 @@
 //! waits for that (milliseconds for a live writer; for a dead one, until a newer writer with
 //! its id opens or `transaction_timeout`) and fails after `request_timeout`.
 
-use crate::config::KafkaConfig;
-use crate::config::{LogConsumer, LogContext};
+use crate::config::{KafkaConfig, LogConsumer, LogContext};
 use crate::record;
 use kindling_events::{Envelope, LogPosition};
 use kindling_store::{Result, StoreError};

@@ -20,8 +20,7 @@
 //! event), and if it met no record there, looks again further back, each time four times as
 //! far, down to offset 0. On Kafka with plain appends only, the first look is one empty fetch.
 
-use crate::config::KafkaConfig;
-use crate::config::{LogConsumer, LogContext};
+use crate::config::{KafkaConfig, LogConsumer, LogContext};
 use crate::writer::advance;
 use kindling_events::LogPosition;
 use kindling_store::{Result, StoreError};
