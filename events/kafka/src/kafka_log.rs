@@ -37,7 +37,7 @@ pub struct KafkaEventLog {
     tail: JoinHandle<LogConsumer>,
     stop_tail: oneshot::Sender<()>,
     /// How far the tail has consumed, markers included (see `tail::follow`).
-    passed: watch::Receiver<u64>,
+    passed: watch::Receiver<LogPosition>,
     /// Asks the broker for the partition's high watermark (`current_end`).
     watermarks: Arc<BaseConsumer<LogContext>>,
     fenced: fenced_writer::Context,
@@ -74,7 +74,7 @@ impl KafkaEventLog {
             end_tx.clone(),
         );
         let (stop_tail, stop_rx) = oneshot::channel();
-        let (passed_tx, passed) = watch::channel(end.0);
+        let (passed_tx, passed) = watch::channel(end);
         let tail = tokio::spawn(tail::follow(
             follower,
             topic.clone(),
@@ -197,7 +197,7 @@ impl EventLog for KafkaEventLog {
         })?;
         let high = u64::try_from(high).unwrap_or(0);
         let mut passed = self.passed.clone();
-        let waited = tokio::time::timeout_at(deadline, passed.wait_for(|p| *p >= high))
+        let waited = tokio::time::timeout_at(deadline, passed.wait_for(|p| p.0 >= high))
             .await
             .map(|r| r.is_ok());
         match waited {
@@ -208,7 +208,7 @@ impl EventLog for KafkaEventLog {
                  (it is at {})",
                 self.topic,
                 CURRENT_END_WITHIN,
-                *self.passed.borrow()
+                self.passed.borrow().0
             ))),
         }
     }

@@ -123,16 +123,9 @@ pub(crate) async fn follow(
     consumer: LogConsumer,
     topic: Arc<str>,
     end: Arc<watch::Sender<LogPosition>>,
-    passed: watch::Sender<u64>,
+    passed: watch::Sender<LogPosition>,
     mut shutdown: oneshot::Receiver<()>,
 ) -> LogConsumer {
-    let pass = |offset: u64| {
-        passed.send_if_modified(|p| {
-            let moved = offset > *p;
-            *p = (*p).max(offset);
-            moved
-        });
-    };
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -140,12 +133,12 @@ pub(crate) async fn follow(
                 Ok(m) => {
                     if let Ok(offset) = u64::try_from(m.offset()) {
                         advance(&end, LogPosition(offset + 1));
-                        pass(offset + 1);
+                        advance(&passed, LogPosition(offset + 1));
                     }
                 }
                 Err(KafkaError::PartitionEOF(_)) => {
                     if let Ok(Some(at)) = crate::reader::position(&consumer, &topic) {
-                        pass(at);
+                        advance(&passed, LogPosition(at));
                     }
                 }
                 Err(e) => {
