@@ -332,6 +332,77 @@ fn projections_rebuild_identically_from_the_log() {
 }
 
 #[test]
+fn the_event_log_pages_in_order_and_matches_every_jobs_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[]);
+    let file = app(dir.path());
+    let ids: Vec<u64> = (0..4)
+        .map(|i| {
+            let (_, b) = node.post(
+                "/batches",
+                json!({"file": file, "args": [format!("exit={}", i % 2)]}),
+            );
+            b["id"].as_u64().unwrap()
+        })
+        .collect();
+    for id in &ids {
+        node.wait_state(&format!("/api/v1/jobs/{id}"), &["success", "dead"], T);
+    }
+    // Page through the whole log three events at a time.
+    let mut from = 0;
+    let mut log: Vec<Value> = vec![];
+    loop {
+        let (status, page) = node.get(&format!("/api/v1/events?from={from}&limit=3"));
+        assert_eq!(status, 200, "{page}");
+        let events = page["events"].as_array().unwrap();
+        assert!(events.len() <= 3, "{page}");
+        log.extend(events.iter().cloned());
+        from = page["next"].as_u64().unwrap();
+        if from >= page["logEnd"].as_u64().unwrap() {
+            break;
+        }
+        assert!(
+            !events.is_empty(),
+            "a page short of the end holds events: {page}"
+        );
+    }
+    let positions: Vec<u64> = log
+        .iter()
+        .map(|e| e["position"].as_u64().unwrap())
+        .collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    for id in &ids {
+        let mut mine: Vec<Value> = log
+            .iter()
+            .filter(|e| e["aggregate"] == "job" && e["job"] == *id)
+            .cloned()
+            .collect();
+        for e in &mut mine {
+            let m = e.as_object_mut().unwrap();
+            m.remove("aggregate");
+            m.remove("job");
+        }
+        let (_, history) = node.get(&format!("/api/v1/jobs/{id}/events"));
+        assert_eq!(Value::Array(mine), history["events"], "job {id}");
+        assert_eq!(history["events"][0]["type"], "JobSubmitted");
+    }
+    // Past the end: nothing, and `next` stays put.
+    let end = node.log_end();
+    let (_, past) = node.get(&format!("/api/v1/events?from={}", end + 10));
+    assert_eq!(past["events"], json!([]));
+    assert_eq!(past["next"], end + 10);
+    for bad in ["limit=0", "limit=1001", "from=-1", "from=x"] {
+        let (status, reply) = node.get(&format!("/api/v1/events?{bad}"));
+        assert_eq!(status, 400, "{bad} -> {reply}");
+        let name = bad.split('=').next().unwrap();
+        assert!(
+            reply["msg"].as_str().unwrap().contains(name),
+            "{bad} -> {reply}"
+        );
+    }
+}
+
+#[test]
 fn openapi_document_matches_the_server() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), &[]);
@@ -351,6 +422,7 @@ fn openapi_document_matches_the_server() {
         "/sessions/{id}/statements",
         "/api/v1/jobs",
         "/api/v1/jobs/{id}/events",
+        "/api/v1/events",
         "/version",
     ] {
         assert!(paths.contains_key(expected), "{expected} is documented");

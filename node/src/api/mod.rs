@@ -94,6 +94,7 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
             get(native::get_job).delete(native::kill_job),
         )
         .route("/api/v1/jobs/{id}/events", get(native::events))
+        .route("/api/v1/events", get(native::log_events))
         .route("/api/v1/jobs/{id}/log", get(native::log))
         .route(
             "/api/v1/jobs/{id}/statements",

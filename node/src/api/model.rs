@@ -6,7 +6,9 @@ use super::error::ApiError;
 use kindling_events::spec::{
     BatchSpec, DurationSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources,
 };
-use kindling_events::{Envelope, Job, Origin, Statement, StatementOutput, CLUSTER_CONF_KEY};
+use kindling_events::{
+    Aggregate, Envelope, Job, Origin, Statement, StatementOutput, CLUSTER_CONF_KEY,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -741,6 +743,43 @@ impl From<&Envelope> for EventDoc {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventList {
     pub events: Vec<EventDoc>,
+}
+
+/// One event of the whole log, with what it belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LogEventDoc {
+    /// `job`, `cluster` or `registry`.
+    pub aggregate: String,
+    /// The job, for a job's event.
+    pub job: Option<u64>,
+    #[serde(flatten)]
+    pub event: EventDoc,
+}
+
+impl From<&Envelope> for LogEventDoc {
+    fn from(e: &Envelope) -> Self {
+        let (aggregate, job) = match e.aggregate {
+            Aggregate::Job(id) => ("job", Some(id.0)),
+            Aggregate::Cluster => ("cluster", None),
+            Aggregate::Registry => ("registry", None),
+        };
+        LogEventDoc {
+            aggregate: aggregate.into(),
+            job,
+            event: EventDoc::from(e),
+        }
+    }
+}
+
+/// A page of the event log.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPage {
+    pub events: Vec<LogEventDoc>,
+    /// Where the next page starts: past the last event returned.
+    pub next: u64,
+    /// The end of the log when this page was read: paging is done when `next` reaches it.
+    pub log_end: u64,
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use axum::extract::{Path, RawQuery};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use kindling_events::{Command, JobState, Origin};
-use kindling_store::{JobQuery, KindFilter};
+use kindling_events::{Command, Envelope, JobState, LogPosition, Origin};
+use kindling_store::{EventLog, JobQuery, KindFilter, Result as StoreResult, StoreError};
 use serde::Serialize;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -289,15 +289,87 @@ pub async fn events(
     let id = job_id(&id, "Job")?;
     s.job(id).await?;
     s.core.read_barrier().await?;
-    let positions = s.core.projections.history(id).await.map_err(Error::from)?;
-    let mut events = Vec::with_capacity(positions.len());
-    for p in positions {
-        // Each position names one event of this job in the log, the source of truth.
-        for env in s.core.log.read(p, 1).await.map_err(Error::from)? {
-            events.push(EventDoc::from(&env));
+    let mut positions = s.core.projections.history(id).await.map_err(Error::from)?;
+    positions.sort_unstable();
+    // Each position names one event of this job in the log, the source of truth.
+    let envelopes = events_at(s.core.log.as_ref(), &positions)
+        .await
+        .map_err(Error::from)?;
+    Ok(Json(EventList {
+        events: envelopes.iter().map(EventDoc::from).collect(),
+    }))
+}
+
+/// Positions at most this far apart are fetched by one read: a job's events were mostly
+/// written close together, so its history costs a read or two rather than one per event.
+const READ_RUN_GAP: u64 = 64;
+
+/// The events at `positions` (ascending), read from the log in runs of nearby positions.
+async fn events_at(log: &dyn EventLog, positions: &[LogPosition]) -> StoreResult<Vec<Envelope>> {
+    let mut out = Vec::with_capacity(positions.len());
+    let mut rest = positions;
+    while let Some(first) = rest.first() {
+        let run = 1 + rest
+            .windows(2)
+            .take_while(|w| w[1].0 - w[0].0 <= READ_RUN_GAP)
+            .count();
+        let (wanted, after) = rest.split_at(run);
+        let last = wanted[run - 1].0;
+        let mut from = first.0;
+        while from <= last {
+            let got = log
+                .read(LogPosition(from), (last - from + 1) as usize)
+                .await?;
+            let Some(read_to) = got.last().map(|e| e.position.0) else {
+                return Err(StoreError::Backend(format!(
+                    "the log holds nothing from position {from}, below the event at {last} \
+                     the projections list"
+                )));
+            };
+            out.extend(
+                got.into_iter()
+                    .filter(|e| wanted.binary_search(&e.position).is_ok()),
+            );
+            from = read_to + 1;
         }
+        rest = after;
     }
-    Ok(Json(EventList { events }))
+    Ok(out)
+}
+
+/// Largest page of `GET /api/v1/events`.
+const MAX_LOG_PAGE: i64 = 1000;
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "native",
+    params(
+        ("from" = Option<u64>, Query, description = "first log position to return (default 0)"),
+        ("limit" = Option<u64>, Query, description = "most events to return, 1 to 1000 (default 100)")),
+    responses((status = 200, body = LogPage), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+/// The event log itself, in order: every job's, cluster's and registry's events, for audit,
+/// export and checking projections against the source of truth. Page on with `next` until it
+/// reaches `logEnd`; a page may be shorter than `limit` (positions are not dense, and a slow
+/// broker's read returns what arrived in time).
+pub async fn log_events(
+    axum::extract::State(s): State,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<LogPage>> {
+    let p = Params::from_query(q.as_deref())?;
+    let from = p.bounded("from", 0, 0, i64::MAX)? as u64;
+    let limit = p.bounded("limit", 100, 1, MAX_LOG_PAGE)? as usize;
+    s.core.read_barrier().await?;
+    let end = s.core.log.end().0;
+    let envelopes = s
+        .core
+        .log
+        .read(LogPosition(from), limit)
+        .await
+        .map_err(Error::from)?;
+    let next = envelopes.last().map_or(from.max(end), |e| e.position.0 + 1);
+    Ok(Json(LogPage {
+        events: envelopes.iter().map(LogEventDoc::from).collect(),
+        next,
+        log_end: end,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/log", tag = "native",
@@ -386,4 +458,35 @@ pub async fn cancel_statement(
 ) -> ApiResult<Json<Msg>> {
     let job = s.job(job_id(&id, "Job")?).await?;
     cancel(&s, job.id, statement_id(&sid)?).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kindling_events::Event;
+    use kindling_store::conformance::new_event;
+    use kindling_store::SledEventLog;
+
+    #[tokio::test]
+    async fn events_at_reads_far_apart_positions_in_runs_and_returns_exactly_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = SledEventLog::open(&dir.path().join("log")).unwrap();
+        let events = (0..300)
+            .map(|i| new_event(i, 1, Origin::Api, Event::JobDeleted))
+            .collect();
+        log.append(events).await.unwrap();
+        // Two runs (0..=1 and 100..=130), then lone positions beyond the gap.
+        let wanted: Vec<LogPosition> = [0, 1, 100, 130, 250, 299]
+            .into_iter()
+            .map(LogPosition)
+            .collect();
+        let got = events_at(&log, &wanted).await.unwrap();
+        let positions: Vec<LogPosition> = got.iter().map(|e| e.position).collect();
+        assert_eq!(positions, wanted);
+        let beyond = events_at(&log, &[LogPosition(299), LogPosition(310)]).await;
+        assert!(
+            matches!(&beyond, Err(StoreError::Backend(m)) if m.contains("from position 300")),
+            "{beyond:?}"
+        );
+    }
 }

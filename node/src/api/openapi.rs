@@ -15,7 +15,7 @@ use utoipa::OpenApi;
         livy::create_statement, livy::list_statements, livy::get_statement,
         livy::cancel_statement, livy::completion,
         native::health, native::cluster, native::remove_member, native::metrics, native::list_jobs, native::create_batch,
-        native::create_session, native::get_job, native::kill_job, native::events, native::log,
+        native::create_session, native::get_job, native::kill_job, native::events, native::log_events, native::log,
         native::create_statement, native::list_statements, native::get_statement,
         native::cancel_statement, document,
         clusters::list_clusters, clusters::create_cluster, clusters::get_cluster,
