@@ -78,6 +78,12 @@ pub struct ServeArgs {
     /// fence alone: for brokers whose transactions are incomplete (see docs/cluster.md).
     #[arg(long, env = "KINDLING_KAFKA_TRANSACTIONS")]
     pub kafka_transactions: Option<bool>,
+    /// How long, in milliseconds, the log's follower waits at the end of the topic for new
+    /// records (default 100). Kafka answers as soon as records arrive, so this only paces an
+    /// idle follower's fetches; a broker that answers only when the wait is over (tansu 0.6)
+    /// shows other nodes' writes after about half of it. Raise it to spare a slow broker.
+    #[arg(long, env = "KINDLING_KAFKA_TAIL_WAIT_MS")]
+    pub kafka_tail_wait_ms: Option<u64>,
     /// Where the projections live: `sled` (embedded) or `mongodb`.
     #[arg(long, env = "KINDLING_PROJECTIONS")]
     pub projections: Option<String>,
@@ -137,6 +143,8 @@ pub enum LogConfig {
         topic: String,
         replication: i32,
         transactions: bool,
+        /// The follower's fetch wait at the end of the topic.
+        tail_wait: Duration,
     },
 }
 
@@ -170,6 +178,7 @@ struct FileConfig {
     kafka_topic: Option<String>,
     kafka_replication: Option<i32>,
     kafka_transactions: Option<bool>,
+    kafka_tail_wait_ms: Option<u64>,
     projections: Option<String>,
     mongo_uri: Option<String>,
     mongo_database: Option<String>,
@@ -319,6 +328,13 @@ impl ServeArgs {
                 if replication < 1 {
                     bail!("--kafka-replication must be at least 1");
                 }
+                let tail_wait = self
+                    .kafka_tail_wait_ms
+                    .or(file.kafka_tail_wait_ms)
+                    .unwrap_or(100);
+                if !(1..=10_000).contains(&tail_wait) {
+                    bail!("--kafka-tail-wait-ms must be between 1 and 10000, not {tail_wait}");
+                }
                 LogConfig::Kafka {
                     brokers,
                     topic: self
@@ -330,6 +346,7 @@ impl ServeArgs {
                         .kafka_transactions
                         .or(file.kafka_transactions)
                         .unwrap_or(true),
+                    tail_wait: Duration::from_millis(tail_wait),
                 }
             }
             Some(other) => bail!("--event-log must be sled or kafka, not {other:?}"),
@@ -526,5 +543,30 @@ mod tests {
         };
         let e = typo.resolve().unwrap_err().to_string();
         assert!(e.contains("grpc or kafka"), "{e}");
+    }
+
+    #[test]
+    fn the_log_followers_wait_defaults_to_100_ms_and_is_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let tail_wait = |ms: Option<u64>| -> Result<Duration> {
+            let cfg = ServeArgs {
+                kafka_tail_wait_ms: ms,
+                ..on_kafka(dir.path(), None)
+            }
+            .resolve()?;
+            match cfg.log {
+                LogConfig::Kafka { tail_wait, .. } => Ok(tail_wait),
+                LogConfig::Sled => unreachable!("asked for kafka"),
+            }
+        };
+        assert_eq!(tail_wait(None).unwrap(), Duration::from_millis(100));
+        assert_eq!(tail_wait(Some(500)).unwrap(), Duration::from_millis(500));
+        for bad in [0, 10_001] {
+            let e = tail_wait(Some(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains("--kafka-tail-wait-ms must be between 1 and 10000"),
+                "{e}"
+            );
+        }
     }
 }

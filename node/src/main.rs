@@ -187,10 +187,12 @@ async fn open_log(cfg: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
             brokers,
             topic,
             replication,
+            tail_wait,
             ..
         } => {
             let mut k = kindling_store_kafka::KafkaConfig::new(brokers.clone(), topic.clone());
             k.replication_factor = *replication;
+            k.tail_fetch_wait = *tail_wait;
             k.client_id = format!("kindling-node-{}", cfg.node_id);
             Arc::new(
                 kindling_store_kafka::KafkaEventLog::open(k)
