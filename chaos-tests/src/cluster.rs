@@ -36,6 +36,11 @@ pub struct ClusterConfig {
     /// The broker's log on S3 (SeaweedFS), so that it survives a broker restart; else in
     /// memory (see [`services::kafka`] for why that is the default).
     pub broker_on_s3: bool,
+    /// The nodes' `--kafka-tail-wait-ms`: how often an idle node's log follower fetches.
+    /// tansu lists the whole log on every fetch, so over a long run the followers' polling is
+    /// most of the broker's work; a longer wait spares it, at the cost of cross-node reads
+    /// waiting up to that long for others' writes.
+    pub tail_wait: Duration,
 }
 
 /// What `GET /api/v1/cluster` says about leadership.
@@ -439,6 +444,8 @@ pub fn serve_args(
         // docs/chaos.md). Under its faults the leader's writes are fenced by Raft term only.
         "--kafka-transactions",
         "false",
+        "--kafka-tail-wait-ms",
+        &cfg.tail_wait.as_millis().to_string(),
         "--projections",
         "mongodb",
         "--mongo-uri",
@@ -527,6 +534,7 @@ mod tests {
             recovery_grace_secs: 30,
             log_filter: "info".into(),
             broker_on_s3: false,
+            tail_wait: Duration::from_millis(100),
         };
         let p = std::path::Path::new("/x");
         let args = |id: usize| serve_args(&cfg, &topo, &topo.nodes[id - 1], p, p, p).join(" ");

@@ -1,13 +1,14 @@
-//! What every node serves once the faults have stopped: its job listing, each job's document,
-//! events (with log positions, origins and scheduler terms) and statements. The checkers
-//! compare these across nodes and against a fresh replay.
+//! What every node serves once the faults have stopped: its job listing, the documents and
+//! events (with log positions, origins and scheduler terms) of a sample of jobs, and every
+//! session's statements; and the log itself, read once. The checkers compare these across
+//! nodes, against a fresh replay and against the log.
 
 use crate::history::OpResult;
 use crate::workload::{call, Answer};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 /// One event of a job, as `GET /api/v1/jobs/{id}/events` shows it.
@@ -33,7 +34,10 @@ pub struct NodeSnapshot {
     pub node: u64,
     /// `GET /api/v1/jobs` pages, concatenated.
     pub listing: Vec<Value>,
+    /// `GET /api/v1/jobs/{id}` of the sampled jobs and sessions.
     pub docs: BTreeMap<u64, Value>,
+    /// `GET /api/v1/jobs/{id}/events` of the sampled jobs and sessions: the log's events at
+    /// the positions this node's projections list for the job.
     pub events: BTreeMap<u64, Vec<EventRecord>>,
     pub statements: BTreeMap<u64, Value>,
     /// Reads that failed: a snapshot with errors cannot be compared.
@@ -124,7 +128,102 @@ pub async fn wait_projected(
     }
 }
 
-pub async fn snapshot(http: &reqwest::Client, node: u64, base: &str) -> NodeSnapshot {
+/// One event of `GET /api/v1/events`: a log event and what it belongs to.
+#[derive(Debug, Deserialize)]
+struct LogEvent {
+    job: Option<u64>,
+    #[serde(flatten)]
+    record: EventRecord,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogPage {
+    events: Vec<LogEvent>,
+    next: u64,
+    log_end: u64,
+}
+
+/// A page that fails is asked for again this many times before the read gives up.
+const PAGE_ATTEMPTS: usize = 5;
+
+/// Every job's events, read once from the log through one node (`GET /api/v1/events`, a
+/// thousand at a time), in log order. One pass over the log instead of a read per event
+/// per node: on a broker whose every fetch costs time in proportion to the log (tansu), the
+/// per-job reads of a long run's thousands of jobs did not finish in half an hour.
+pub async fn log(http: &reqwest::Client, base: &str) -> Result<BTreeMap<u64, Vec<EventRecord>>> {
+    let mut jobs: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
+    let mut from = 0;
+    let mut failures = 0;
+    loop {
+        let page = match get(
+            http,
+            &format!("{base}/api/v1/events?from={from}&limit=1000"),
+        )
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                failures += 1;
+                if failures >= PAGE_ATTEMPTS {
+                    return Err(e.context(format!("the log from {from}, {failures} times")));
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        failures = 0;
+        let page: LogPage = serde_json::from_value(page)
+            .map_err(|e| anyhow::anyhow!("{base}'s log page at {from} does not parse: {e}"))?;
+        for e in page.events {
+            if let Some(job) = e.job {
+                jobs.entry(job).or_default().push(e.record);
+            }
+        }
+        if page.next >= page.log_end {
+            return Ok(jobs);
+        }
+        from = page.next;
+    }
+}
+
+/// The jobs whose documents and histories every node is asked for one by one: about `n`,
+/// spread evenly over the log, with the ones faults are most likely to have hurt first (a
+/// kill, or more than one attempt). The rest of each node's projections is compared through
+/// its listing; the log itself is read once.
+pub fn sample(log: &BTreeMap<u64, Vec<EventRecord>>, n: usize) -> BTreeSet<u64> {
+    let eventful: Vec<u64> = log
+        .iter()
+        .filter(|(_, ev)| {
+            ev.iter().any(|e| e.kind == "KillRequested")
+                || ev.iter().filter(|e| e.kind == "JobScheduled").count() > 1
+        })
+        .map(|(id, _)| *id)
+        .collect();
+    let all: Vec<u64> = log.keys().copied().collect();
+    let mut out = BTreeSet::new();
+    out.extend(spread(&eventful, n / 2));
+    out.extend(spread(&all, n - out.len()));
+    out
+}
+
+/// `n` items spread evenly over `v` (all of it when short).
+fn spread(v: &[u64], n: usize) -> Vec<u64> {
+    if n == 0 || v.is_empty() {
+        return vec![];
+    }
+    let step = v.len().div_ceil(n);
+    v.iter().step_by(step).copied().collect()
+}
+
+/// What a node serves: its whole listing; the documents and histories of the `sample` jobs;
+/// every session's statements.
+pub async fn snapshot(
+    http: &reqwest::Client,
+    node: u64,
+    base: &str,
+    sample: &BTreeSet<u64>,
+) -> NodeSnapshot {
     let mut s = NodeSnapshot {
         node,
         ..Default::default()
@@ -142,22 +241,24 @@ pub async fn snapshot(http: &reqwest::Client, node: u64, base: &str) -> NodeSnap
         .filter_map(|j| Some((j["id"].as_u64()?, j["type"] == "session")))
         .collect();
     for (id, session) in jobs {
-        match get(http, &format!("{base}/api/v1/jobs/{id}")).await {
-            Ok(d) => {
-                s.docs.insert(id, d);
-            }
-            Err(e) => s.errors.push(e.to_string()),
-        }
-        match get(http, &format!("{base}/api/v1/jobs/{id}/events")).await {
-            Ok(v) => match serde_json::from_value::<Vec<EventRecord>>(v["events"].clone()) {
-                Ok(ev) => {
-                    s.events.insert(id, ev);
+        if sample.contains(&id) || session {
+            match get(http, &format!("{base}/api/v1/jobs/{id}")).await {
+                Ok(d) => {
+                    s.docs.insert(id, d);
                 }
-                Err(e) => s
-                    .errors
-                    .push(format!("job {id}'s events do not parse: {e}")),
-            },
-            Err(e) => s.errors.push(e.to_string()),
+                Err(e) => s.errors.push(e.to_string()),
+            }
+            match get(http, &format!("{base}/api/v1/jobs/{id}/events")).await {
+                Ok(v) => match serde_json::from_value::<Vec<EventRecord>>(v["events"].clone()) {
+                    Ok(ev) => {
+                        s.events.insert(id, ev);
+                    }
+                    Err(e) => s
+                        .errors
+                        .push(format!("job {id}'s events do not parse: {e}")),
+                },
+                Err(e) => s.errors.push(e.to_string()),
+            }
         }
         if !session {
             continue;
@@ -170,4 +271,36 @@ pub async fn snapshot(http: &reqwest::Client, node: u64, base: &str) -> NodeSnap
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: &str) -> EventRecord {
+        EventRecord {
+            position: 0,
+            version: 0,
+            origin: "api".into(),
+            term: None,
+            node: 1,
+            kind: kind.into(),
+            data: Value::Null,
+        }
+    }
+
+    #[test]
+    fn the_sample_spreads_over_the_log_and_takes_eventful_jobs_first() {
+        let mut log: BTreeMap<u64, Vec<EventRecord>> = (0..100)
+            .map(|id| (id, vec![ev("JobSubmitted"), ev("JobScheduled")]))
+            .collect();
+        log.get_mut(&37).unwrap().push(ev("KillRequested"));
+        log.get_mut(&58).unwrap().push(ev("JobScheduled"));
+        let s = sample(&log, 10);
+        assert!(s.contains(&37) && s.contains(&58), "{s:?}");
+        assert!(s.len() <= 12 && s.len() >= 10, "{s:?}");
+        assert!(s.contains(&0) && s.iter().any(|id| *id >= 80), "{s:?}");
+        let small: BTreeMap<u64, Vec<EventRecord>> = log.into_iter().take(3).collect();
+        assert_eq!(sample(&small, 10), BTreeSet::from([0, 1, 2]));
+    }
 }

@@ -24,9 +24,13 @@ use crate::summary::Summary;
 use crate::workload::{self, Ctx, Known, WorkloadConfig};
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Jobs whose documents and histories are read from every node (see `collect::sample`).
+const SAMPLED_JOBS: usize = 40;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RunConfig {
@@ -49,6 +53,8 @@ pub struct RunConfig {
     pub log_filter: String,
     /// The broker's log on S3, so that `RestartBroker` keeps it (see `ClusterConfig`).
     pub broker_on_s3: bool,
+    /// The nodes' log-follower fetch wait (see `ClusterConfig::tail_wait`).
+    pub tail_wait: Duration,
 }
 
 impl RunConfig {
@@ -69,6 +75,7 @@ impl RunConfig {
             max_drivers: 8,
             log_filter: "info".into(),
             broker_on_s3: false,
+            tail_wait: Duration::from_millis(100),
         }
     }
 
@@ -141,6 +148,7 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
         recovery_grace_secs: 30,
         log_filter: cfg.log_filter.clone(),
         broker_on_s3: cfg.broker_on_s3,
+        tail_wait: cfg.tail_wait,
     })
     .await
     .context("the cluster did not start")?;
@@ -209,17 +217,32 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
             end = end.max(e);
         }
     }
-    let mut snapshots = vec![];
-    for (id, url) in cluster.client_urls() {
-        if let Err(e) = collect::wait_projected(&http, &url, end, Duration::from_secs(60)).await {
+    let members = cluster.client_urls();
+    for (id, url) in &members {
+        if let Err(e) = collect::wait_projected(&http, url, end, Duration::from_secs(60)).await {
             notes.push(format!("node {id}: {e:#}"));
         }
-        snapshots.push(collect::snapshot(&http, id, &url).await);
+    }
+    // The log, read once through the first member that serves it.
+    let mut events = BTreeMap::new();
+    for (id, url) in &members {
+        match collect::log(&http, url).await {
+            Ok(log) => {
+                events = log;
+                break;
+            }
+            Err(e) => notes.push(format!("node {id} could not serve the log: {e:#}")),
+        }
+    }
+    let sample = collect::sample(&events, SAMPLED_JOBS);
+    let mut snapshots = vec![];
+    for (id, url) in &members {
+        snapshots.push(collect::snapshot(&http, *id, url, &sample).await);
     }
     let fresh = match cluster.start_spare(&http).await {
         Ok(url) => {
             match collect::wait_projected(&http, &url, end, Duration::from_secs(120)).await {
-                Ok(_) => collect::snapshot(&http, cluster.spare, &url).await,
+                Ok(_) => collect::snapshot(&http, cluster.spare, &url, &sample).await,
                 Err(e) => failed(cluster.spare, format!("{e:#}")),
             }
         }
@@ -239,6 +262,7 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
         statement_runs,
         snapshots,
         fresh: Some(fresh),
+        events,
         faults,
         final_recovery_ms,
         recovery_bound_ms: bound.as_millis() as u64,

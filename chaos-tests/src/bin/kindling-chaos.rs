@@ -96,6 +96,11 @@ enum Cmd {
         /// KINDLING_LOG of the nodes.
         #[arg(long, default_value = "info")]
         log: String,
+        /// How long an idle node's log follower waits per fetch. tansu lists its whole log
+        /// on every fetch: for hour-long runs, 400ms or more keeps the broker from being what
+        /// is measured.
+        #[arg(long, value_parser = duration::parse, default_value = "100ms")]
+        kafka_tail_wait: Duration,
     },
     /// Print the fault schedule of a seed.
     Schedule {
@@ -168,6 +173,7 @@ fn main() {
             recovery_bound,
             max_drivers,
             log,
+            kafka_tail_wait,
         } => {
             println!("seed {}", shape.seed);
             let temporary = run_dir.is_none();
@@ -190,6 +196,7 @@ fn main() {
             cfg.recovery_bound = recovery_bound;
             cfg.max_drivers = max_drivers;
             cfg.log_filter = log;
+            cfg.tail_wait = kafka_tail_wait;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()

@@ -92,6 +92,9 @@ pub struct Observations {
     pub snapshots: Vec<NodeSnapshot>,
     /// The spare node's state: a fresh replay of the log into empty projections.
     pub fresh: Option<NodeSnapshot>,
+    /// Every job's events as the log holds them, read once in log order after healing.
+    #[serde(default)]
+    pub events: BTreeMap<u64, Vec<EventRecord>>,
     pub faults: Vec<FaultRecord>,
     /// From the final heal until the cluster served, if it did.
     pub final_recovery_ms: Option<u64>,
@@ -111,11 +114,22 @@ impl Observations {
             .or_else(|| self.snapshots.iter().find(|s| s.errors.is_empty()))
     }
 
-    /// Every event any node served, by log position.
+    /// Every job's events: as read from the log, or (when it could not be read) as the
+    /// reference node served them.
+    pub fn job_events(&self) -> &BTreeMap<u64, Vec<EventRecord>> {
+        static NONE: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
+        if !self.events.is_empty() {
+            return &self.events;
+        }
+        self.reference().map_or(&NONE, |r| &r.events)
+    }
+
+    /// Every event the log or any node served, by log position.
     pub fn log(&self) -> BTreeMap<u64, (u64, EventRecord)> {
         let mut out = BTreeMap::new();
-        for s in self.fresh.iter().chain(self.snapshots.iter()) {
-            for (job, events) in &s.events {
+        let served = self.fresh.iter().chain(self.snapshots.iter());
+        for events in std::iter::once(&self.events).chain(served.map(|s| &s.events)) {
+            for (job, events) in events {
                 for e in events {
                     out.entry(e.position).or_insert_with(|| (*job, e.clone()));
                 }

@@ -1,7 +1,8 @@
 //! Invariant 6: after healing, every node's projections equal a fresh replay of the log.
-//! Every member's job listing, job documents, events and statements are compared with those
-//! of a spare node started at the end on an empty projection database, which can only have
-//! built them by replaying the log. A node that cannot be read, or a missing fresh replay,
+//! Every member's job listing, sampled job documents and histories, and statements are
+//! compared with those of a spare node started at the end on an empty projection database,
+//! which can only have built them by replaying the log; and every node's histories with the
+//! log itself, read once. A node that cannot be read, or a missing fresh replay,
 //! is a violation too: the comparison could not be made.
 
 use super::{Invariant, Observations, Violation};
@@ -79,6 +80,27 @@ pub fn check(o: &Observations) -> Vec<Violation> {
             out.push(v(format!("node {} vs the fresh replay: {d}", s.node)));
         }
     }
+    // Each node's history of a job (the log's events at the positions its projections list)
+    // must be the log's own account of that job.
+    if !o.events.is_empty() {
+        for s in o.snapshots.iter().chain(o.fresh.iter()) {
+            let differ: Vec<u64> = s
+                .events
+                .iter()
+                .filter(|(job, ev)| o.events.get(job).map_or(!ev.is_empty(), |l| l != *ev))
+                .map(|(job, _)| *job)
+                .collect();
+            if let Some(first) = differ.first() {
+                out.push(v(format!(
+                    "node {}'s history of {} job(s) differs from the log, first job {first}: log {} vs {}",
+                    s.node,
+                    differ.len(),
+                    abbreviate(&o.events.get(first)),
+                    abbreviate(&s.events[first])
+                )));
+            }
+        }
+    }
     out
 }
 
@@ -130,6 +152,23 @@ mod tests {
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(v[0].message.contains("node 3 could not be read"));
         assert!(v[1].message.contains("jobs only in the fresh replay [2]"));
+    }
+
+    #[test]
+    fn fails_when_a_nodes_history_of_a_job_is_not_the_logs() {
+        let mut o = obs();
+        o.events = jobs().into_iter().map(|(id, _, ev)| (id, ev)).collect();
+        assert_eq!(check(&o), vec![]);
+        // A projection that lost one event of job 2's history, on every node alike: only
+        // the log shows it.
+        for s in o.snapshots.iter_mut().chain(o.fresh.iter_mut()) {
+            s.events.get_mut(&2).unwrap().pop();
+        }
+        let v = check(&o);
+        assert_eq!(v.len(), 4, "{v:?}");
+        assert!(v[0]
+            .message
+            .starts_with("node 1's history of 1 job(s) differs from the log, first job 2"));
     }
 
     #[test]

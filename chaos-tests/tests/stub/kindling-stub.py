@@ -2,9 +2,10 @@
 """A stand-in for the `kindling` binary, for testing the chaos harness itself (not Kindling).
 
 It speaks just enough of the HA node's contract for a chaos run: the `serve` flags, the ready
-line, `/api/v1/cluster`, `/api/v1/health`, Livy's `POST/GET/DELETE /batches`, and the native
-job listing, documents and events. Its nodes share a JSON-lines event log and a leader lease
-in files (they run on one machine; partitions do not affect them), the lease holder launches
+line, `/api/v1/cluster`, `/api/v1/health`, Livy's `POST/GET/DELETE /batches`, the native
+job listing, documents and events, and the log (`/api/v1/events`). Its nodes share a
+JSON-lines event log and a leader lease in files (they run on one machine; partitions do not
+affect them), the lease holder launches
 batches through `$SPARK_HOME/bin/spark-submit` like the local backend, and a new leader
 adopts the drivers of the old one by their exit-code files.
 
@@ -141,6 +142,12 @@ class Api(BaseHTTPRequestHandler):
         if u.path == "/api/v1/health":
             n = len(read_log())
             return self.reply(200, {"status": "ok", "node": me, "logEnd": n, "projected": n})
+        if u.path == "/api/v1/events":
+            frm, lim = int(q.get("from", ["0"])[0]), int(q.get("limit", ["100"])[0])
+            log = read_log()
+            page = [dict(e, aggregate="job") for e in log[frm:frm + lim]]
+            nxt = page[-1]["position"] + 1 if page else max(frm, len(log))
+            return self.reply(200, {"events": page, "next": nxt, "logEnd": len(log)})
         js = jobs()
         if u.path == "/api/v1/jobs":
             off, lim = int(q.get("offset", ["0"])[0]), int(q.get("limit", ["100"])[0])
