@@ -454,13 +454,36 @@ impl Core {
         Ok(self.projections.jobs(&query).await?.items)
     }
 
-    /// Every job not yet in a terminal state, from the projections (after a catch-up).
+    /// Every job not yet in a terminal state: the leader's aggregates, else the projections.
+    ///
+    /// One read barrier covers them all: the listing after it reflects the whole log as of
+    /// the barrier, which is what loading each job on its own would give, without a broker
+    /// round trip per job. (It used to load each through [`Core::job`], one barrier each: a
+    /// new leader facing a backlog of a thousand queued jobs on a slow broker spent longer
+    /// than a leader's tenure recovering, failed, and the backlog grew; the hour-long chaos
+    /// run stalled on it.) On the leader, a job already in its write model keeps that
+    /// (always current) copy; the others enter the write model from the listing.
     pub async fn active_jobs(&self) -> Result<Vec<Job>> {
-        self.catch_up().await;
-        let all = self.all_jobs().await?;
+        self.read_barrier().await?;
+        let listed = self.all_jobs().await?;
+        let leading = self.leading_term().is_some();
         let mut out = Vec::new();
-        for j in all.into_iter().filter(|j| !j.state.is_terminal()) {
-            out.push(self.job(j.id).await?);
+        for job in listed.into_iter().filter(|j| !j.state.is_terminal()) {
+            if !leading {
+                out.push(job);
+                continue;
+            }
+            let aggregate = self
+                .jobs
+                .lock()
+                .unwrap()
+                .entry(job.id)
+                .or_insert_with(|| Arc::new(Mutex::new(job)))
+                .clone();
+            let current = aggregate.lock().await.clone();
+            if !current.state.is_terminal() {
+                out.push(current);
+            }
         }
         Ok(out)
     }
@@ -473,5 +496,117 @@ struct Unfenced(Arc<dyn EventLog>);
 impl FencedWriter for Unfenced {
     async fn append(&self, events: Vec<NewEvent>) -> kindling_store::Result<Vec<Envelope>> {
         self.0.append(events).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use kindling_store::conformance::{batch_spec, new_event};
+    use kindling_store::{Result as StoreResult, SledEventLog, SledProjections};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use tokio_util::sync::CancellationToken;
+
+    /// A real sled log that counts how often it is asked for its current end: each ask is a
+    /// broker round trip on Kafka.
+    struct Counting {
+        log: SledEventLog,
+        asks: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl EventLog for Counting {
+        async fn append(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Envelope>> {
+            self.log.append(events).await
+        }
+        async fn read(&self, from: LogPosition, max: usize) -> StoreResult<Vec<Envelope>> {
+            self.log.read(from, max).await
+        }
+        fn end(&self) -> LogPosition {
+            self.log.end()
+        }
+        fn subscribe(&self) -> watch::Receiver<LogPosition> {
+            self.log.subscribe()
+        }
+        async fn current_end(&self) -> StoreResult<LogPosition> {
+            self.asks.fetch_add(1, Ordering::SeqCst);
+            Ok(self.log.end())
+        }
+        async fn fenced_writer(&self, id: &str) -> StoreResult<Arc<dyn FencedWriter>> {
+            self.log.fenced_writer(id).await
+        }
+    }
+
+    struct Ids(AtomicU64);
+
+    #[async_trait::async_trait]
+    impl IdAllocator for Ids {
+        async fn next_job_id(&self) -> kindling_raft::Result<JobId> {
+            Ok(JobId(self.0.fetch_add(1, Ordering::SeqCst)))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_leader_loads_every_active_job_behind_one_read_barrier() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(Counting {
+            log: SledEventLog::open(&dir.path().join("log")).unwrap(),
+            asks: AtomicUsize::new(0),
+        });
+        let submitted = (0..40)
+            .map(|job| {
+                let spec = batch_spec(None);
+                new_event(job, 1, Origin::Api, Event::JobSubmitted { spec })
+            })
+            .collect();
+        log.append(submitted).await.unwrap();
+        let projections: Arc<dyn ProjectionStore> =
+            Arc::new(SledProjections::open(&dir.path().join("projections")).unwrap());
+        let (tx, projected) = watch::channel(LogPosition(0));
+        let shutdown = CancellationToken::new();
+        let projector = tokio::spawn(crate::projector::run(
+            log.clone(),
+            projections.clone(),
+            tx,
+            shutdown.clone(),
+        ));
+        let (_leader, leadership) = watch::channel(LeaderState {
+            term: Term(1),
+            leader: Some(NodeId(1)),
+            is_leader: true,
+        });
+        let core = Core::new(
+            NodeId(1),
+            Storage {
+                log: log.clone(),
+                projections,
+                projected,
+                writer_id: "leader".into(),
+                fenced_writes: true,
+            },
+            Arc::new(Ids(AtomicU64::new(100))),
+            Arc::new(SystemClock),
+            leadership,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+        core.take_over(Term(1)).await.unwrap();
+        assert_eq!(core.leading_term(), Some(Term(1)));
+
+        log.asks.store(0, Ordering::SeqCst);
+        let active = core.active_jobs().await.unwrap();
+        assert_eq!(active.len(), 40);
+        assert!(active.iter().all(|j| j.state == JobState::NotStarted));
+        assert_eq!(
+            log.asks.load(Ordering::SeqCst),
+            1,
+            "one barrier for all forty jobs, not one each"
+        );
+        // And they are the leader's write model now, each loaded once.
+        assert_eq!(core.jobs.lock().unwrap().len(), 40);
+        shutdown.cancel();
+        projector.await.unwrap();
     }
 }
