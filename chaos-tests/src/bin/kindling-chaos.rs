@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 use kindling_chaos::duration;
 use kindling_chaos::run::{self, RunConfig};
 use kindling_chaos::schedule::{self, Nemesis};
+use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -202,7 +203,7 @@ fn main() {
                 .enable_all()
                 .build()
                 .expect("a tokio runtime");
-            match rt.block_on(run::run(cfg)) {
+            match rt.block_on(until_interrupted(run::run(cfg))) {
                 Ok(o) => {
                     // The summary repeats the seed; the first line printed above is the one
                     // that survives a crash.
@@ -231,4 +232,17 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Runs `run` until it ends or the harness gets SIGINT or SIGTERM. On a signal the run is
+/// dropped, and with it the cluster, whose nodes, broker and Mongo server are killed and
+/// whose namespaces are removed: an interrupted run leaves nothing running behind it.
+async fn until_interrupted<T>(run: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = run => r,
+        _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted (SIGINT)"),
+        _ = term.recv() => anyhow::bail!("interrupted (SIGTERM)"),
+    }
 }
