@@ -366,13 +366,18 @@ impl Core {
             return Ok(j.clone());
         }
         let job = self.projected_job(id).await?;
-        Ok(self
-            .jobs
+        Ok(self.adopt(job))
+    }
+
+    /// The write model's aggregate of `job`: the one already held (always current) or, the
+    /// first time, `job` as read from the projections.
+    fn adopt(&self, job: Job) -> Arc<Mutex<Job>> {
+        self.jobs
             .lock()
             .unwrap()
-            .entry(id)
+            .entry(job.id)
             .or_insert_with(|| Arc::new(Mutex::new(job)))
-            .clone())
+            .clone()
     }
 
     /// A job as the projections hold it once they reflect the log as this node knows it. A
@@ -473,14 +478,7 @@ impl Core {
                 out.push(job);
                 continue;
             }
-            let aggregate = self
-                .jobs
-                .lock()
-                .unwrap()
-                .entry(job.id)
-                .or_insert_with(|| Arc::new(Mutex::new(job)))
-                .clone();
-            let current = aggregate.lock().await.clone();
+            let current = self.adopt(job).lock().await.clone();
             if !current.state.is_terminal() {
                 out.push(current);
             }
@@ -503,40 +501,11 @@ impl FencedWriter for Unfenced {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
+    use crate::test_log::ObservedLog;
     use kindling_store::conformance::{batch_spec, new_event};
-    use kindling_store::{Result as StoreResult, SledEventLog, SledProjections};
-    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use kindling_store::{SledEventLog, SledProjections};
+    use std::sync::atomic::{AtomicU64, Ordering};
     use tokio_util::sync::CancellationToken;
-
-    /// A real sled log that counts how often it is asked for its current end: each ask is a
-    /// broker round trip on Kafka.
-    struct Counting {
-        log: SledEventLog,
-        asks: AtomicUsize,
-    }
-
-    #[async_trait::async_trait]
-    impl EventLog for Counting {
-        async fn append(&self, events: Vec<NewEvent>) -> StoreResult<Vec<Envelope>> {
-            self.log.append(events).await
-        }
-        async fn read(&self, from: LogPosition, max: usize) -> StoreResult<Vec<Envelope>> {
-            self.log.read(from, max).await
-        }
-        fn end(&self) -> LogPosition {
-            self.log.end()
-        }
-        fn subscribe(&self) -> watch::Receiver<LogPosition> {
-            self.log.subscribe()
-        }
-        async fn current_end(&self) -> StoreResult<LogPosition> {
-            self.asks.fetch_add(1, Ordering::SeqCst);
-            Ok(self.log.end())
-        }
-        async fn fenced_writer(&self, id: &str) -> StoreResult<Arc<dyn FencedWriter>> {
-            self.log.fenced_writer(id).await
-        }
-    }
 
     struct Ids(AtomicU64);
 
@@ -550,10 +519,9 @@ mod tests {
     #[tokio::test]
     async fn a_new_leader_loads_every_active_job_behind_one_read_barrier() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(Counting {
-            log: SledEventLog::open(&dir.path().join("log")).unwrap(),
-            asks: AtomicUsize::new(0),
-        });
+        let log = Arc::new(ObservedLog::new(
+            SledEventLog::open(&dir.path().join("log")).unwrap(),
+        ));
         let submitted = (0..40)
             .map(|job| {
                 let spec = batch_spec(None);
@@ -595,12 +563,12 @@ mod tests {
         core.take_over(Term(1)).await.unwrap();
         assert_eq!(core.leading_term(), Some(Term(1)));
 
-        log.asks.store(0, Ordering::SeqCst);
+        let asked_before = log.end_asks();
         let active = core.active_jobs().await.unwrap();
         assert_eq!(active.len(), 40);
         assert!(active.iter().all(|j| j.state == JobState::NotStarted));
         assert_eq!(
-            log.asks.load(Ordering::SeqCst),
+            log.end_asks() - asked_before,
             1,
             "one barrier for all forty jobs, not one each"
         );

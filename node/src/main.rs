@@ -19,6 +19,8 @@ mod metrics;
 mod projector;
 mod runner;
 mod scheduler;
+#[cfg(test)]
+mod test_log;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};

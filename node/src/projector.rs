@@ -75,43 +75,11 @@ async fn pause(shutdown: &CancellationToken) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use async_trait::async_trait;
-    use kindling_events::{Envelope, Event, NewEvent, Origin};
+    use crate::test_log::ObservedLog;
+    use kindling_events::{Event, Origin};
     use kindling_store::conformance::new_event;
-    use kindling_store::{FencedWriter, Result, SledEventLog, SledProjections, StoreError};
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use kindling_store::{SledEventLog, SledProjections};
     use std::time::Duration;
-
-    /// A real sled log whose first `failures` reads fail, as reads on an unreachable or
-    /// overloaded broker do.
-    struct Flaky {
-        log: SledEventLog,
-        failures: AtomicUsize,
-    }
-
-    #[async_trait]
-    impl EventLog for Flaky {
-        async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
-            self.log.append(events).await
-        }
-        async fn read(&self, from: LogPosition, max: usize) -> Result<Vec<Envelope>> {
-            let left = self.failures.load(Ordering::SeqCst);
-            if left > 0 {
-                self.failures.store(left - 1, Ordering::SeqCst);
-                return Err(StoreError::Backend("no record within 10s".into()));
-            }
-            self.log.read(from, max).await
-        }
-        fn end(&self) -> LogPosition {
-            self.log.end()
-        }
-        fn subscribe(&self) -> watch::Receiver<LogPosition> {
-            self.log.subscribe()
-        }
-        async fn fenced_writer(&self, id: &str) -> Result<Arc<dyn FencedWriter>> {
-            self.log.fenced_writer(id).await
-        }
-    }
 
     #[tokio::test]
     async fn a_replay_that_fails_is_tried_again_until_it_reaches_the_end() {
@@ -121,10 +89,7 @@ mod tests {
             .map(|job| new_event(job, 1, Origin::Api, Event::SessionActivity))
             .collect();
         log.append(events).await.unwrap();
-        let log: Arc<dyn EventLog> = Arc::new(Flaky {
-            log,
-            failures: AtomicUsize::new(2),
-        });
+        let log: Arc<dyn EventLog> = Arc::new(ObservedLog::new(log).failing_reads(2));
         let projections: Arc<dyn ProjectionStore> =
             Arc::new(SledProjections::open(&dir.path().join("projections")).unwrap());
         let (tx, mut projected) = watch::channel(LogPosition(0));
