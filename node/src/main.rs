@@ -196,16 +196,33 @@ async fn open_log(cfg: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
             k.replication_factor = *replication;
             k.tail_fetch_wait = *tail_wait;
             k.client_id = format!("kindling-node-{}", cfg.node_id);
-            Arc::new(
-                kindling_store_kafka::KafkaEventLog::open(k)
-                    .await
-                    .with_context(|| {
-                        format!("cannot open the event log topic {topic} on {brokers}")
-                    })?,
-            )
+            // A node started while its broker is down, restarting or too slow to answer in
+            // time waits for it rather than exiting: with no log it can serve nothing, and
+            // once the broker answers it goes on as any node would. SIGTERM still stops it.
+            let mut backoff = LOG_OPEN_BACKOFF_FIRST;
+            let mut attempt = 1u32;
+            loop {
+                match kindling_store_kafka::KafkaEventLog::open(k.clone()).await {
+                    Ok(log) => break Arc::new(log),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        attempt,
+                        retry_in_ms = backoff.as_millis() as u64,
+                        "cannot open the event log topic {topic} on {brokers} yet; retrying"
+                    ),
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(LOG_OPEN_BACKOFF_MAX);
+                attempt += 1;
+            }
         }
     })
 }
+
+/// The first pause after a failed attempt to open the Kafka log; each next pause doubles, up
+/// to `LOG_OPEN_BACKOFF_MAX`.
+const LOG_OPEN_BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const LOG_OPEN_BACKOFF_MAX: Duration = Duration::from_secs(10);
 
 async fn open_projections(cfg: &Config) -> anyhow::Result<Arc<dyn ProjectionStore>> {
     Ok(match &cfg.projections {

