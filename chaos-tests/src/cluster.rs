@@ -289,10 +289,19 @@ impl Cluster {
         v
     }
 
-    /// Every link back to pass, every paused node continued, every stopped node and
-    /// dependency started again.
+    /// Every link back to pass, every stopped dependency started again, then every paused
+    /// node continued and every stopped node started (a node starts only once its log is up).
     pub fn heal_all(&mut self) -> Result<()> {
         self.set_links(&self.links(), LinkMode::Pass);
+        blocking(|| -> Result<()> {
+            if !self.mongo.running() {
+                self.mongo.start()?;
+            }
+            if !self.kafka.running() {
+                self.kafka.start()?;
+            }
+            Ok(())
+        })?;
         for id in self.members.clone() {
             let n = &self.nodes[&id];
             if n.paused {
@@ -302,15 +311,7 @@ impl Cluster {
                 self.start_node(id)?;
             }
         }
-        blocking(|| -> Result<()> {
-            if !self.mongo.running() {
-                self.mongo.start()?;
-            }
-            if !self.kafka.running() {
-                self.kafka.start()?;
-            }
-            Ok(())
-        })
+        Ok(())
     }
 
     /// What each running, unpaused member says about leadership.
