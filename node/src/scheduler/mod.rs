@@ -35,7 +35,9 @@ use lanes::{Lanes, Op, Reply};
 use sessions::{ended_outcome, with_cause};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock: std's in a node, and the one a simulation's paused clock moves.
+use tokio::time::Instant;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 

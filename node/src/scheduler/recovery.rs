@@ -9,7 +9,7 @@ use super::{Phase, Running, Scheduler, FIND_RETRY};
 use crate::backend::Found;
 use crate::metrics;
 use kindling_events::{Attempt, Command, Event, JobId, JobState, Outcome};
-use std::time::Instant;
+use tokio::time::Instant;
 
 impl Scheduler {
     /// Settles every job that was active when this scheduler took over.

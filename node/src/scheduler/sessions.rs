@@ -4,7 +4,7 @@
 
 use super::Scheduler;
 use kindling_events::{Command, Job, JobId, JobState, Outcome};
-use std::time::Instant;
+use tokio::time::Instant;
 
 impl Scheduler {
     /// Heartbeats, reconnect grace, ttl and idle timeout of running sessions.
