@@ -41,6 +41,11 @@ pub struct Storage {
 /// How long a read waits for the projections to reach the log's end before it gives up.
 const READ_BARRIER_WAIT: Duration = Duration::from_secs(5);
 
+/// How far back from the log's end a new leader looks for the newest scheduler term, and in
+/// reads of how many events.
+const NEWEST_TERM_LOOK_BACK: u64 = 4096;
+const LOOK_BACK_CHUNK: u64 = 256;
+
 pub struct Core {
     pub node: NodeId,
     pub log: Arc<dyn EventLog>,
@@ -304,8 +309,16 @@ impl Core {
     /// waits until the projections have consumed it (so they hold every event any former
     /// leader wrote), and drops whatever aggregates it held, which are reloaded from there.
     /// Returns the marker's position. Fails if leadership moves on meanwhile.
+    ///
+    /// The log's fence deposes whoever opened the writer before, whatever its term: a
+    /// deposed leader that still believes it leads (paused, partitioned, not yet told) would
+    /// depose its successor by taking over again. So a term older than the log's newest
+    /// scheduler term takes nothing over: looked at before the writer is opened, and again
+    /// behind the marker (a successor may have written between the look and the marker).
     pub async fn take_over(&self, term: Term) -> Result<LogPosition> {
         self.step_down();
+        let end = self.log.current_end().await?;
+        self.ensure_newest(term, end).await?;
         // Depose whoever wrote as leader before: from here on their appends fail.
         let writer: Arc<dyn FencedWriter> = if self.fenced_writes {
             self.log.fenced_writer(&self.writer_id).await?
@@ -342,6 +355,7 @@ impl Core {
                 "still catching up with the log before scheduling"
             );
         }
+        self.ensure_newest(term, env.position).await?;
         self.jobs.lock().unwrap().clear();
         *self.writer.lock().unwrap() = Some(writer);
         self.leading.send_replace(Some(term));
@@ -351,6 +365,18 @@ impl Core {
             "caught up with the log; deciding commands as leader"
         );
         Ok(env.position)
+    }
+
+    /// Fails if a scheduler event of a newer term than `term` lies before `end`: a newer
+    /// leader has acted, so this node's belief that it leads in `term` is out of date.
+    async fn ensure_newest(&self, term: Term, end: LogPosition) -> Result<()> {
+        match newest_scheduler_term(self.log.as_ref(), end).await? {
+            Some((newest, at)) if newest > term => Err(Error::Unavailable(format!(
+                "term {} is out of date: the log holds a scheduler event of term {} at {}",
+                term.0, newest.0, at.0
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Stops deciding commands and forgets the write model (another member now writes).
@@ -487,6 +513,35 @@ impl Core {
     }
 }
 
+/// The term and position of the last scheduler event before `end`. Terms only grow in the
+/// log, so it is the newest term any leader acted in. It is looked for among the last
+/// `NEWEST_TERM_LOOK_BACK` events: a leader writes a marker when it takes over and acts on
+/// every job it launches, so its events are near the end.
+pub async fn newest_scheduler_term(
+    log: &dyn EventLog,
+    end: LogPosition,
+) -> Result<Option<(Term, LogPosition)>> {
+    let floor = end.0.saturating_sub(NEWEST_TERM_LOOK_BACK);
+    let mut to = end.0;
+    while to > floor {
+        let from = to.saturating_sub(LOOK_BACK_CHUNK).max(floor);
+        let events = log.read(LogPosition(from), (to - from) as usize).await?;
+        let last = events
+            .iter()
+            .filter(|e| e.position.0 < to)
+            .rev()
+            .find_map(|e| match e.origin {
+                Origin::Scheduler { term } => Some((term, e.position)),
+                _ => None,
+            });
+        if last.is_some() {
+            return Ok(last);
+        }
+        to = from;
+    }
+    Ok(None)
+}
+
 /// The leader's writer when the log's own fence is switched off: plain appends.
 struct Unfenced(Arc<dyn EventLog>);
 
@@ -516,21 +571,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_new_leader_loads_every_active_job_behind_one_read_barrier() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(ObservedLog::new(
-            SledEventLog::open(&dir.path().join("log")).unwrap(),
-        ));
-        let submitted = (0..40)
-            .map(|job| {
-                let spec = batch_spec(None);
-                new_event(job, 1, Origin::Api, Event::JobSubmitted { spec })
-            })
-            .collect();
-        log.append(submitted).await.unwrap();
+    /// A node's core on `log` (with its projector running), led by this node in `term`.
+    async fn core_on(
+        log: Arc<ObservedLog>,
+        dir: &std::path::Path,
+        term: u64,
+    ) -> (
+        Core,
+        watch::Sender<LeaderState>,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
         let projections: Arc<dyn ProjectionStore> =
-            Arc::new(SledProjections::open(&dir.path().join("projections")).unwrap());
+            Arc::new(SledProjections::open(&dir.join("projections")).unwrap());
         let (tx, projected) = watch::channel(LogPosition(0));
         let shutdown = CancellationToken::new();
         let projector = tokio::spawn(crate::projector::run(
@@ -539,8 +592,8 @@ mod tests {
             tx,
             shutdown.clone(),
         ));
-        let (_leader, leadership) = watch::channel(LeaderState {
-            term: Term(1),
+        let (leader, leadership) = watch::channel(LeaderState {
+            term: Term(term),
             leader: Some(NodeId(1)),
             is_leader: true,
         });
@@ -560,6 +613,23 @@ mod tests {
         )
         .await
         .unwrap();
+        (core, leader, shutdown, projector)
+    }
+
+    #[tokio::test]
+    async fn a_new_leader_loads_every_active_job_behind_one_read_barrier() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(ObservedLog::new(
+            SledEventLog::open(&dir.path().join("log")).unwrap(),
+        ));
+        let submitted = (0..40)
+            .map(|job| {
+                let spec = batch_spec(None);
+                new_event(job, 1, Origin::Api, Event::JobSubmitted { spec })
+            })
+            .collect();
+        log.append(submitted).await.unwrap();
+        let (core, _leader, shutdown, projector) = core_on(log.clone(), dir.path(), 1).await;
         core.take_over(Term(1)).await.unwrap();
         assert_eq!(core.leading_term(), Some(Term(1)));
 
@@ -574,6 +644,61 @@ mod tests {
         );
         // And they are the leader's write model now, each loaded once.
         assert_eq!(core.jobs.lock().unwrap().len(), 40);
+        shutdown.cancel();
+        projector.await.unwrap();
+    }
+
+    /// A deposed leader that still believes it leads takes nothing over once its successor
+    /// has written: opening the log's writer would depose the successor in turn.
+    #[tokio::test]
+    async fn a_leader_of_an_older_term_than_the_logs_newest_takes_nothing_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(ObservedLog::new(
+            SledEventLog::open(&dir.path().join("log")).unwrap(),
+        ));
+        let spec = batch_spec(None);
+        let successor = Origin::Scheduler { term: Term(9) };
+        log.append(vec![
+            new_event(0, 1, Origin::Api, Event::JobSubmitted { spec }),
+            new_event(
+                0,
+                2,
+                successor,
+                Event::JobQueued {
+                    reason: "full".into(),
+                },
+            ),
+        ])
+        .await
+        .unwrap();
+        // And plain events after it: the last scheduler event decides, not the last event.
+        let more = (1..300)
+            .map(|job| {
+                let spec = batch_spec(None);
+                new_event(job, 1, Origin::Api, Event::JobSubmitted { spec })
+            })
+            .collect();
+        log.append(more).await.unwrap();
+        assert_eq!(
+            newest_scheduler_term(log.as_ref(), log.end())
+                .await
+                .unwrap(),
+            Some((Term(9), LogPosition(1)))
+        );
+
+        let (stale, leader, shutdown, projector) = core_on(log.clone(), dir.path(), 5).await;
+        let end = log.end();
+        let refused = stale.take_over(Term(5)).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("term 5 is out of date"),
+            "{refused}"
+        );
+        assert_eq!(stale.leading_term(), None);
+        assert_eq!(log.end(), end, "a refused take-over writes nothing");
+        // Elected in the successor's term (or a newer one), it takes over.
+        leader.send_modify(|s| s.term = Term(9));
+        stale.take_over(Term(9)).await.unwrap();
+        assert_eq!(stale.leading_term(), Some(Term(9)));
         shutdown.cancel();
         projector.await.unwrap();
     }

@@ -283,7 +283,18 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await?
         .items;
     let max_id = known.last().map(|j| j.id.0 + 1).unwrap_or(0);
-    let max_term = known.iter().map(|j| j.max_term.0).max().unwrap_or(0);
+    // The newest term any leader acted in: of the jobs' events, and of the log's tail, where
+    // a leader that only took over left its marker. A new cluster on this log (its Raft state
+    // gone) lifts its terms above it, or its leaders would count as out of date.
+    let tail_term = core::newest_scheduler_term(log.as_ref(), end)
+        .await?
+        .map_or(0, |(t, _)| t.0);
+    let max_term = known
+        .iter()
+        .map(|j| j.max_term.0)
+        .max()
+        .unwrap_or(0)
+        .max(tail_term);
 
     let driver_listener = tokio::net::TcpListener::bind(cfg.driver_listen)
         .await
