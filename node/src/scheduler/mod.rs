@@ -36,9 +36,8 @@ use sessions::{ended_outcome, with_cause};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-// tokio's clock: std's in a node, and the one a simulation's paused clock moves.
-use tokio::time::Instant;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// How long a driver that could not be looked up waits before it is looked up again.
@@ -155,13 +154,19 @@ impl Scheduler {
                 if shutdown.is_cancelled() {
                     return;
                 }
-                if leadership.borrow().is_leader && leadership.borrow().term == st.term {
+                let now = *leadership.borrow();
+                if now.is_leader && now.term == st.term {
                     // Still the leader: the barrier failed on a storage error; try again
                     // shortly rather than waiting for the next election.
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                         _ = shutdown.cancelled() => return,
                     }
+                }
+                if now.is_leader {
+                    // Elected again, in a newer term, while leading: `lead` saw the change
+                    // and returned; no further change may come to wait for.
+                    continue;
                 }
             }
             tokio::select! {
