@@ -3,7 +3,7 @@
 //! cluster's lane, and what its answer means.
 
 use super::lanes::{LaunchError, Op};
-use super::{Phase, Running, Scheduler};
+use super::{Phase, Running, Scheduler, FIND_RETRY};
 use crate::backend::{driver_name, LaunchSpec, SessionLink};
 use crate::gateway::secret_digest;
 use crate::metrics;
@@ -12,6 +12,7 @@ use kindling_events::spec::JobSpec;
 use kindling_events::{Attempt, Command, Job, JobId, JobState, Outcome, DEFAULT_CLUSTER};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
+use tokio::time::Instant;
 
 impl Scheduler {
     pub(super) async fn launch_planned(&mut self) {
@@ -225,24 +226,22 @@ impl Scheduler {
                     self.on_backend_event(ev).await;
                 }
             }
-            Err(e) => {
-                let cluster = self.running.remove(&id).map(|r| (r.cluster, r.driver_name));
-                tracing::warn!(job = id.0, error = %e.cause, certain = e.certain, "launch failed");
+            Err(e) if e.certain => {
+                self.running.remove(&id);
+                tracing::warn!(job = id.0, error = %e.cause, "launch failed");
                 let reason = format!("the driver could not be launched: {}", e.cause);
                 self.finish(id, attempt, Outcome::Error { reason }).await;
-                if !e.certain {
-                    // It may have started anyway: make sure nothing of it keeps running.
-                    if let Some((c, driver_name)) = cluster {
-                        if let Some(c) = self.cluster(&c) {
-                            self.lanes.send(
-                                &c,
-                                Op::Kill {
-                                    job: id,
-                                    driver_name,
-                                },
-                            );
-                        }
-                    }
+            }
+            Err(e) => {
+                // The answer was lost (the cluster did not answer, or not in time): the driver
+                // may run. Look it up, as after a take-over, until the cluster answers: it is
+                // watched if it runs, recorded if it ended, launched again if it never
+                // started. What it reported meanwhile is in what the lookup finds.
+                tracing::warn!(job = id.0, error = %e.cause, "launch in doubt; looking the driver up");
+                if let Some(r) = self.running.get_mut(&id) {
+                    r.phase = Phase::Finding {
+                        retry_at: Some(Instant::now() + FIND_RETRY),
+                    };
                 }
             }
         }
