@@ -111,12 +111,27 @@ impl Scheduler {
                 .await;
             }
             Ok(Found::Never) => {
-                // The launch provably did not happen: issue it again, same attempt.
-                tracing::info!(job = id.0, "re-issuing a launch that never happened");
                 self.running.remove(&id);
-                if job.state.is_terminal() || job.kill_requested {
+                if job.state.is_terminal() {
                     return;
                 }
+                if job.kill_requested {
+                    // Killed before its driver started: no driver will ever report an end.
+                    tracing::info!(job = id.0, "killed before its launch happened");
+                    let outcome = ended_outcome(&job, None, None);
+                    self.exec(
+                        id,
+                        Command::Finish {
+                            attempt,
+                            outcome,
+                            exit_code: None,
+                        },
+                    )
+                    .await;
+                    return;
+                }
+                // The launch provably did not happen: issue it again, same attempt.
+                tracing::info!(job = id.0, "re-issuing a launch that never happened");
                 self.start_driver(&job).await;
             }
             Err(e) => {
