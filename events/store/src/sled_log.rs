@@ -60,6 +60,21 @@ impl SledEventLog {
             .cache_capacity(16 * 1024 * 1024)
             .flush_every_ms(None)
             .open()?;
+        Self::start(db, true)
+    }
+
+    /// A log that lives as long as this value, in a temporary file never fsynced: for
+    /// simulations, where an append must not wait on a disk (a paused tokio clock would
+    /// jump while it did). Appends are ordered, fenced and answered exactly as `open`'s.
+    pub fn temporary() -> Result<Self> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
+        Self::start(db, false)
+    }
+
+    fn start(db: sled::Db, durable: bool) -> Result<Self> {
         let tree = db.open_tree("events")?;
         let end = match tree.last()? {
             Some((k, _)) => LogPosition(
@@ -72,7 +87,7 @@ impl SledEventLog {
         };
         let (end_tx, end_rx) = watch::channel(end);
         let (tx, rx) = mpsc::channel(8192);
-        let writer = tokio::spawn(writer(db, tree.clone(), rx, end_tx, end));
+        let writer = tokio::spawn(writer(db, durable, tree.clone(), rx, end_tx, end));
         Ok(SledEventLog {
             tree,
             requests: tx,
@@ -97,6 +112,7 @@ impl SledEventLog {
 
 async fn writer(
     db: sled::Db,
+    durable: bool,
     tree: sled::Tree,
     mut rx: mpsc::Receiver<Request>,
     end_tx: watch::Sender<LogPosition>,
@@ -163,7 +179,8 @@ async fn writer(
             results.push(envs);
         }
         let outcome = match tree.apply_batch(batch) {
-            Ok(()) => db.flush_async().await.map(|_| ()),
+            Ok(()) if durable => db.flush_async().await.map(|_| ()),
+            Ok(()) => Ok(()),
             Err(e) => Err(e),
         };
         match outcome {
@@ -302,5 +319,32 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sled_log_passes_the_fenced_writer_suite() {
         fenced_writer_suite(&Sled(tempfile::tempdir().unwrap())).await;
+    }
+
+    /// A temporary log answers as a durable one: positions in order, the end moved, older
+    /// fenced writers refused.
+    #[tokio::test]
+    async fn a_temporary_log_orders_and_fences_as_a_durable_one() {
+        use crate::conformance::{batch_spec, new_event};
+        use kindling_events::{Event, Origin};
+        let log = SledEventLog::temporary().unwrap();
+        let submitted = |job| {
+            let spec = batch_spec(None);
+            new_event(job, 1, Origin::Api, Event::JobSubmitted { spec })
+        };
+        let first = log.append(vec![submitted(1), submitted(2)]).await.unwrap();
+        assert_eq!(first[1].position, LogPosition(1));
+        let old = log.fenced_writer("leader").await.unwrap();
+        let new = log.fenced_writer("leader").await.unwrap();
+        assert!(matches!(
+            old.append(vec![submitted(3)]).await,
+            Err(StoreError::Fenced(_))
+        ));
+        let written = new.append(vec![submitted(4)]).await.unwrap();
+        assert_eq!(written[0].position, LogPosition(2));
+        assert_eq!(log.end(), LogPosition(3));
+        let read = log.read(LogPosition(0), 10).await.unwrap();
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[2].job(), Some(kindling_events::JobId(4)));
     }
 }

@@ -42,6 +42,8 @@ struct StoredJob {
 pub struct SledProjections {
     db: sled::Db,
     tree: sled::Tree,
+    /// Whether writes are fsynced before they are acknowledged (all but `temporary`).
+    durable: bool,
 }
 
 impl SledProjections {
@@ -52,7 +54,33 @@ impl SledProjections {
             .flush_every_ms(None)
             .open()?;
         let tree = db.open_tree("projections")?;
-        Ok(SledProjections { db, tree })
+        Ok(SledProjections {
+            db,
+            tree,
+            durable: true,
+        })
+    }
+
+    /// Projections that live as long as this value, never fsynced: for simulations (see
+    /// `SledEventLog::temporary`).
+    pub fn temporary() -> Result<Self> {
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()?;
+        let tree = db.open_tree("projections")?;
+        Ok(SledProjections {
+            db,
+            tree,
+            durable: false,
+        })
+    }
+
+    async fn flush(&self) -> Result<()> {
+        if self.durable {
+            self.db.flush_async().await?;
+        }
+        Ok(())
     }
 
     fn get<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
@@ -147,7 +175,7 @@ impl ProjectionStore for SledProjections {
         let next = last.position.next().max(checkpoint);
         out.insert(CHECKPOINT, &next.0.to_be_bytes());
         self.tree.apply_batch(out)?;
-        self.db.flush_async().await?;
+        self.flush().await?;
         Ok(())
     }
 
@@ -219,7 +247,7 @@ impl ProjectionStore for SledProjections {
 
     async fn clear(&self) -> Result<()> {
         self.tree.clear()?;
-        self.db.flush_async().await?;
+        self.flush().await?;
         Ok(())
     }
 }
