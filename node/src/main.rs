@@ -20,6 +20,8 @@ mod projector;
 mod runner;
 mod scheduler;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod test_log;
 
 use anyhow::Context;

@@ -1,55 +1,119 @@
-//! A real sled event log with two test hooks: reads that fail, as reads on an unreachable or
-//! overloaded broker do, and a count of `current_end` asks, each a broker round trip on
-//! Kafka. Shared by the unit tests that need either.
+//! A real sled event log with test hooks: reads that fail, as reads on an unreachable or
+//! overloaded broker do; appends that fail, before they are written or after (the answer is
+//! lost, as when a broker goes away mid-request); and a count of `current_end` asks, each a
+//! broker round trip on Kafka. Shared by the unit tests and the scheduler simulation.
 
 use async_trait::async_trait;
 use kindling_events::{Envelope, LogPosition, NewEvent};
 use kindling_store::{EventLog, FencedWriter, Result, SledEventLog, StoreError};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// How appends fail while a fault is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendFault {
+    None = 0,
+    /// Nothing is written; the caller gets an error.
+    Refused = 1,
+    /// The events are written, but the caller gets an error: it cannot tell.
+    AnswerLost = 2,
+}
+
+#[derive(Default)]
+struct Faults {
+    /// Reads left to fail (counted down).
+    failing_reads: AtomicUsize,
+    /// Every read fails while set.
+    reads_down: AtomicBool,
+    appends: AtomicU8,
+    end_asks: AtomicUsize,
+}
+
+impl Faults {
+    /// A read: fails while reads are down, or if it is one of the counted failing reads.
+    fn read(&self) -> Result<()> {
+        let counted = self
+            .failing_reads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if counted {
+            return Err(StoreError::Backend("no record within 10s".into()));
+        }
+        self.reachable()
+    }
+
+    /// Any other round trip to the log (its end, opening a writer): fails while reads are
+    /// down.
+    fn reachable(&self) -> Result<()> {
+        if self.reads_down.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("no record within 10s".into()));
+        }
+        Ok(())
+    }
+
+    async fn append<F>(&self, write: F) -> Result<Vec<Envelope>>
+    where
+        F: std::future::Future<Output = Result<Vec<Envelope>>>,
+    {
+        match self.appends.load(Ordering::SeqCst) {
+            1 => Err(StoreError::Backend(
+                "append refused: broker unreachable".into(),
+            )),
+            2 => {
+                write.await?;
+                Err(StoreError::Backend(
+                    "append timed out (it may have landed)".into(),
+                ))
+            }
+            _ => write.await,
+        }
+    }
+}
+
 pub struct ObservedLog {
     log: SledEventLog,
-    failing_reads: AtomicUsize,
-    end_asks: AtomicUsize,
+    faults: Arc<Faults>,
 }
 
 impl ObservedLog {
     pub fn new(log: SledEventLog) -> Self {
         ObservedLog {
             log,
-            failing_reads: AtomicUsize::new(0),
-            end_asks: AtomicUsize::new(0),
+            faults: Arc::default(),
         }
     }
 
     /// The next `n` reads fail.
     pub fn failing_reads(self, n: usize) -> Self {
-        self.failing_reads.store(n, Ordering::SeqCst);
+        self.faults.failing_reads.store(n, Ordering::SeqCst);
         self
+    }
+
+    /// Every read fails until this is called again with `false`.
+    pub fn set_reads_down(&self, down: bool) {
+        self.faults.reads_down.store(down, Ordering::SeqCst);
+    }
+
+    /// Every append (plain or fenced) fails so until the fault is set to `None`.
+    pub fn set_append_fault(&self, fault: AppendFault) {
+        self.faults.appends.store(fault as u8, Ordering::SeqCst);
     }
 
     /// How often `current_end` was asked.
     pub fn end_asks(&self) -> usize {
-        self.end_asks.load(Ordering::SeqCst)
+        self.faults.end_asks.load(Ordering::SeqCst)
     }
 }
 
 #[async_trait]
 impl EventLog for ObservedLog {
     async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
-        self.log.append(events).await
+        self.faults.append(self.log.append(events)).await
     }
 
     async fn read(&self, from: LogPosition, max: usize) -> Result<Vec<Envelope>> {
-        let failed = self
-            .failing_reads
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failed {
-            return Err(StoreError::Backend("no record within 10s".into()));
-        }
+        self.faults.read()?;
         self.log.read(from, max).await
     }
 
@@ -62,11 +126,28 @@ impl EventLog for ObservedLog {
     }
 
     async fn current_end(&self) -> Result<LogPosition> {
-        self.end_asks.fetch_add(1, Ordering::SeqCst);
+        self.faults.end_asks.fetch_add(1, Ordering::SeqCst);
+        self.faults.reachable()?;
         self.log.current_end().await
     }
 
     async fn fenced_writer(&self, id: &str) -> Result<Arc<dyn FencedWriter>> {
-        self.log.fenced_writer(id).await
+        self.faults.reachable()?;
+        Ok(Arc::new(ObservedWriter {
+            writer: self.log.fenced_writer(id).await?,
+            faults: self.faults.clone(),
+        }))
+    }
+}
+
+struct ObservedWriter {
+    writer: Arc<dyn FencedWriter>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl FencedWriter for ObservedWriter {
+    async fn append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
+        self.faults.append(self.writer.append(events)).await
     }
 }

@@ -50,6 +50,8 @@ pub struct Backends {
     events: mpsc::UnboundedSender<BackendEvent>,
     shutdown: CancellationToken,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Set only by `fixed` (tests): the one backend of every cluster.
+    fixed: Option<Arc<dyn ClusterBackend>>,
 }
 
 impl Backends {
@@ -63,11 +65,41 @@ impl Backends {
             events,
             shutdown,
             slots: Mutex::default(),
+            fixed: None,
+        }
+    }
+
+    /// Backends that are all `backend`, whatever the cluster: for the scheduler simulation,
+    /// whose clusters are a model.
+    #[cfg(test)]
+    pub fn fixed(
+        backend: Arc<dyn ClusterBackend>,
+        events: mpsc::UnboundedSender<BackendEvent>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let ctx = NodeContext {
+            kindling_id: "sim".into(),
+            spark_home: PathBuf::new(),
+            python: PathBuf::new(),
+            local_master: String::new(),
+            drivers_dir: PathBuf::new(),
+            runner: PathBuf::new(),
+            kube_logs_dir: PathBuf::new(),
+        };
+        Backends {
+            ctx,
+            events,
+            shutdown,
+            slots: Mutex::default(),
+            fixed: Some(backend),
         }
     }
 
     /// The backend of `cluster`, built for its revision (or a newer one already built).
     pub async fn get(&self, cluster: &Cluster) -> Result<Arc<dyn ClusterBackend>, String> {
+        if let Some(b) = &self.fixed {
+            return Ok(b.clone());
+        }
         let slot = {
             let mut slots = self.slots.lock().unwrap();
             match slots.get(&cluster.name) {
