@@ -33,7 +33,7 @@ use kindling_events::{
 use kindling_raft::LeaderState;
 use lanes::{Lanes, Op, Reply};
 use sessions::{ended_outcome, with_cause};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -90,9 +90,9 @@ pub struct Scheduler {
     /// The registry as of `next`: loaded on taking over, then folded from the log.
     registry: Registry,
     queued: BTreeMap<JobId, JobSpec>,
-    running: HashMap<JobId, Running>,
+    running: BTreeMap<JobId, Running>,
     /// The wait reason last recorded for each queued job, so it is recorded once.
-    shown: HashMap<JobId, String>,
+    shown: BTreeMap<JobId, String>,
     next: LogPosition,
 }
 
@@ -118,8 +118,8 @@ impl Scheduler {
             term: Term(0),
             registry: Registry::default(),
             queued: BTreeMap::new(),
-            running: HashMap::new(),
-            shown: HashMap::new(),
+            running: BTreeMap::new(),
+            shown: BTreeMap::new(),
             next: LogPosition(0),
         }
     }

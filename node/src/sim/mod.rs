@@ -13,10 +13,10 @@
 //! waits (in virtual time) for every job to end, and hands what it saw to the chaos
 //! harness's own checker (`kindling_chaos::checker`): the same invariants, the same code.
 //!
-//! The seed fixes the workload, the fault schedule and the models' choices. The run is the
-//! same for a seed as long as the code's own interleavings are (one thread, a paused clock);
-//! the scheduler's hash maps iterate in a per-process random order, so two runs of one seed
-//! can differ in the order of simultaneous launches, not in what is checked.
+//! The seed fixes the workload, the fault schedule and the models' choices; the runtime is
+//! single-threaded on a paused clock. tokio's `select!` still picks among ready branches at
+//! random, so events that become ready together can land in either order from one run of a
+//! seed to the next (docs/chaos.md, *Determinism*).
 
 mod model;
 
@@ -115,6 +115,9 @@ pub struct SimReport {
     pub violations: Vec<Violation>,
     /// Every job's events, from the log.
     pub events: BTreeMap<u64, Vec<EventRecord>>,
+    /// A digest of every job's events (positions, origins, terms, nodes, kinds and data):
+    /// equal for two runs that wrote the same log.
+    pub digest: u64,
     /// Virtual time the run covered, faults, healing and collection included.
     pub virtual_time: Duration,
 }
@@ -358,6 +361,7 @@ async fn simulate(cfg: SimConfig) -> SimReport {
         launches: observations.launches.len(),
         jobs: observations.events.len(),
         violations,
+        digest: digest(&observations.events),
         events: observations.events.clone(),
         virtual_time: world.started.elapsed(),
     };
@@ -600,6 +604,20 @@ async fn settle(world: &World, limit: Duration) -> Result<(), String> {
     }
 }
 
+fn digest(events: &BTreeMap<u64, Vec<EventRecord>>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Fixed keys: the same digest in every process.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (job, events) in events {
+        job.hash(&mut h);
+        for e in events {
+            (e.position, &e.origin, e.term, e.node, &e.kind).hash(&mut h);
+            e.data.to_string().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
 fn record(env: &Envelope) -> EventRecord {
     let doc = serde_json::to_value(EventDoc::from(env)).expect("an event serializes");
     serde_json::from_value(doc).expect("the harness reads what the API serves")
@@ -765,6 +783,19 @@ mod tests {
         let mut total_faults = 0;
         for seed in seeds() {
             let r = run(SimConfig::new(seed));
+            eprintln!(
+                "seed {seed}: {} ops, {} faults, {} jobs, {} launches, {:?} virtual, log {:016x}",
+                r.ops,
+                r.faults.len(),
+                r.jobs,
+                r.launches,
+                r.virtual_time,
+                r.digest
+            );
+            if let Ok(dir) = std::env::var("KINDLING_SIM_DUMP") {
+                let path = std::path::Path::new(&dir).join(format!("seed-{seed}.json"));
+                std::fs::write(path, serde_json::to_string_pretty(&r.events).unwrap()).unwrap();
+            }
             assert!(r.violations.is_empty(), "{}", describe(&r));
             assert!(r.launches > 10, "the workload ran: {}", describe(&r));
             total_ops += r.ops;
