@@ -61,6 +61,8 @@ pub struct SimConfig {
     pub fenced_writes: bool,
     /// The faults to draw from; all of them by default.
     pub faults: Vec<FaultKind>,
+    /// Whether a fault may start while others are in force.
+    pub overlap: bool,
 }
 
 impl SimConfig {
@@ -71,6 +73,7 @@ impl SimConfig {
             duration: Duration::from_secs(60),
             fenced_writes: true,
             faults: FaultKind::ALL.to_vec(),
+            overlap: false,
         }
     }
 }
@@ -442,94 +445,169 @@ async fn client(world: Arc<World>, mut rng: Rng, stop: CancellationToken) {
     }
 }
 
-/// Applies one seeded fault after another, each healed before the next.
+/// Applies seeded faults: one after another, each healed before the next, or (with
+/// `overlap`) each started while others may still be in force.
 async fn nemesis(world: Arc<World>, mut rng: Rng, stop: CancellationToken) {
     let kinds = world.cfg.faults.clone();
+    let mut in_force = vec![];
     while !stop.is_cancelled() {
         sleep(Duration::from_millis(rng.range(300, 2_500))).await;
         let kind = kinds[rng.below(kinds.len())];
-        let members: Vec<u64> = (1..=world.cfg.nodes).collect();
-        let leader = world.raft.lock().unwrap().leader();
-        let others: Vec<u64> = members
-            .iter()
-            .copied()
-            .filter(|m| Some(*m) != leader && world.core(*m).is_some())
-            .collect();
-        let pick = |rng: &mut Rng, from: &[u64]| from.get(rng.below(from.len().max(1))).copied();
-        let span = Duration::from_millis(rng.range(200, 4_000));
-        match kind {
-            FaultKind::Failover => {
-                let next = pick(&mut rng, &others);
-                world.note(format!("failover from {leader:?} to {next:?}"));
-                world.raft.lock().unwrap().elect(next, None);
+        let fault = draw(&world, &mut rng, kind);
+        if world.cfg.overlap {
+            in_force.push(tokio::spawn(apply(world.clone(), fault)));
+        } else {
+            apply(world.clone(), fault).await;
+        }
+    }
+    for f in in_force {
+        let _ = f.await;
+    }
+}
+
+/// One fault, with every choice drawn.
+enum Fault {
+    Failover {
+        to: Option<u64>,
+    },
+    StaleLeader {
+        to: Option<u64>,
+        span: Duration,
+    },
+    NoLeader {
+        span: Duration,
+        then: u64,
+    },
+    Crash {
+        victim: u64,
+        span: Duration,
+        then: Option<u64>,
+    },
+    ReadsDown {
+        span: Duration,
+    },
+    AppendsFail {
+        fault: AppendFault,
+        span: Duration,
+    },
+    ClusterDown {
+        fault: ClusterFault,
+        span: Duration,
+    },
+}
+
+fn draw(world: &World, rng: &mut Rng, kind: FaultKind) -> Fault {
+    let leader = world.raft.lock().unwrap().leader();
+    let others: Vec<u64> = (1..=world.cfg.nodes)
+        .filter(|m| Some(*m) != leader && world.core(*m).is_some())
+        .collect();
+    let pick = |rng: &mut Rng, from: &[u64]| from.get(rng.below(from.len().max(1))).copied();
+    let span = Duration::from_millis(rng.range(200, 4_000));
+    match kind {
+        FaultKind::Failover => Fault::Failover {
+            to: pick(rng, &others),
+        },
+        FaultKind::StaleLeader => Fault::StaleLeader {
+            to: pick(rng, &others),
+            span,
+        },
+        FaultKind::NoLeader => Fault::NoLeader {
+            span,
+            then: rng.range(1, world.cfg.nodes),
+        },
+        FaultKind::Crash => {
+            let victim = if rng.chance(50) {
+                leader
+            } else {
+                pick(rng, &others)
+            };
+            let then = pick(rng, &others);
+            match victim {
+                Some(victim) => Fault::Crash { victim, span, then },
+                None => Fault::Failover { to: then },
             }
-            FaultKind::StaleLeader => {
-                let next = pick(&mut rng, &others);
-                world.note(format!(
-                    "failover from {leader:?} to {next:?}; {leader:?} learns it after {span:?}"
-                ));
-                world.raft.lock().unwrap().elect(next, leader);
-                sleep(span).await;
-                if let Some(old) = leader {
-                    world.raft.lock().unwrap().inform(old);
-                }
+        }
+        FaultKind::ReadsDown => Fault::ReadsDown { span },
+        FaultKind::AppendsFail => Fault::AppendsFail {
+            fault: if rng.chance(50) {
+                AppendFault::Refused
+            } else {
+                AppendFault::AnswerLost
+            },
+            span,
+        },
+        FaultKind::ClusterDown => Fault::ClusterDown {
+            fault: if rng.chance(50) {
+                ClusterFault::Unreachable
+            } else {
+                ClusterFault::Slow
+            },
+            span,
+        },
+    }
+}
+
+/// Applies `fault` and heals it when its span is over.
+async fn apply(world: Arc<World>, fault: Fault) {
+    let leader = world.raft.lock().unwrap().leader();
+    match fault {
+        Fault::Failover { to } => {
+            world.note(format!("failover from {leader:?} to {to:?}"));
+            world.raft.lock().unwrap().elect(to, None);
+        }
+        Fault::StaleLeader { to, span } => {
+            world.note(format!(
+                "failover from {leader:?} to {to:?}; {leader:?} learns it after {span:?}"
+            ));
+            world.raft.lock().unwrap().elect(to, leader);
+            sleep(span).await;
+            if let Some(old) = leader {
+                world.raft.lock().unwrap().inform(old);
             }
-            FaultKind::NoLeader => {
-                world.note(format!("no leader for {span:?}"));
-                world.raft.lock().unwrap().elect(None, None);
-                sleep(span).await;
-                let live = world.live();
-                let next = pick(&mut rng, &live);
-                world.raft.lock().unwrap().elect(next, None);
+        }
+        Fault::NoLeader { span, then } => {
+            world.note(format!("no leader for {span:?}"));
+            world.raft.lock().unwrap().elect(None, None);
+            sleep(span).await;
+            // The drawn node if it is up, else any node that is.
+            let next = world
+                .core(then)
+                .map(|_| then)
+                .or_else(|| world.live().first().copied());
+            world.raft.lock().unwrap().elect(next, None);
+        }
+        Fault::Crash { victim, span, then } => {
+            let Some(node) = world.nodes.lock().unwrap().remove(&victim) else {
+                return; // down already (overlapping crashes)
+            };
+            world.note(format!("crash node {victim} for {span:?}"));
+            node.crash();
+            if leader == Some(victim) {
+                // The others elect a new leader once its heartbeats stop.
+                let then = then.filter(|n| world.core(*n).is_some());
+                world.raft.lock().unwrap().elect(then, None);
             }
-            FaultKind::Crash => {
-                let victim = if rng.chance(50) {
-                    leader
-                } else {
-                    pick(&mut rng, &others)
-                };
-                let Some(victim) = victim else { continue };
-                world.note(format!("crash node {victim} for {span:?}"));
-                if let Some(n) = world.nodes.lock().unwrap().remove(&victim) {
-                    n.crash();
-                }
-                if leader == Some(victim) {
-                    // The others elect a new leader once its heartbeats stop.
-                    let next = pick(&mut rng, &others);
-                    world.raft.lock().unwrap().elect(next, None);
-                }
-                sleep(span).await;
-                world.start(victim).await;
-                world.raft.lock().unwrap().inform(victim);
-            }
-            FaultKind::ReadsDown => {
-                world.note(format!("log reads fail for {span:?}"));
-                world.log.set_reads_down(true);
-                sleep(span).await;
-                world.log.set_reads_down(false);
-            }
-            FaultKind::AppendsFail => {
-                let fault = if rng.chance(50) {
-                    AppendFault::Refused
-                } else {
-                    AppendFault::AnswerLost
-                };
-                world.note(format!("appends fail ({fault:?}) for {span:?}"));
-                world.log.set_append_fault(fault);
-                sleep(span).await;
-                world.log.set_append_fault(AppendFault::None);
-            }
-            FaultKind::ClusterDown => {
-                let fault = if rng.chance(50) {
-                    ClusterFault::Unreachable
-                } else {
-                    ClusterFault::Slow
-                };
-                world.note(format!("cluster {fault:?} for {span:?}"));
-                world.cluster.set_fault(fault);
-                sleep(span).await;
-                world.cluster.set_fault(ClusterFault::None);
-            }
+            sleep(span).await;
+            world.start(victim).await;
+            world.raft.lock().unwrap().inform(victim);
+        }
+        Fault::ReadsDown { span } => {
+            world.note(format!("log reads fail for {span:?}"));
+            world.log.set_reads_down(true);
+            sleep(span).await;
+            world.log.set_reads_down(false);
+        }
+        Fault::AppendsFail { fault, span } => {
+            world.note(format!("appends fail ({fault:?}) for {span:?}"));
+            world.log.set_append_fault(fault);
+            sleep(span).await;
+            world.log.set_append_fault(AppendFault::None);
+        }
+        Fault::ClusterDown { fault, span } => {
+            world.note(format!("cluster {fault:?} for {span:?}"));
+            world.cluster.set_fault(fault);
+            sleep(span).await;
+            world.cluster.set_fault(ClusterFault::None);
         }
     }
 }
@@ -718,11 +796,12 @@ async fn observe(
 mod tests {
     use super::*;
 
-    fn seeds() -> std::ops::Range<u64> {
+    /// `KINDLING_SIM_SEEDS` seeds (else `default`) from `KINDLING_SIM_FIRST_SEED` (else 0).
+    fn seeds(default: u64) -> std::ops::Range<u64> {
         let n = std::env::var("KINDLING_SIM_SEEDS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(16);
+            .unwrap_or(default);
         let first = std::env::var("KINDLING_SIM_FIRST_SEED")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -781,7 +860,7 @@ mod tests {
         let wall = std::time::Instant::now();
         let mut total_ops = 0;
         let mut total_faults = 0;
-        for seed in seeds() {
+        for seed in seeds(16) {
             let r = run(SimConfig::new(seed));
             eprintln!(
                 "seed {seed}: {} ops, {} faults, {} jobs, {} launches, {:?} virtual, log {:016x}",
@@ -803,9 +882,31 @@ mod tests {
         }
         eprintln!(
             "simulated {} seeds ({total_ops} ops, {total_faults} faults) in {:?}",
-            seeds().count(),
+            seeds(16).count(),
             wall.elapsed()
         );
+    }
+
+    /// Five nodes, with faults that overlap: a crash during a stale leader's spell, reads
+    /// failing while the cluster is down, and so on.
+    #[test]
+    fn five_nodes_under_overlapping_faults_keep_every_invariant() {
+        for seed in seeds(8) {
+            let cfg = SimConfig {
+                nodes: 5,
+                overlap: true,
+                ..SimConfig::new(seed)
+            };
+            let r = run(cfg);
+            eprintln!(
+                "seed {seed} (5 nodes, overlapping): {} ops, {} faults, {} launches",
+                r.ops,
+                r.faults.len(),
+                r.launches
+            );
+            assert!(r.violations.is_empty(), "{}", describe(&r));
+            assert!(r.launches > 10, "the workload ran: {}", describe(&r));
+        }
     }
 
     /// The simulation can fail: without the log's fence, a deposed leader that has not yet
