@@ -2,8 +2,8 @@
 //! a while and exit, a launch ledger) behind the `ClusterBackend` port, and Raft (who leads,
 //! in which term) behind the leadership watch each node reads. Both follow the documented
 //! semantics of the real thing where the scheduler depends on them: driver names are unique
-//! in the cluster (a launch of a name that exists attaches to it, as the local backend does
-//! and as Kubernetes' pod names enforce), `find` is truthful, a call to an unreachable
+//! in the cluster (a launch of a name that exists attaches to it, running or ended, as a
+//! Kubernetes backend does with a pod of that name), `find` is truthful, a call to an unreachable
 //! cluster may or may not have taken effect, and a deposed leader may go on believing it
 //! leads (a paused or partitioned process) until it is told.
 
@@ -167,6 +167,17 @@ impl ClusterBackend for SimBackend {
         }
         let id = format!("sim:{}", l.driver_name);
         if let Some(d) = s.drivers.get_mut(&l.driver_name) {
+            // The name is taken: the launch attaches to that driver (Kubernetes answers a
+            // create of an existing pod with a conflict, and the backend watches the pod).
+            // One that ended already is reported as ended, as a watch of a finished pod is.
+            if d.ends_at.is_none() {
+                let _ = self.events.send(BackendEvent::Exited {
+                    job: d.job,
+                    attempt: d.attempt,
+                    exit_code: Some(d.exit_code),
+                    reason: None,
+                });
+            }
             d.watchers.push(self.events.clone());
         } else {
             let run_ms = arg(&l, "sleep_ms").unwrap_or(1_000);
