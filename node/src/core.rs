@@ -317,8 +317,10 @@ impl Core {
     /// behind the marker (a successor may have written between the look and the marker).
     pub async fn take_over(&self, term: Term) -> Result<LogPosition> {
         self.step_down();
-        let end = self.log.current_end().await?;
-        self.ensure_newest(term, end).await?;
+        // As far as this node has read: asking the broker for its end would wait on a dead
+        // predecessor's open transaction, which only opening the writer below resolves. The
+        // look behind the marker covers what this one misses.
+        self.ensure_newest(term, self.log.end()).await?;
         // Depose whoever wrote as leader before: from here on their appends fail.
         let writer: Arc<dyn FencedWriter> = if self.fenced_writes {
             self.log.fenced_writer(&self.writer_id).await?
