@@ -17,7 +17,7 @@ use kindling_events::{
     Aggregate, Command, Envelope, Event, Job, JobId, JobState, LogPosition, NewEvent, NodeId,
     Origin, Term,
 };
-use kindling_raft::{IdAllocator, LeaderState};
+use kindling_raft::{IdAllocator, LeaderCheck, LeaderState};
 use kindling_store::{EventLog, FencedWriter, JobQuery, ProjectionStore, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex as StdMutex};
@@ -46,12 +46,17 @@ const READ_BARRIER_WAIT: Duration = Duration::from_secs(5);
 const NEWEST_TERM_LOOK_BACK: u64 = 4096;
 const LOOK_BACK_CHUNK: u64 = 256;
 
+/// What a node asks of its Raft member: job ids, and whether it still leads.
+pub trait Member: IdAllocator + LeaderCheck {}
+impl<T: IdAllocator + LeaderCheck> Member for T {}
+
 pub struct Core {
     pub node: NodeId,
     pub log: Arc<dyn EventLog>,
     pub projections: Arc<dyn ProjectionStore>,
     pub clock: Arc<dyn Clock>,
-    ids: Arc<dyn IdAllocator>,
+    /// Job ids, and confirmation that this node still leads.
+    member: Arc<dyn Member>,
     /// The write model: aggregates loaded so far, each behind its own lock so commands on one
     /// job are decided one at a time.
     jobs: StdMutex<HashMap<JobId, Arc<Mutex<Job>>>>,
@@ -79,7 +84,7 @@ impl Core {
     pub async fn new(
         node: NodeId,
         storage: Storage,
-        ids: Arc<dyn IdAllocator>,
+        member: Arc<dyn Member>,
         clock: Arc<dyn Clock>,
         leadership: watch::Receiver<LeaderState>,
         arrival_wait: Duration,
@@ -96,7 +101,7 @@ impl Core {
             log,
             projections,
             clock,
-            ids,
+            member,
             jobs: StdMutex::new(HashMap::new()),
             projected,
             states: StdMutex::new(HashMap::new()),
@@ -234,7 +239,7 @@ impl Core {
     /// Accepts a new job: allocates its id, appends `JobSubmitted` and returns the job once
     /// the event is durable. The answer is built from the event, not from a projection.
     pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
-        let id = self.ids.next_job_id().await?;
+        let id = self.member.next_job_id().await?;
         let kind = spec.kind_name();
         let events: Vec<NewEvent> = Job::submit(spec)
             .into_iter()
@@ -378,6 +383,24 @@ impl Core {
                 term.0, newest.0, at.0
             ))),
             _ => Ok(()),
+        }
+    }
+
+    /// Confirms with a quorum that this node still leads, in the term it took over in, before
+    /// it acts outside the log (launching drivers). The leadership watch can be behind: a
+    /// leader paused past an election resumes believing it leads, and without the log's fence
+    /// (`--kafka-transactions false`) its writes and launches would go through until Raft
+    /// tells it. This narrows that window to the time between the check and the act.
+    pub async fn confirm_leading(&self) -> Result<Term> {
+        let not_leader = || Error::NotLeader(self.leadership.borrow().leader);
+        let term = self.leading_term().ok_or_else(not_leader)?;
+        self.member.confirm_leadership().await.map_err(|e| {
+            tracing::warn!(term = term.0, error = %e, "leadership not confirmed; not acting");
+            Error::Unavailable(e.to_string())
+        })?;
+        match self.leading_term() {
+            Some(t) if t == term => Ok(term),
+            _ => Err(not_leader()),
         }
     }
 
@@ -570,6 +593,14 @@ mod tests {
     impl IdAllocator for Ids {
         async fn next_job_id(&self) -> kindling_raft::Result<JobId> {
             Ok(JobId(self.0.fetch_add(1, Ordering::SeqCst)))
+        }
+    }
+
+    /// A member of a cluster of one: it always leads.
+    #[async_trait::async_trait]
+    impl LeaderCheck for Ids {
+        async fn confirm_leadership(&self) -> kindling_raft::Result<()> {
+            Ok(())
         }
     }
 

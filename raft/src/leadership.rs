@@ -1,5 +1,5 @@
-//! The ports through which the rest of the node asks who schedules and which ids it may hand
-//! out. Implemented by [`ClusterMember`](crate::ClusterMember).
+//! The ports through which the rest of the node asks who schedules, whether it still does, and
+//! which ids it may hand out. Implemented by [`ClusterMember`](crate::ClusterMember).
 
 use crate::error::Result;
 use async_trait::async_trait;
@@ -26,4 +26,12 @@ pub trait Leadership: Send + Sync + 'static {
 pub trait IdAllocator: Send + Sync + 'static {
     /// An id no node has handed out before, and none will again.
     async fn next_job_id(&self) -> Result<JobId>;
+}
+
+#[async_trait]
+pub trait LeaderCheck: Send + Sync + 'static {
+    /// Confirms, with a round of heartbeats a quorum answers, that this node leads now. Fails
+    /// if a newer term is met or no quorum answers in time. The watch of [`Leadership`] can
+    /// be behind (a process that was paused acts on what it last heard); this cannot.
+    async fn confirm_leadership(&self) -> Result<()>;
 }

@@ -18,4 +18,4 @@ pub use cluster::{
     SledLogStore, SledStateMachine, TypeConfig,
 };
 pub use error::{RaftError, Result};
-pub use leadership::{IdAllocator, LeaderState, Leadership};
+pub use leadership::{IdAllocator, LeaderCheck, LeaderState, Leadership};

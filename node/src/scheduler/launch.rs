@@ -81,6 +81,17 @@ impl Scheduler {
         for (cluster, (drivers, waiting)) in load {
             metrics::cluster_load(cluster, drivers, waiting);
         }
+        let writes = !decided.launches.is_empty()
+            || !decided.refused.is_empty()
+            || decided
+                .waiting
+                .iter()
+                .any(|(id, reason)| self.shown.get(id) != Some(&reason.to_string()));
+        if writes && self.core.confirm_leading().await.is_err() {
+            // Not confirmed (a newer term exists, or no quorum answered): decide nothing now;
+            // Raft's watch moves on, or the next round confirms.
+            return;
+        }
         for (id, refusal) in decided.refused {
             self.queued.remove(&id);
             self.shown.remove(&id);

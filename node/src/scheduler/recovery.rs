@@ -111,11 +111,12 @@ impl Scheduler {
                 .await;
             }
             Ok(Found::Never) => {
-                self.running.remove(&id);
                 if job.state.is_terminal() {
+                    self.running.remove(&id);
                     return;
                 }
                 if job.kill_requested {
+                    self.running.remove(&id);
                     // Killed before its driver started: no driver will ever report an end.
                     tracing::info!(job = id.0, "killed before its launch happened");
                     let outcome = ended_outcome(&job, None, None);
@@ -130,7 +131,17 @@ impl Scheduler {
                     .await;
                     return;
                 }
-                // The launch provably did not happen: issue it again, same attempt.
+                // The launch provably did not happen: issue it again, same attempt, once a
+                // quorum confirms this node still leads; if none does, look again later.
+                if self.core.confirm_leading().await.is_err() {
+                    if let Some(r) = self.running.get_mut(&id) {
+                        r.phase = Phase::Finding {
+                            retry_at: Some(Instant::now() + FIND_RETRY),
+                        };
+                    }
+                    return;
+                }
+                self.running.remove(&id);
                 tracing::info!(job = id.0, "re-issuing a launch that never happened");
                 self.start_driver(&job).await;
             }

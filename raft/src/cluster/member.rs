@@ -15,7 +15,7 @@ use crate::cluster::state_machine::SledStateMachine;
 use crate::cluster::types::{ClusterIdentity, Command, CommandResponse, KindlingRaft, MemberAddrs};
 use crate::cluster::view::ClusterView;
 use crate::error::{RaftError, Result};
-use crate::leadership::{IdAllocator, LeaderState, Leadership};
+use crate::leadership::{IdAllocator, LeaderCheck, LeaderState, Leadership};
 use crate::metrics;
 use async_trait::async_trait;
 use kindling_events::{JobId, NodeId};
@@ -336,6 +336,24 @@ impl Leadership for ClusterMember {
 
     fn watch(&self) -> watch::Receiver<LeaderState> {
         self.leader.subscribe()
+    }
+}
+
+#[async_trait]
+impl LeaderCheck for ClusterMember {
+    async fn confirm_leadership(&self) -> Result<()> {
+        let wait = self.config.leader_request_timeout;
+        match tokio::time::timeout(wait, self.raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(RaftError::NoLeader {
+                waited: wait,
+                last: format!("leadership not confirmed: {e}"),
+            }),
+            Err(_) => Err(RaftError::NoLeader {
+                waited: wait,
+                last: "leadership not confirmed: no quorum answered".into(),
+            }),
+        }
     }
 }
 
