@@ -303,7 +303,10 @@ pub fn program(dir: &Path, name: &str, code: &str) -> String {
 pub fn snapshot(node: &Node) -> Value {
     let jobs = node.get("/api/v1/jobs?limit=1000").1;
     let mut out = vec![];
-    for j in jobs["jobs"].as_array().unwrap_or_else(|| panic!("GET /api/v1/jobs: {jobs}")) {
+    for j in jobs["jobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /api/v1/jobs: {jobs}"))
+    {
         let id = j["id"].as_u64().unwrap();
         out.push(json!({
             "job": j,
