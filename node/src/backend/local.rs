@@ -307,6 +307,18 @@ impl ClusterBackend for LocalBackend {
             self.watch(l.job, l.attempt, &l.driver_name, pid, None);
             return Ok(format!("local:{pid}"));
         }
+        if let Some(exit_code) = read_exit_code(&self.dir(&l.driver_name)) {
+            // Re-issued launch of a driver that ran and ended already (its launch was in
+            // flight when another leader looked for it): it is not started again; its end is
+            // reported, as a watch of it would have.
+            let _ = self.events.send(BackendEvent::Exited {
+                job: l.job,
+                attempt: l.attempt,
+                exit_code: Some(exit_code),
+                reason: None,
+            });
+            return Ok(format!("local:ended:{}", l.driver_name));
+        }
         if let JobKind::Batch(b) = &l.spec.kind {
             if is_local_path(&b.file) && !Path::new(local_path(&b.file)).exists() {
                 return Err(BackendError::LaunchFailed(format!(
@@ -519,6 +531,65 @@ mod tests {
             joined.ends_with("/apps/job.jar --day 1"),
             "application args come last"
         );
+    }
+
+    /// A launch re-issued after its driver ran and ended starts nothing and reports the end.
+    #[tokio::test]
+    async fn a_relaunch_of_an_ended_driver_starts_nothing_and_reports_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("spark");
+        std::fs::create_dir_all(home.join("bin")).unwrap();
+        let starts = dir.path().join("starts");
+        let submit = home.join("bin/spark-submit");
+        std::fs::write(
+            &submit,
+            format!("#!/bin/sh\necho started >> {}\nexit 3\n", starts.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&submit, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let app = dir.path().join("app.py");
+        std::fs::write(&app, "").unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let b = LocalBackend::new(
+            LocalConfig {
+                spark_home: home,
+                python: "python3".into(),
+                master: "local[1]".into(),
+                drivers_dir: dir.path().join("drivers"),
+                runner: dir.path().join("runner.py"),
+                default_conf: BTreeMap::new(),
+                cluster_id: format!("test-{}", std::process::id()),
+            },
+            tx,
+        );
+        let launch = LaunchSpec {
+            job: JobId(5),
+            attempt: Attempt(1),
+            driver_name: "kindling-5-1".into(),
+            spec: JobSpec {
+                kind: JobKind::Batch(BatchSpec {
+                    file: app.display().to_string(),
+                    class_name: None,
+                    args: vec![],
+                }),
+                name: None,
+                owner: None,
+                proxy_user: None,
+                resources: SparkResources::default(),
+            },
+            session: None,
+        };
+        let exited = |e: Option<BackendEvent>| match e {
+            Some(BackendEvent::Exited { exit_code, .. }) => exit_code,
+            other => panic!("expected an exit, got {other:?}"),
+        };
+        b.launch(launch.clone()).await.unwrap();
+        assert_eq!(exited(rx.recv().await), Some(3));
+        b.launch(launch).await.unwrap();
+        assert_eq!(exited(rx.recv().await), Some(3));
+        let started = std::fs::read_to_string(&starts).unwrap();
+        assert_eq!(started.lines().count(), 1, "the driver ran once");
     }
 
     #[test]
