@@ -1,15 +1,15 @@
 //! A deterministic simulation of the scheduler and its Raft glue, beside the real-process
-//! chaos harness (`chaos-tests/`). Three nodes' real `Core`, projector, `Scheduler` and
-//! driver gateway run in one current-thread tokio runtime on a paused clock, over one shared
-//! event log (sled in a temporary file: fenced writers, ordered appends, as in production),
-//! with Raft and the Spark cluster replaced by models ([`model`]). A seeded nemesis fails the
+//! chaos harness (`chaos-tests/`). The real `Core`, projector, `Scheduler` and driver gateway
+//! of three (or five) nodes run in one current-thread tokio runtime on a paused clock, over
+//! one shared event log (sled in a temporary file: fenced writers, ordered appends, as in
+//! production), with Raft and the Spark cluster replaced by models ([`model`]). A seeded nemesis fails the
 //! leader over (cleanly, with the deposed leader still believing it leads, or through a spell
 //! with no leader), crashes and restarts nodes, makes the log's reads fail, makes appends
 //! fail before or after they land, and makes the cluster unreachable or slow to launch; a
 //! seeded client submits batches and kills jobs through random nodes meanwhile.
 //!
-//! Time is virtual: a minute of faults runs in well under a second, so many seeds run where
-//! the real harness runs one schedule. After the faults the simulation heals everything,
+//! Time is virtual: a minute of faults runs in about a second and a half (a debug build), so
+//! many seeds run where the real harness runs one schedule. After the faults the simulation heals everything,
 //! waits (in virtual time) for every job to end, and hands what it saw to the chaos
 //! harness's own checker (`kindling_chaos::checker`): the same invariants, the same code.
 //!
