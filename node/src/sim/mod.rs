@@ -1,22 +1,22 @@
-//! A deterministic simulation of the scheduler and its Raft glue, beside the real-process
-//! chaos harness (`chaos-tests/`). The real `Core`, projector, `Scheduler` and driver gateway
-//! of three (or five) nodes run in one current-thread tokio runtime on a paused clock, over
-//! one shared event log (sled in a temporary file: fenced writers, ordered appends, as in
-//! production), with Raft and the Spark cluster replaced by models ([`model`]). A seeded nemesis fails the
-//! leader over (cleanly, with the deposed leader still believing it leads, or through a spell
-//! with no leader), crashes and restarts nodes, makes the log's reads fail, makes appends
-//! fail before or after they land, and makes the cluster unreachable or slow to launch; a
-//! seeded client submits batches and kills jobs through random nodes meanwhile.
+//! A deterministic simulation of the scheduler and its Raft glue, beside the real-process chaos
+//! harness (`chaos-tests/`). The real `Core`, projector, `Scheduler` and driver gateway of three
+//! (or five) nodes run in one current-thread tokio runtime on a paused clock, over one shared event
+//! log (sled in a temporary file: fenced writers, ordered appends, as in production), with Raft and
+//! the Spark cluster replaced by models ([`model`]). A seeded nemesis fails the leader over
+//! (cleanly, with the deposed leader still believing it leads, or through a spell with no leader),
+//! crashes and restarts nodes, makes the log's reads fail, makes appends fail before or after they
+//! land, and makes the cluster unreachable or slow to launch; a seeded client submits batches and
+//! kills jobs through random nodes meanwhile.
 //!
-//! Time is virtual: a minute of faults runs in about a second and a half (a debug build), so
-//! many seeds run where the real harness runs one schedule. After the faults the simulation heals everything,
-//! waits (in virtual time) for every job to end, and hands what it saw to the chaos
+//! Time is virtual: a minute of faults runs in about a second and a half (a debug build), so many
+//! seeds run where the real harness runs one schedule. After the faults the simulation heals
+//! everything, waits (in virtual time) for every job to end, and hands what it saw to the chaos
 //! harness's own checker (`kindling_chaos::checker`): the same invariants, the same code.
 //!
 //! The seed fixes the workload, the fault schedule and the models' choices; the runtime is
-//! single-threaded on a paused clock. tokio's `select!` still picks among ready branches at
-//! random, so events that become ready together can land in either order from one run of a
-//! seed to the next (docs/chaos.md, *Determinism*).
+//! single-threaded on a paused clock. tokio's `select!` still picks among ready branches at random,
+//! so events that become ready together can land in either order from one run of a seed to the next
+//! (docs/chaos.md, *Determinism*).
 
 mod model;
 
