@@ -288,9 +288,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // The newest term any leader acted in: of the jobs' events, and of the log's tail, where
     // a leader that only took over left its marker. A new cluster on this log (its Raft state
     // gone) lifts its terms above it, or its leaders would count as out of date.
-    let tail_term = core::newest_scheduler_term(log.as_ref(), end)
-        .await?
-        .map_or(0, |(t, _)| t.0);
+    // A slow broker may fail a read here as anywhere: try again rather than exit.
+    let tail_term = loop {
+        match core::newest_scheduler_term(log.as_ref(), end).await {
+            Ok(t) => break t.map_or(0, |(t, _)| t.0),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the log's tail yet; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
     let max_term = known
         .iter()
         .map(|j| j.max_term.0)
