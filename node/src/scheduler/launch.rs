@@ -3,7 +3,7 @@
 //! cluster's lane, and what its answer means.
 
 use super::lanes::{LaunchError, Op};
-use super::{Phase, Running, Scheduler, FIND_RETRY};
+use super::{Phase, Running, Scheduler};
 use crate::backend::{driver_name, LaunchSpec, SessionLink};
 use crate::gateway::secret_digest;
 use crate::metrics;
@@ -12,7 +12,6 @@ use kindling_events::spec::JobSpec;
 use kindling_events::{Attempt, Command, Job, JobId, JobState, Outcome, DEFAULT_CLUSTER};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
-use tokio::time::Instant;
 
 impl Scheduler {
     pub(super) async fn launch_planned(&mut self) {
@@ -81,12 +80,15 @@ impl Scheduler {
         for (cluster, (drivers, waiting)) in load {
             metrics::cluster_load(cluster, drivers, waiting);
         }
-        let writes = !decided.launches.is_empty()
-            || !decided.refused.is_empty()
-            || decided
-                .waiting
-                .iter()
-                .any(|(id, reason)| self.shown.get(id) != Some(&reason.to_string()));
+        // Wait reasons not recorded yet: each is recorded once.
+        let reasons: Vec<(JobId, String)> = decided
+            .waiting
+            .into_iter()
+            .map(|(id, reason)| (id, reason.to_string()))
+            .filter(|(id, reason)| self.shown.get(id) != Some(reason))
+            .collect();
+        let writes =
+            !decided.launches.is_empty() || !decided.refused.is_empty() || !reasons.is_empty();
         if writes && self.core.confirm_leading().await.is_err() {
             // Not confirmed (a newer term exists, or no quorum answered): decide nothing now;
             // Raft's watch moves on, or the next round confirms.
@@ -99,11 +101,7 @@ impl Scheduler {
             let reason = refusal.to_string();
             self.finish(id, Attempt(0), Outcome::Error { reason }).await;
         }
-        for (id, reason) in decided.waiting {
-            let reason = reason.to_string();
-            if self.shown.get(&id) == Some(&reason) {
-                continue;
-            }
+        for (id, reason) in reasons {
             self.exec(
                 id,
                 Command::Queue {
@@ -249,11 +247,7 @@ impl Scheduler {
                 // watched if it runs, recorded if it ended, launched again if it never
                 // started. What it reported meanwhile is in what the lookup finds.
                 tracing::warn!(job = id.0, error = %e.cause, "launch in doubt; looking the driver up");
-                if let Some(r) = self.running.get_mut(&id) {
-                    r.phase = Phase::Finding {
-                        retry_at: Some(Instant::now() + FIND_RETRY),
-                    };
-                }
+                self.find_later(id);
             }
         }
     }

@@ -119,26 +119,14 @@ impl Scheduler {
                     self.running.remove(&id);
                     // Killed before its driver started: no driver will ever report an end.
                     tracing::info!(job = id.0, "killed before its launch happened");
-                    let outcome = ended_outcome(&job, None, None);
-                    self.exec(
-                        id,
-                        Command::Finish {
-                            attempt,
-                            outcome,
-                            exit_code: None,
-                        },
-                    )
-                    .await;
+                    self.finish(id, attempt, ended_outcome(&job, None, None))
+                        .await;
                     return;
                 }
                 // The launch provably did not happen: issue it again, same attempt, once a
                 // quorum confirms this node still leads; if none does, look again later.
                 if self.core.confirm_leading().await.is_err() {
-                    if let Some(r) = self.running.get_mut(&id) {
-                        r.phase = Phase::Finding {
-                            retry_at: Some(Instant::now() + FIND_RETRY),
-                        };
-                    }
+                    self.find_later(id);
                     return;
                 }
                 self.running.remove(&id);
@@ -147,12 +135,17 @@ impl Scheduler {
             }
             Err(e) => {
                 tracing::warn!(job = id.0, error = %e, "cannot look for the driver; trying again");
-                if let Some(r) = self.running.get_mut(&id) {
-                    r.phase = Phase::Finding {
-                        retry_at: Some(Instant::now() + FIND_RETRY),
-                    };
-                }
+                self.find_later(id);
             }
+        }
+    }
+
+    /// Looks `id`'s driver up again once `FIND_RETRY` has passed.
+    pub(super) fn find_later(&mut self, id: JobId) {
+        if let Some(r) = self.running.get_mut(&id) {
+            r.phase = Phase::Finding {
+                retry_at: Some(Instant::now() + FIND_RETRY),
+            };
         }
     }
 
