@@ -201,30 +201,47 @@ async fn open_log(cfg: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
             // A node started while its broker is down, restarting or too slow to answer in
             // time waits for it rather than exiting: with no log it can serve nothing, and
             // once the broker answers it goes on as any node would. SIGTERM still stops it.
-            let mut backoff = LOG_OPEN_BACKOFF_FIRST;
-            let mut attempt = 1u32;
-            loop {
-                match kindling_store_kafka::KafkaEventLog::open(k.clone()).await {
-                    Ok(log) => break Arc::new(log),
-                    Err(e) => tracing::warn!(
-                        error = %e,
-                        attempt,
-                        retry_in_ms = backoff.as_millis() as u64,
-                        "cannot open the event log topic {topic} on {brokers} yet; retrying"
-                    ),
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(LOG_OPEN_BACKOFF_MAX);
-                attempt += 1;
-            }
+            let what = format!("open the event log topic {topic} on {brokers}");
+            Arc::new(
+                until_ok(&what, || {
+                    kindling_store_kafka::KafkaEventLog::open(k.clone())
+                })
+                .await,
+            )
         }
     })
 }
 
-/// The first pause after a failed attempt to open the Kafka log; each next pause doubles, up
-/// to `LOG_OPEN_BACKOFF_MAX`.
-const LOG_OPEN_BACKOFF_FIRST: Duration = Duration::from_millis(500);
-const LOG_OPEN_BACKOFF_MAX: Duration = Duration::from_secs(10);
+/// The first pause after a failed start-up step on the broker; each next pause doubles, up to
+/// `BROKER_BACKOFF_MAX`.
+const BROKER_BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BROKER_BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Runs a start-up step on the broker until it succeeds, warning after each failure: a node
+/// whose broker is down or slow waits for it rather than exiting.
+async fn until_ok<T, E, F, Fut>(what: &str, mut step: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut backoff = BROKER_BACKOFF_FIRST;
+    let mut attempt = 1u32;
+    loop {
+        match step().await {
+            Ok(v) => return v,
+            Err(e) => tracing::warn!(
+                error = %e,
+                attempt,
+                retry_in_ms = backoff.as_millis() as u64,
+                "cannot {what} yet; retrying"
+            ),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BROKER_BACKOFF_MAX);
+        attempt += 1;
+    }
+}
 
 async fn open_projections(cfg: &Config) -> anyhow::Result<Arc<dyn ProjectionStore>> {
     Ok(match &cfg.projections {
@@ -288,16 +305,11 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     // The newest term any leader acted in: of the jobs' events, and of the log's tail, where
     // a leader that only took over left its marker. A new cluster on this log (its Raft state
     // gone) lifts its terms above it, or its leaders would count as out of date.
-    // A slow broker may fail a read here as anywhere: try again rather than exit.
-    let tail_term = loop {
-        match core::newest_scheduler_term(log.as_ref(), end).await {
-            Ok(t) => break t.map_or(0, |(t, _)| t.0),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the log's tail yet; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
+    let tail_term = until_ok("read the log's tail", || {
+        core::newest_scheduler_term(log.as_ref(), end)
+    })
+    .await
+    .map_or(0, |(t, _)| t.0);
     let max_term = known
         .iter()
         .map(|j| j.max_term.0)
