@@ -53,12 +53,7 @@ impl SledProjections {
             .cache_capacity(32 * 1024 * 1024)
             .flush_every_ms(None)
             .open()?;
-        let tree = db.open_tree("projections")?;
-        Ok(SledProjections {
-            db,
-            tree,
-            durable: true,
-        })
+        Self::on(db, true)
     }
 
     /// Projections that live as long as this value, never fsynced: for simulations (see
@@ -68,12 +63,12 @@ impl SledProjections {
             .temporary(true)
             .flush_every_ms(None)
             .open()?;
+        Self::on(db, false)
+    }
+
+    fn on(db: sled::Db, durable: bool) -> Result<Self> {
         let tree = db.open_tree("projections")?;
-        Ok(SledProjections {
-            db,
-            tree,
-            durable: false,
-        })
+        Ok(SledProjections { db, tree, durable })
     }
 
     async fn flush(&self) -> Result<()> {
