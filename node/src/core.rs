@@ -649,19 +649,27 @@ mod tests {
         (core, leader, shutdown, projector)
     }
 
+    /// A sled log in `dir`, observed.
+    fn observed_log(dir: &std::path::Path) -> Arc<ObservedLog> {
+        Arc::new(ObservedLog::new(
+            SledEventLog::open(&dir.join("log")).unwrap(),
+        ))
+    }
+
+    /// `JobSubmitted` of a batch for each of `jobs`.
+    fn submissions(jobs: std::ops::Range<u64>) -> Vec<NewEvent> {
+        jobs.map(|job| {
+            let spec = batch_spec(None);
+            new_event(job, 1, Origin::Api, Event::JobSubmitted { spec })
+        })
+        .collect()
+    }
+
     #[tokio::test]
     async fn a_new_leader_loads_every_active_job_behind_one_read_barrier() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(ObservedLog::new(
-            SledEventLog::open(&dir.path().join("log")).unwrap(),
-        ));
-        let submitted = (0..40)
-            .map(|job| {
-                let spec = batch_spec(None);
-                new_event(job, 1, Origin::Api, Event::JobSubmitted { spec })
-            })
-            .collect();
-        log.append(submitted).await.unwrap();
+        let log = observed_log(dir.path());
+        log.append(submissions(0..40)).await.unwrap();
         let (core, _leader, shutdown, projector) = core_on(log.clone(), dir.path(), 1).await;
         core.take_over(Term(1)).await.unwrap();
         assert_eq!(core.leading_term(), Some(Term(1)));
@@ -686,32 +694,17 @@ mod tests {
     #[tokio::test]
     async fn a_leader_of_an_older_term_than_the_logs_newest_takes_nothing_over() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(ObservedLog::new(
-            SledEventLog::open(&dir.path().join("log")).unwrap(),
-        ));
-        let spec = batch_spec(None);
+        let log = observed_log(dir.path());
         let successor = Origin::Scheduler { term: Term(9) };
-        log.append(vec![
-            new_event(0, 1, Origin::Api, Event::JobSubmitted { spec }),
-            new_event(
-                0,
-                2,
-                successor,
-                Event::JobQueued {
-                    reason: "full".into(),
-                },
-            ),
-        ])
-        .await
-        .unwrap();
+        log.append(submissions(0..1)).await.unwrap();
+        let queued = Event::JobQueued {
+            reason: "full".into(),
+        };
+        log.append(vec![new_event(0, 2, successor, queued)])
+            .await
+            .unwrap();
         // And plain events after it: the last scheduler event decides, not the last event.
-        let more = (1..300)
-            .map(|job| {
-                let spec = batch_spec(None);
-                new_event(job, 1, Origin::Api, Event::JobSubmitted { spec })
-            })
-            .collect();
-        log.append(more).await.unwrap();
+        log.append(submissions(1..300)).await.unwrap();
         assert_eq!(
             newest_scheduler_term(log.as_ref(), log.end())
                 .await

@@ -6,18 +6,19 @@
 use async_trait::async_trait;
 use kindling_events::{Envelope, LogPosition, NewEvent};
 use kindling_store::{EventLog, FencedWriter, Result, SledEventLog, StoreError};
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// How appends fail while a fault is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AppendFault {
-    None = 0,
+    #[default]
+    None,
     /// Nothing is written; the caller gets an error.
-    Refused = 1,
+    Refused,
     /// The events are written, but the caller gets an error: it cannot tell.
-    AnswerLost = 2,
+    AnswerLost,
 }
 
 #[derive(Default)]
@@ -26,7 +27,7 @@ struct Faults {
     failing_reads: AtomicUsize,
     /// Every read fails while set.
     reads_down: AtomicBool,
-    appends: AtomicU8,
+    appends: Mutex<AppendFault>,
     end_asks: AtomicUsize,
 }
 
@@ -56,17 +57,18 @@ impl Faults {
     where
         F: std::future::Future<Output = Result<Vec<Envelope>>>,
     {
-        match self.appends.load(Ordering::SeqCst) {
-            1 => Err(StoreError::Backend(
+        let fault = *self.appends.lock().unwrap();
+        match fault {
+            AppendFault::Refused => Err(StoreError::Backend(
                 "append refused: broker unreachable".into(),
             )),
-            2 => {
+            AppendFault::AnswerLost => {
                 write.await?;
                 Err(StoreError::Backend(
                     "append timed out (it may have landed)".into(),
                 ))
             }
-            _ => write.await,
+            AppendFault::None => write.await,
         }
     }
 }
@@ -97,7 +99,7 @@ impl ObservedLog {
 
     /// Every append (plain or fenced) fails so until the fault is set to `None`.
     pub fn set_append_fault(&self, fault: AppendFault) {
-        self.faults.appends.store(fault as u8, Ordering::SeqCst);
+        *self.faults.appends.lock().unwrap() = fault;
     }
 
     /// How often `current_end` was asked.

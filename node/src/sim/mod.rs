@@ -420,22 +420,14 @@ async fn client(world: Arc<World>, mut rng: Rng, stop: CancellationToken) {
         };
         next_op += 1;
         let invoke_ms = world.now_ms();
-        let mut op = Op {
-            id: next_op,
-            client: 0,
-            kind: OpKind::SubmitBatch,
-            node,
+        let mut op = Op::new(
+            next_op,
+            OpKind::SubmitBatch,
             invoke_ms,
-            complete_ms: invoke_ms,
-            result: OpResult::Unknown,
-            job: None,
-            statement: None,
-            state: None,
-            output: None,
-            exit_code: None,
-            token: None,
-            error: None,
-        };
+            invoke_ms,
+            OpResult::Unknown,
+        );
+        op.node = node;
         if acked.is_empty() || rng.chance(85) {
             let exit = if rng.chance(20) { 1 } else { 0 };
             let spec = batch(rng.range(100, 4_000), exit);
