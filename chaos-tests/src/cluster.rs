@@ -26,7 +26,7 @@ pub struct ClusterConfig {
     pub kindling: PathBuf,
     /// Everything of the run lives here: logs, data, ledgers.
     pub dir: PathBuf,
-    /// A real Spark home for sessions (the project's pyspark), if any.
+    /// A real Spark home for sessions and Spark batches (the project's pyspark), if any.
     pub real_spark: Option<PathBuf>,
     pub max_drivers: usize,
     pub heartbeat_timeout_secs: u64,
@@ -59,6 +59,8 @@ pub struct Cluster {
     pub ledger: PathBuf,
     pub statement_ledger: PathBuf,
     pub app: PathBuf,
+    /// The real Spark batch program.
+    pub spark_app: PathBuf,
     pub drivers_dir: PathBuf,
     nodes: BTreeMap<u64, NodeProc>,
     proxies: HashMap<Link, Proxy>,
@@ -193,6 +195,7 @@ impl Cluster {
         }
         let spare = total;
         let app = ledger::app_path(&cfg.dir);
+        let spark_app = ledger::spark_app_path(&cfg.dir);
         let mut cluster = Cluster {
             cfg,
             topo,
@@ -201,6 +204,7 @@ impl Cluster {
             ledger: ledger_path,
             statement_ledger,
             app,
+            spark_app,
             drivers_dir,
             nodes: procs,
             proxies,

@@ -13,7 +13,10 @@
 //! A batch sleeps for its `sleep_ms=N` argument (the workload draws it from the seed, 0.3 to
 //! 3 s) and exits with its `exit=K` argument. A session launch is handed to a real Spark
 //! (`exec $REAL/bin/spark-submit`) when one is configured, because only Kindling's Python
-//! runner inside Spark can answer statements; without one it fails at once.
+//! runner inside Spark can answer statements; without one it fails at once. So is a batch
+//! with the argument `spark=real` (a few per run): it runs [`SPARK_APP`], a real pyspark
+//! program, on a local SparkSession, and exits with its `exit=K` argument only if Spark
+//! computed the right answer.
 //!
 //! Statements record their own execution the same way: the code the workload sends appends
 //! a unique token to the statement ledger when it runs.
@@ -68,6 +71,13 @@ for a in "$@"; do
   case "$a" in
     sleep_ms=*) sleep_ms="${a#sleep_ms=}" ;;
     exit=*) code="${a#exit=}" ;;
+    spark=real)
+      if [ -z "$real" ]; then
+        echo "kindling-chaos: this run has no real Spark for Spark batches" >&2
+        exit 1
+      fi
+      SPARK_HOME="$real"; export SPARK_HOME
+      exec "$real/bin/spark-submit" "$@" ;;
   esac
 done
 echo "chaos batch: application local-$(date +%s%3N), sleeping ${sleep_ms} ms, then exit $code"
@@ -75,9 +85,25 @@ sleep "$((sleep_ms / 1000)).$(printf '%03d' $((sleep_ms % 1000)))"
 exit "$code"
 "#;
 
+/// The real pyspark program of a `spark=real` batch: sums 1..=1000 on Spark in two tasks and
+/// exits with its `exit=K` argument when the sum is right, with 3 when it is not (the checker
+/// then sees the batch end other than its program should have).
+pub const SPARK_APP: &str = r#"# A chaos Spark batch: a real job on a local SparkSession.
+import sys
+from pyspark.sql import SparkSession
+
+spark = SparkSession.builder.appName("kindling-chaos").getOrCreate()
+total = spark.sparkContext.parallelize(range(1, 1001), 2).sum()
+print(f"chaos spark batch: sum = {total}")
+spark.stop()
+code = next((int(a[5:]) for a in sys.argv[1:] if a.startswith("exit=")), 0)
+sys.exit(code if total == 500500 else 3)
+"#;
+
 /// The ledger's Spark home under `dir`: `dir/spark/bin/spark-submit`, writing to `ledger`.
-/// Sessions go to `real_spark` when given. Also writes the batch program `dir/app.py` that
-/// batches name as their file (the node checks that a local file exists).
+/// Sessions and `spark=real` batches go to `real_spark` when given. Also writes the batch
+/// programs that batches name as their file (the node checks that a local file exists):
+/// `dir/app.py`, which the ledger never runs, and `dir/spark_app.py` ([`SPARK_APP`]).
 pub fn create_spark_home(
     dir: &Path,
     ledger: &Path,
@@ -109,6 +135,7 @@ pub fn create_spark_home(
         dir.join("app.py"),
         "# A chaos batch: the ledger's spark-submit never runs this file.\n",
     )?;
+    std::fs::write(spark_app_path(dir), SPARK_APP)?;
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -121,9 +148,19 @@ pub fn app_path(dir: &Path) -> PathBuf {
     dir.join("app.py")
 }
 
+/// The real Spark program's path for a ledger Spark home made in `dir`.
+pub fn spark_app_path(dir: &Path) -> PathBuf {
+    dir.join("spark_app.py")
+}
+
 /// The arguments a batch passes to the ledger's spark-submit.
 pub fn batch_args(sleep_ms: u64, exit_code: i32) -> Vec<String> {
     vec![format!("sleep_ms={sleep_ms}"), format!("exit={exit_code}")]
+}
+
+/// The arguments of a batch that runs [`SPARK_APP`] on the real Spark.
+pub fn spark_batch_args(exit_code: i32) -> Vec<String> {
+    vec!["spark=real".into(), format!("exit={exit_code}")]
 }
 
 /// Job and attempt from a driver tag `<cluster>:kindling-<job>-<attempt>`.
@@ -272,6 +309,63 @@ mod tests {
             }
         }
         panic!("the script stayed busy")
+    }
+
+    #[test]
+    fn a_spark_batch_without_real_spark_fails_after_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.tsv");
+        let home = create_spark_home(dir.path(), &ledger, None).unwrap();
+        let mut cmd = std::process::Command::new(home.join("bin/spark-submit"));
+        cmd.arg(spark_app_path(dir.path()))
+            .args(spark_batch_args(0))
+            .env("KINDLING_DRIVER", "c0ffee:kindling-4-1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        assert_eq!(spawn(&mut cmd).wait().unwrap().code(), Some(1));
+        let (l, e) = parse(&std::fs::read_to_string(&ledger).unwrap());
+        assert!(e.is_empty());
+        assert_eq!((l[0].job, l[0].kind.as_str()), (4, "batch"));
+    }
+
+    /// A `spark=real` batch runs the program on the project's real pyspark
+    /// (`ops/dev/install-spark`, which this installs if needed): Spark's sum is printed and
+    /// the batch exits with the code it was given.
+    #[test]
+    fn a_spark_batch_runs_a_real_spark_job_and_exits_with_its_code() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let st = std::process::Command::new(root.join("ops/dev/install-spark"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "ops/dev/install-spark failed");
+        let real = crate::run::real_spark_home().expect("pyspark in the project's venv");
+        let python = real.ancestors().nth(4).unwrap().join("bin/python");
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("ledger.tsv");
+        let home = create_spark_home(dir.path(), &ledger, Some(&real)).unwrap();
+        let out = std::process::Command::new(home.join("bin/spark-submit"))
+            .args(["--master", "local[2]", "--conf", "spark.ui.enabled=false"])
+            .arg(spark_app_path(dir.path()))
+            .args(spark_batch_args(5))
+            .env("KINDLING_DRIVER", "c0ffee:kindling-9-1")
+            .env("PYSPARK_PYTHON", &python)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("chaos spark batch: sum = 500500"),
+            "{stdout}"
+        );
+        let (l, e) = parse(&std::fs::read_to_string(&ledger).unwrap());
+        assert!(e.is_empty());
+        assert_eq!((l.len(), l[0].job, l[0].kind.as_str()), (1, 9, "batch"));
     }
 
     #[test]

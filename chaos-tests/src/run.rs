@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub rate: f64,
     /// Real Spark sessions; `None`: one if the project's pyspark is installed.
     pub sessions: Option<usize>,
+    /// Real Spark batches over the run; `None`: one if the project's pyspark is installed.
+    pub spark_batches: Option<usize>,
     /// How long jobs may take to end after the faults stop.
     pub settle: Duration,
     pub recovery_bound: Duration,
@@ -68,6 +70,7 @@ impl RunConfig {
             clients: 4,
             rate: 6.0,
             sessions: None,
+            spark_batches: None,
             settle: Duration::from_secs(120),
             recovery_bound: Duration::from_secs(30),
             nemeses: Nemesis::without_broker_restart(),
@@ -129,20 +132,22 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
     write_json(&dir.join("schedule.json"), &plan)?;
 
     let real_spark = real_spark_home();
-    let sessions = match (cfg.sessions, &real_spark) {
-        (Some(n), Some(_)) => n,
+    let with_spark = |asked: Option<usize>, flag: &str| match (asked, &real_spark) {
+        (Some(n), Some(_)) => Ok(n),
         (Some(n), None) if n > 0 => {
-            anyhow::bail!("--sessions {n} needs pyspark: run ops/dev/install-spark")
+            anyhow::bail!("--{flag} {n} needs pyspark: run ops/dev/install-spark")
         }
-        (Some(_), None) => 0,
-        (None, Some(_)) => 1,
-        (None, None) => 0,
+        (Some(_), None) => Ok(0),
+        (None, Some(_)) => Ok(1),
+        (None, None) => Ok(0),
     };
+    let sessions = with_spark(cfg.sessions, "sessions")?;
+    let spark_batches = with_spark(cfg.spark_batches, "spark-batches")?;
     let mut cluster = Cluster::start(ClusterConfig {
         nodes: cfg.nodes,
         kindling: cfg.kindling.clone(),
         dir: dir.clone(),
-        real_spark: real_spark.filter(|_| sessions > 0),
+        real_spark: real_spark.filter(|_| sessions + spark_batches > 0),
         max_drivers: cfg.max_drivers,
         heartbeat_timeout_secs: 10,
         recovery_grace_secs: 30,
@@ -164,7 +169,9 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
             clients: cfg.clients,
             rate: cfg.rate,
             sessions,
+            spark_batches,
             app: cluster.app.clone(),
+            spark_app: cluster.spark_app.clone(),
             statement_ledger: cluster.statement_ledger.clone(),
             until_ms,
         },
@@ -178,14 +185,12 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
         clients.push(tokio::spawn(workload::batch_client(ctx.clone(), c)));
     }
     for c in 0..sessions as u32 {
-        let ctx = Arc::new(Ctx {
-            http: workload::http_client(Duration::from_secs(20)),
-            cfg: ctx.cfg.clone(),
-            urls: ctx.urls.clone(),
-            rec: rec.clone(),
-            known: ctx.known.clone(),
-        });
+        let ctx = Arc::new(ctx.with_timeout(Duration::from_secs(20)));
         clients.push(tokio::spawn(workload::session_client(ctx, 100 + c)));
+    }
+    if spark_batches > 0 {
+        let ctx = Arc::new(ctx.with_timeout(Duration::from_secs(20)));
+        clients.push(tokio::spawn(workload::spark_batch_client(ctx, 200)));
     }
 
     let bound = cfg.recovery_bound;

@@ -1,8 +1,9 @@
 //! The workload: concurrent clients, each talking to a random node per operation, submitting
 //! batches (a short program of a seeded length and exit code), reading jobs through Livy's
 //! and the native API, listing, killing and deleting; session clients that open real Spark
-//! sessions and run statements that record their own execution. Every operation goes to the
-//! history with its invocation, completion, node and result.
+//! sessions and run statements that record their own execution; a few real Spark batches
+//! spread over the run. Every operation goes to the history with its invocation, completion,
+//! node and result.
 //!
 //! What a client chooses is seeded; what the cluster answers is not. Answers are classified
 //! conservatively: a 2xx is `ok`, a 4xx is `fail` (refused, certainly not applied), and a
@@ -24,8 +25,12 @@ pub struct WorkloadConfig {
     pub rate: f64,
     /// Concurrent real Spark sessions (0: none).
     pub sessions: usize,
+    /// Real Spark batches over the whole run (0: none).
+    pub spark_batches: usize,
     /// The batch program (a local file the node checks exists).
     pub app: PathBuf,
+    /// The real Spark batch program ([`ledger::SPARK_APP`]).
+    pub spark_app: PathBuf,
     pub statement_ledger: PathBuf,
     /// Clients stop starting operations at this time (run clock, ms).
     pub until_ms: u64,
@@ -125,6 +130,17 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The same context with another HTTP timeout (Spark clients wait longer on answers).
+    pub fn with_timeout(&self, timeout: Duration) -> Ctx {
+        Ctx {
+            cfg: self.cfg.clone(),
+            urls: self.urls.clone(),
+            rec: self.rec.clone(),
+            known: self.known.clone(),
+            http: http_client(timeout),
+        }
+    }
+
     fn op(&self, client: u32, kind: OpKind, node: u64, invoke_ms: u64, a: &Answer) -> Op {
         let mut op = Op::new(0, kind, invoke_ms, self.rec.now_ms(), a.result);
         op.client = client;
@@ -134,7 +150,8 @@ impl Ctx {
     }
 }
 
-/// Submits one batch through `url` and records it; returns the id if acknowledged.
+/// Submits one ledger batch (it sleeps `sleep_ms`, then exits with `exit_code`) through
+/// `url`, records it and adds it to the known jobs; returns the id if acknowledged.
 pub async fn submit_batch(
     ctx: &Ctx,
     client: u32,
@@ -144,13 +161,47 @@ pub async fn submit_batch(
     sleep_ms: u64,
     exit_code: i32,
 ) -> Option<u64> {
-    let t0 = ctx.rec.now_ms();
-    let a = call(ctx.http.post(format!("{url}/batches")).json(&json!({
+    let body = json!({
         "file": ctx.cfg.app.display().to_string(),
         "args": ledger::batch_args(sleep_ms, exit_code),
-        "name": format!("chaos-c{client}-t{t0}"),
-    })))
-    .await;
+    });
+    let id = submit(ctx, client, kind, node, url, body, exit_code).await;
+    if let Some(id) = id {
+        ctx.known.add(id);
+    }
+    id
+}
+
+/// Submits one real Spark batch ([`ledger::SPARK_APP`], exiting with `exit_code`) through
+/// `url` and records it; returns the id if acknowledged.
+pub async fn submit_spark_batch(
+    ctx: &Ctx,
+    client: u32,
+    node: u64,
+    url: &str,
+    exit_code: i32,
+) -> Option<u64> {
+    let body = json!({
+        "file": ctx.cfg.spark_app.display().to_string(),
+        "args": ledger::spark_batch_args(exit_code),
+        "conf": {"spark.ui.enabled": "false", "spark.driver.memory": "512m"},
+    });
+    submit(ctx, client, OpKind::SubmitBatch, node, url, body, exit_code).await
+}
+
+/// Posts the Livy batch `body` (named after the client and time) and records the answer.
+async fn submit(
+    ctx: &Ctx,
+    client: u32,
+    kind: OpKind,
+    node: u64,
+    url: &str,
+    mut body: Value,
+    exit_code: i32,
+) -> Option<u64> {
+    let t0 = ctx.rec.now_ms();
+    body["name"] = json!(format!("chaos-c{client}-t{t0}"));
+    let a = call(ctx.http.post(format!("{url}/batches")).json(&body)).await;
     let mut op = ctx.op(client, kind, node, t0, &a);
     op.exit_code = Some(exit_code);
     let id = a.body["id"].as_u64().filter(|_| a.result == OpResult::Ok);
@@ -161,15 +212,20 @@ pub async fn submit_batch(
         op.error = Some(format!("2xx without an id: {}", a.body));
     }
     ctx.rec.record(op);
-    if let Some(id) = id {
-        ctx.known.add(id);
-    }
     id
 }
 
-/// Reads a job through Livy (`/batches/{id}`) or the native API. A native 404 is recorded as
-/// the state `absent`: the job could not be seen.
-async fn read_job(ctx: &Ctx, client: u32, node: u64, url: &str, id: u64, livy: bool, kind: &str) {
+/// Reads a job through Livy (`/batches/{id}`) or the native API and returns the state seen. A
+/// native 404 is recorded as the state `absent`: the job could not be seen.
+async fn read_job(
+    ctx: &Ctx,
+    client: u32,
+    node: u64,
+    url: &str,
+    id: u64,
+    livy: bool,
+    kind: &str,
+) -> Option<String> {
     let t0 = ctx.rec.now_ms();
     let path = if livy {
         format!("{url}/{kind}/{id}")
@@ -185,7 +241,9 @@ async fn read_job(ctx: &Ctx, client: u32, node: u64, url: &str, id: u64, livy: b
         op.result = OpResult::Ok;
         op.state = Some("absent".into());
     }
+    let state = op.state.clone();
     ctx.rec.record(op);
+    state
 }
 
 /// A batch client until the workload's end.
@@ -246,6 +304,46 @@ pub async fn batch_client(ctx: Arc<Ctx>, client: u32) {
         }
         let pause = rng.range(think_ms / 2, think_ms + think_ms / 2);
         tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+}
+
+/// The real Spark batches: `spark_batches` of them, evenly spread over the run, each through
+/// a random node, one in four failing on purpose (seeded). A submission that is not
+/// acknowledged (the node was down or cut off) is tried again through another random node,
+/// up to five times, so that a short run still runs its one Spark job. The client then reads
+/// the batch through random nodes each second until it ends. Spark batches are not among the
+/// known jobs the batch clients kill: each runs its program to the end, and invariant 1
+/// checks it ended as the program did.
+pub async fn spark_batch_client(ctx: Arc<Ctx>, client: u32) {
+    let mut rng = Rng::fork(ctx.cfg.seed, 3000 + client as u64);
+    let n = ctx.cfg.spark_batches as u64;
+    for i in 1..=n {
+        // The run's clock decides when, as the fault schedule does.
+        let at_ms = ctx.cfg.until_ms * i / (n + 1);
+        let now_ms = ctx.rec.now_ms();
+        if at_ms > now_ms {
+            tokio::time::sleep(Duration::from_millis(at_ms - now_ms)).await;
+        }
+        let exit_code = if rng.chance(25) { 1 } else { 0 };
+        let mut id = None;
+        for _ in 0..5 {
+            let (node, url) = ctx.urls[rng.below(ctx.urls.len())].clone();
+            id = submit_spark_batch(&ctx, client, node, &url, exit_code).await;
+            if id.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let Some(id) = id else { continue };
+        while ctx.rec.now_ms() < ctx.cfg.until_ms {
+            let (node, url) = ctx.urls[rng.below(ctx.urls.len())].clone();
+            let livy = rng.chance(50);
+            let state = read_job(&ctx, client, node, &url, id, livy, "batches").await;
+            if state.as_deref().is_some_and(terminal) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The short chaos run CI runs: a real three-node Kindling cluster (Raft, the Kafka-compatible
 //! broker, the MongoDB wire server), a seeded schedule for 100 s, batches through the launch
-//! ledger and, if pyspark is installed, one real Spark session with statements. About three
-//! and a half minutes. Logs of a failing run are kept under the target directory.
+//! ledger and, if pyspark is installed, one real Spark session with statements and one real
+//! Spark batch. About three and a half minutes. Logs of a failing run are kept under the target directory.
 //!
 //! Seed 3 draws every nemesis a broker keeping its log in memory allows (kills of the leader
 //! and of followers, a pause, a partition, node-to-broker and node-to-Mongo cuts, a Mongo
@@ -95,6 +95,7 @@ async fn a_broker_restart_run_finds_no_violation() {
     cfg.broker_on_s3 = true;
     cfg.nemeses = vec![Nemesis::RestartBroker, Nemesis::KillLeader];
     cfg.sessions = Some(0);
+    cfg.spark_batches = Some(0);
     cfg.rate = 4.0;
     cfg.settle = Duration::from_secs(90);
     run_and_check(cfg).await;

@@ -85,6 +85,10 @@ enum Cmd {
         /// Real Spark sessions (default: one if ops/dev/install-spark has run).
         #[arg(long)]
         sessions: Option<usize>,
+        /// Real Spark batches spread over the run (default: one if ops/dev/install-spark has
+        /// run).
+        #[arg(long)]
+        spark_batches: Option<usize>,
         /// How long jobs may take to end once the faults stop.
         #[arg(long, value_parser = duration::parse, default_value = "120s")]
         settle: Duration,
@@ -170,6 +174,7 @@ fn main() {
             clients,
             rate,
             sessions,
+            spark_batches,
             settle,
             recovery_bound,
             max_drivers,
@@ -193,6 +198,7 @@ fn main() {
             cfg.clients = clients;
             cfg.rate = rate;
             cfg.sessions = sessions;
+            cfg.spark_batches = spark_batches;
             cfg.settle = settle;
             cfg.recovery_bound = recovery_bound;
             cfg.max_drivers = max_drivers;
