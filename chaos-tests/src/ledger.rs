@@ -311,20 +311,32 @@ mod tests {
         panic!("the script stayed busy")
     }
 
-    #[test]
-    fn a_spark_batch_without_real_spark_fails_after_recording() {
+    /// Runs the ledger's spark-submit of a Spark home with no real Spark, as `configure` sets
+    /// the command up; returns its exit code and the launches it recorded.
+    fn without_real_spark(
+        configure: impl FnOnce(&Path, &mut std::process::Command),
+    ) -> (Option<i32>, Vec<Launch>) {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.tsv");
         let home = create_spark_home(dir.path(), &ledger, None).unwrap();
         let mut cmd = std::process::Command::new(home.join("bin/spark-submit"));
-        cmd.arg(spark_app_path(dir.path()))
-            .args(spark_batch_args(0))
-            .env("KINDLING_DRIVER", "c0ffee:kindling-4-1")
-            .stdout(std::process::Stdio::null())
+        cmd.stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        assert_eq!(spawn(&mut cmd).wait().unwrap().code(), Some(1));
-        let (l, e) = parse(&std::fs::read_to_string(&ledger).unwrap());
-        assert!(e.is_empty());
+        configure(dir.path(), &mut cmd);
+        let code = spawn(&mut cmd).wait().unwrap().code();
+        let (launches, errors) = parse(&std::fs::read_to_string(&ledger).unwrap());
+        assert!(errors.is_empty(), "{errors:?}");
+        (code, launches)
+    }
+
+    #[test]
+    fn a_spark_batch_without_real_spark_fails_after_recording() {
+        let (code, l) = without_real_spark(|dir, cmd| {
+            cmd.arg(spark_app_path(dir))
+                .args(spark_batch_args(0))
+                .env("KINDLING_DRIVER", "c0ffee:kindling-4-1");
+        });
+        assert_eq!(code, Some(1));
         assert_eq!((l[0].job, l[0].kind.as_str()), (4, "batch"));
     }
 
@@ -340,7 +352,7 @@ mod tests {
             .unwrap();
         assert!(st.success(), "ops/dev/install-spark failed");
         let real = crate::run::real_spark_home().expect("pyspark in the project's venv");
-        let python = real.ancestors().nth(4).unwrap().join("bin/python");
+        let python = crate::run::venv().join("bin/python");
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("ledger.tsv");
         let home = create_spark_home(dir.path(), &ledger, Some(&real)).unwrap();
@@ -370,16 +382,11 @@ mod tests {
 
     #[test]
     fn a_session_without_real_spark_fails_after_recording() {
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = dir.path().join("ledger.tsv");
-        let home = create_spark_home(dir.path(), &ledger, None).unwrap();
-        let mut cmd = std::process::Command::new(home.join("bin/spark-submit"));
-        cmd.env("KINDLING_DRIVER", "c0ffee:kindling-3-1")
-            .env("KINDLING_SESSION_KIND", "pyspark")
-            .stderr(std::process::Stdio::null());
-        assert_eq!(spawn(&mut cmd).wait().unwrap().code(), Some(1));
-        let (l, e) = parse(&std::fs::read_to_string(&ledger).unwrap());
-        assert!(e.is_empty());
+        let (code, l) = without_real_spark(|_, cmd| {
+            cmd.env("KINDLING_DRIVER", "c0ffee:kindling-3-1")
+                .env("KINDLING_SESSION_KIND", "pyspark");
+        });
+        assert_eq!(code, Some(1));
         assert_eq!((l[0].job, l[0].kind.as_str()), (3, "session"));
     }
 }

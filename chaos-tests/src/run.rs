@@ -96,14 +96,19 @@ pub struct RunOutcome {
     pub dir: PathBuf,
 }
 
-/// The project's pyspark (`ops/dev/install-spark`), for real sessions.
-pub fn real_spark_home() -> Option<PathBuf> {
-    let venv = std::env::var_os("KINDLING_VENV")
+/// The project's Python venv (`ops/dev/install-spark`): `KINDLING_VENV`, else
+/// `~/.cache/kindling/venv`.
+pub fn venv() -> PathBuf {
+    std::env::var_os("KINDLING_VENV")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/kindling/venv")
-        });
-    std::fs::read_dir(venv.join("lib"))
+        })
+}
+
+/// The project's pyspark (`ops/dev/install-spark`), for real sessions and Spark batches.
+pub fn real_spark_home() -> Option<PathBuf> {
+    std::fs::read_dir(venv().join("lib"))
         .ok()?
         .flatten()
         .map(|e| e.path().join("site-packages/pyspark"))
