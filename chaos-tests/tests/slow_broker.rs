@@ -6,7 +6,7 @@
 //! first chaos run against the real cluster retried its replay from one place for ever.
 
 use kindling_chaos::services::{self, Binaries};
-use kindling_events::{Event, LogPosition, Origin};
+use kindling_events::{Envelope, Event, LogPosition, Origin};
 use kindling_store::conformance::new_event;
 use kindling_store::EventLog;
 use kindling_store_kafka::{KafkaConfig, KafkaEventLog};
@@ -44,28 +44,40 @@ async fn reads_on_a_slow_broker_keep_their_progress() {
     let reader = KafkaEventLog::open(slow).await.unwrap();
     assert_eq!(reader.end(), LogPosition(EVENTS));
 
-    let first = reader
-        .read(LogPosition(0), 1000)
-        .await
-        .expect("a read that met records returns them when its time is up");
-    assert!(
-        !first.is_empty() && first.len() < written.len(),
-        "the first read stopped short on the slow broker: {} of {} records",
-        first.len(),
-        written.len()
-    );
-    let mut read = first;
-    let mut reads = 1;
+    // Each read either returns the records it met in its time, or, when a loaded machine made
+    // even its first fetch take longer than that, fails having met none: that read is retried
+    // from the same place, and a few such in a row would mean the reader no longer moves.
+    let mut read: Vec<Envelope> = Vec::new();
+    let (mut reads, mut short_reads, mut empty_in_a_row) = (0, 0, 0);
     while read.len() < written.len() {
-        let from = read.last().unwrap().position.next();
-        let more = reader
-            .read(from, 1000)
-            .await
-            .expect("each read makes progress");
-        assert!(!more.is_empty(), "a read from {from:?} met nothing");
-        read.extend(more);
+        let from = read.last().map_or(LogPosition(0), |e| e.position.next());
         reads += 1;
+        match reader.read(from, 1000).await {
+            Ok(more) => {
+                assert!(!more.is_empty(), "a read from {from:?} met nothing");
+                if read.len() + more.len() < written.len() {
+                    short_reads += 1;
+                }
+                read.extend(more);
+                empty_in_a_row = 0;
+            }
+            Err(e) => {
+                assert!(
+                    e.to_string().contains("no record within"),
+                    "a read from {from:?} failed for another reason than time: {e}"
+                );
+                empty_in_a_row += 1;
+                assert!(
+                    empty_in_a_row < 5,
+                    "{empty_in_a_row} reads in a row from {from:?} met no record: {e}"
+                );
+            }
+        }
     }
+    assert!(
+        short_reads > 0,
+        "no read stopped short on the slow broker: the test no longer tests a slow read"
+    );
     assert_eq!(
         read, written,
         "{reads} reads together return the log in order"
