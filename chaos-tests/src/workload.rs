@@ -351,12 +351,20 @@ fn terminal(state: &str) -> bool {
     matches!(state, "success" | "dead" | "killed" | "error")
 }
 
+/// Sessions one session client opens at most: a session that ends (the batch clients kill
+/// known jobs, sessions included, and early in a run a session is one of few) is replaced,
+/// so statements run through the whole run; the cap bounds the Spark drivers a run starts.
+const SESSIONS_PER_CLIENT: usize = 12;
+
 /// A session client: opens a real Spark session, runs statements until the workload's end,
-/// then deletes it. A session that dies is replaced (three sessions per client at most).
+/// then deletes it. A session that ends before that is replaced, up to `SESSIONS_PER_CLIENT`.
+/// Statements are a few seconds apart: each adds three events or more to the log, and on the
+/// harness's broker (tansu, whose fetches cost time in proportion to the log) an hour of
+/// statements a second or so apart grew the log past what the nodes kept up with.
 pub async fn session_client(ctx: Arc<Ctx>, client: u32) {
     let mut rng = Rng::fork(ctx.cfg.seed, 2000 + client as u64);
     let mut statements = 0u64;
-    for _ in 0..3 {
+    for _ in 0..SESSIONS_PER_CLIENT {
         if ctx.rec.now_ms() >= ctx.cfg.until_ms {
             return;
         }
@@ -437,7 +445,7 @@ pub async fn session_client(ctx: Arc<Ctx>, client: u32) {
                 state = s.clone();
             }
             ctx.rec.record(op);
-            tokio::time::sleep(Duration::from_millis(rng.range(500, 2_000))).await;
+            tokio::time::sleep(Duration::from_millis(rng.range(2_000, 5_000))).await;
         }
         if !terminal(&state) {
             let (node, url) = ctx.urls[rng.below(ctx.urls.len())].clone();
