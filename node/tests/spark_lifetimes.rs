@@ -1,10 +1,14 @@
 //! Session lifetimes on real Spark: a driver that stops answering is declared dead within
 //! seconds (heartbeats), not minutes; a driver that dies is noticed at once; `idleTimeout`
-//! and Livy's `ttl` stop sessions with the reason recorded.
+//! and Livy's `ttl` stop sessions with the reason recorded; a driver that loses its link is
+//! `recovering` and gets the whole reconnect grace each time.
 
 mod common;
+#[path = "common/gate.rs"]
+mod gate;
 
 use common::{real_spark_home, spark_conf, Node};
+use gate::Gate;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -99,5 +103,75 @@ fn spark_sessions_end_on_silence_death_idleness_and_ttl() {
     eprintln!(
         "a paused driver was declared dead {:.1} s after it fell silent",
         noticed.as_secs_f64()
+    );
+}
+
+/// A session driver that loses its link while the node and its scheduler carry on is
+/// `recovering` until it reconnects, and gets the whole reconnect grace every time it loses
+/// the link. Found by the seventh hour-long chaos run: the scheduler never reset the first
+/// loss's clock, so a second loss under the same leader ended the session at once.
+#[test]
+fn a_driver_that_loses_its_link_twice_gets_the_whole_grace_both_times() {
+    const GRACE: u64 = 8;
+    const OUTAGE: Duration = Duration::from_secs(2);
+    let dir = tempfile::tempdir().unwrap();
+    let gate = Gate::start();
+    let grace = GRACE.to_string();
+    let mut args = spark_conf();
+    args.extend([
+        "--driver-advertise",
+        &gate.addr,
+        "--recovery-grace-secs",
+        &grace,
+    ]);
+    let node = Node::start(&dir.path().join("data"), &real_spark_home(), &args);
+    gate.open_to(&node.driver_addr);
+    let id = node.post("/sessions", json!({})).1["id"].as_u64().unwrap();
+    let job = format!("/api/v1/jobs/{id}");
+    node.wait_state(&job, &["idle"], START);
+
+    // The first loss: recovering, then back to idle once the driver can reconnect.
+    let first = Instant::now();
+    gate.close();
+    node.wait_state(&job, &["recovering"], Duration::from_secs(30));
+    // The outage lasts 2 s more: the scheduler checks sessions every 0.5 s, so it sees the
+    // session recovering (and starts the grace's clock) before the driver is back.
+    std::thread::sleep(OUTAGE);
+    gate.open_to(&node.driver_addr);
+    let back = node.wait_state(&job, &["idle", "dead", "error", "killed"], START);
+    assert_eq!(back["state"], "idle", "{back}");
+
+    // A statement that runs past the grace, counted from the first loss.
+    let code = format!("import time\ntime.sleep({})\nprint('slept')", GRACE + 1);
+    let (status, st) = node.post(&format!("/sessions/{id}/statements"), json!({"code": code}));
+    assert_eq!(status, 201, "{st}");
+    let done = node.wait_state(
+        &format!("/sessions/{id}/statements/{}", st["id"]),
+        &["available"],
+        START,
+    );
+    assert_eq!(done["output"]["status"], "ok", "{done}");
+    assert!(first.elapsed() > Duration::from_secs(GRACE));
+
+    // The second loss, for good: the session is declared dead only after a whole grace.
+    gate.close();
+    let second = Instant::now();
+    let dead = node.wait_state(
+        &job,
+        &["dead", "error", "killed"],
+        Duration::from_secs(GRACE * 4),
+    );
+    let after = second.elapsed();
+    assert_eq!(dead["state"], "dead", "{dead}");
+    assert!(
+        dead["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("did not reconnect within {GRACE} s")),
+        "{dead}"
+    );
+    assert!(
+        after >= Duration::from_secs(GRACE),
+        "declared dead {after:?} after its second loss, inside the {GRACE} s grace: {dead}"
     );
 }

@@ -73,7 +73,8 @@ struct Running {
     killing: bool,
     /// Set when the scheduler itself stops the driver: the reason it is dead.
     doomed: Option<String>,
-    recovering_since: Option<Instant>,
+    /// How long a session's driver has been away, for the reconnect grace.
+    disconnected: sessions::Disconnected,
 }
 
 pub struct Scheduler {
@@ -455,7 +456,7 @@ impl Running {
             phase,
             killing: false,
             doomed: None,
-            recovering_since: None,
+            disconnected: Default::default(),
         }
     }
 }

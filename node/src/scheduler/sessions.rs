@@ -4,6 +4,7 @@
 
 use super::Scheduler;
 use kindling_events::{Command, Job, JobId, JobState, Outcome};
+use std::time::Duration;
 use tokio::time::Instant;
 
 impl Scheduler {
@@ -50,6 +51,12 @@ impl Scheduler {
                     continue;
                 }
             }
+            let Some(r) = self.running.get_mut(&id) else {
+                continue;
+            };
+            let away = r
+                .disconnected
+                .observe(job.state == JobState::Recovering, Instant::now());
             match job.state {
                 JobState::Idle | JobState::Busy => match self.gateway.last_seen(id, job.attempt) {
                     Some(seen) if seen.elapsed() > self.cfg.heartbeat_timeout => {
@@ -72,28 +79,36 @@ impl Scheduler {
                         .await;
                     }
                 },
-                JobState::Recovering => {
-                    let grace = self.cfg.recovery_grace;
-                    let r = self.running.get_mut(&id);
-                    let since = match r {
-                        Some(r) => *r.recovering_since.get_or_insert_with(Instant::now),
-                        None => continue,
-                    };
-                    if since.elapsed() > grace {
-                        self.doom(
-                            id,
-                            format!("the driver did not reconnect within {} s", grace.as_secs()),
-                        )
-                        .await;
-                    }
+                JobState::Recovering if away > Some(self.cfg.recovery_grace) => {
+                    let reason = format!(
+                        "the driver did not reconnect within {} s",
+                        self.cfg.recovery_grace.as_secs()
+                    );
+                    self.doom(id, reason).await;
                 }
-                _ => {
-                    if let Some(r) = self.running.get_mut(&id) {
-                        r.recovering_since = None;
-                    }
-                }
+                _ => {}
             }
         }
+    }
+}
+
+/// How long a session's driver has been away, as this scheduler saw it: from the first check
+/// that found the session recovering until one that finds it otherwise. A driver that
+/// reconnected gets the whole grace again when it next loses its link.
+#[derive(Debug, Default)]
+pub(super) struct Disconnected {
+    since: Option<Instant>,
+}
+
+impl Disconnected {
+    /// One check's view at `now`: while `recovering`, how long the driver has been away;
+    /// otherwise (it reconnected, or never lost its link) `None`, and the count starts over.
+    fn observe(&mut self, recovering: bool, now: Instant) -> Option<Duration> {
+        if !recovering {
+            self.since = None;
+            return None;
+        }
+        Some(now.saturating_duration_since(*self.since.get_or_insert(now)))
     }
 }
 
@@ -141,5 +156,25 @@ pub(super) fn ended_outcome(job: &Job, exit_code: Option<i32>, when: Option<&str
         _ => Outcome::Failed {
             reason: format!("the driver exited with {code}{when}; see the batch log"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_driver_that_reconnected_gets_the_whole_grace_when_it_is_next_away() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut d = Disconnected::default();
+        assert_eq!(d.observe(false, at(0)), None);
+        assert_eq!(d.observe(true, at(10)), Some(Duration::ZERO));
+        assert_eq!(d.observe(true, at(25)), Some(Duration::from_secs(15)));
+        // Back (idle) at 30 s; away again two minutes later: counted from then, not from 10 s.
+        assert_eq!(d.observe(false, at(30)), None);
+        assert_eq!(d.observe(false, at(100)), None);
+        assert_eq!(d.observe(true, at(150)), Some(Duration::ZERO));
+        assert_eq!(d.observe(true, at(151)), Some(Duration::from_secs(1)));
     }
 }

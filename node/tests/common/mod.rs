@@ -16,7 +16,7 @@ pub struct Node {
     pub data: PathBuf,
     pub base: String,
     http_addr: String,
-    driver_addr: String,
+    pub driver_addr: String,
     pub child: Child,
     pub extra: Vec<String>,
     pub spark_home: PathBuf,
