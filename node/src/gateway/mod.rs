@@ -369,14 +369,19 @@ impl Gateway {
         Ok(())
     }
 
-    async fn handle(&self, job: JobId, conn: u64, m: pb::DriverMessage) -> Result<()> {
-        use pb::driver_message::Body;
-        let Some(body) = m.body else { return Ok(()) };
+    /// The driver on link `conn` of `job` was heard from just now (any message counts as a
+    /// heartbeat).
+    pub(super) fn heard(&self, job: JobId, conn: u64) {
         if let Some(l) = self.links.lock().unwrap().get_mut(&job) {
             if l.conn == conn {
                 l.last_seen = Instant::now();
             }
         }
+    }
+
+    async fn handle(&self, job: JobId, m: pb::DriverMessage) -> Result<()> {
+        use pb::driver_message::Body;
+        let Some(body) = m.body else { return Ok(()) };
         match body {
             Body::Register(_) | Body::Heartbeat(_) => {}
             Body::Started(s) => {

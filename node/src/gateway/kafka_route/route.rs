@@ -131,7 +131,8 @@ impl Route {
             self.gw.confirm(self.job, self.attempt).await?;
             self.confirmed = true;
         }
-        self.gw.handle(self.job, conn, m).await
+        self.gw.heard(self.job, conn);
+        self.gw.handle(self.job, m).await
     }
 
     async fn register(&mut self, r: &pb::Register) -> Result<()> {
