@@ -928,11 +928,13 @@ async fn standby_redirects_are_followed_and_a_dead_url_fails_over_to_the_next() 
     y.fake.fail_over_to(1);
     y.fake.set(&id, "app-running");
     w.app_of(job).await;
-    assert!(y
-        .fake
-        .requests_to("rm1")
-        .iter()
-        .any(|r| r.path == format!("/ws/v1/cluster/apps/{id}")));
+    // A poll of rm0 in flight across the failover may have reported the application running:
+    // then the backend's next poll is the one that must reach rm1.
+    let report = format!("/ws/v1/cluster/apps/{id}");
+    y.until("the backend asks the new active ResourceManager", || {
+        y.fake.requests_to("rm1").iter().any(|r| r.path == report)
+    })
+    .await;
 
     // A first URL where nothing listens: the next one answers.
     y.cfg.resource_managers = vec![dead_url(), rm1.clone()];
