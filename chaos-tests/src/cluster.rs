@@ -287,6 +287,13 @@ impl Cluster {
         }
     }
 
+    /// What each proxy has carried so far, by name.
+    pub fn proxy_stats(&self) -> Vec<crate::proxy::ProxyStats> {
+        let mut v: Vec<_> = self.proxies.values().map(|p| p.stats()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
     pub fn links(&self) -> Vec<Link> {
         let mut v: Vec<Link> = self.proxies.keys().copied().collect();
         v.sort();

@@ -55,8 +55,33 @@ pub struct Proxy {
     pub name: String,
     addr: SocketAddr,
     mode: watch::Sender<LinkMode>,
-    accepted: Arc<AtomicU64>,
+    stats: Arc<Stats>,
     accept_task: tokio::task::JoinHandle<()>,
+}
+
+/// What one proxy has carried, kept in a run's directory so a stalled link can be told from a
+/// quiet one.
+#[derive(Debug, Default)]
+struct Stats {
+    accepted: AtomicU64,
+    accept_errors: AtomicU64,
+    /// Connections being served (held, dialling or piping).
+    open: AtomicU64,
+    /// Bytes read from the connecting side (to forward upstream), and from the upstream.
+    up: AtomicU64,
+    down: AtomicU64,
+}
+
+/// A snapshot of a proxy's [`Stats`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProxyStats {
+    pub name: String,
+    pub mode: LinkMode,
+    pub accepted: u64,
+    pub accept_errors: u64,
+    pub open: u64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
 }
 
 impl Proxy {
@@ -67,23 +92,35 @@ impl Proxy {
         let addr = listener.local_addr()?;
         let listener = TcpListener::from_std(listener)?;
         let (tx, rx) = watch::channel(LinkMode::Pass);
-        let accepted = Arc::new(AtomicU64::new(0));
-        let count = accepted.clone();
+        let stats = Arc::new(Stats::default());
+        let shared = stats.clone();
         let accept_task = tokio::spawn(async move {
             loop {
-                let Ok((conn, _)) = listener.accept().await else {
-                    continue;
+                let conn = match listener.accept().await {
+                    Ok((conn, _)) => conn,
+                    Err(_) => {
+                        // Out of descriptors, say: the listener stays readable, so retrying
+                        // at once would spin a worker of the runtime every proxy shares.
+                        shared.accept_errors.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
                 };
-                count.fetch_add(1, Ordering::Relaxed);
+                shared.accepted.fetch_add(1, Ordering::Relaxed);
                 let _ = conn.set_nodelay(true);
-                tokio::spawn(serve(conn, dial.clone(), rx.clone()));
+                let (stats, dial, mode) = (shared.clone(), dial.clone(), rx.clone());
+                tokio::spawn(async move {
+                    stats.open.fetch_add(1, Ordering::Relaxed);
+                    serve(conn, dial, mode, &stats).await;
+                    stats.open.fetch_sub(1, Ordering::Relaxed);
+                });
             }
         });
         Ok(Proxy {
             name: name.to_string(),
             addr,
             mode: tx,
-            accepted,
+            stats,
             accept_task,
         })
     }
@@ -102,7 +139,20 @@ impl Proxy {
 
     /// Connections accepted so far.
     pub fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
+        self.stats.accepted.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> ProxyStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ProxyStats {
+            name: self.name.clone(),
+            mode: self.mode(),
+            accepted: get(&self.stats.accepted),
+            accept_errors: get(&self.stats.accept_errors),
+            open: get(&self.stats.open),
+            bytes_up: get(&self.stats.up),
+            bytes_down: get(&self.stats.down),
+        }
     }
 }
 
@@ -120,7 +170,7 @@ fn reset(s: TcpStream) {
     drop(s);
 }
 
-async fn serve(client: TcpStream, dial: Dial, mut mode: watch::Receiver<LinkMode>) {
+async fn serve(client: TcpStream, dial: Dial, mut mode: watch::Receiver<LinkMode>, stats: &Stats) {
     // A blackholed link holds a new connection until it heals.
     loop {
         let now = *mode.borrow_and_update();
@@ -139,7 +189,7 @@ async fn serve(client: TcpStream, dial: Dial, mut mode: watch::Receiver<LinkMode
         Err(_) => return reset(client),
     };
     let _ = upstream.set_nodelay(true);
-    if pipe(&client, &upstream, &mut mode).await.is_err() {
+    if pipe(&client, &upstream, &mode, stats).await.is_err() {
         reset(client);
         reset(upstream);
     }
@@ -149,35 +199,54 @@ async fn serve(client: TcpStream, dial: Dial, mut mode: watch::Receiver<LinkMode
 struct Cut;
 
 /// Forwards both ways until both sides have closed, pausing while blackholed.
+///
+/// The two directions progress apart, as on a real network: a write that waits on a peer
+/// that is not reading never stops bytes flowing the other way. (A peer that writes a long
+/// answer before it reads the next request relies on that.)
 async fn pipe(
     a: &TcpStream,
     b: &TcpStream,
-    mode: &mut watch::Receiver<LinkMode>,
+    mode: &watch::Receiver<LinkMode>,
+    stats: &Stats,
 ) -> Result<(), Cut> {
-    let mut a_buf = vec![0u8; 16 * 1024];
-    let mut b_buf = vec![0u8; 16 * 1024];
-    let (mut a_open, mut b_open) = (true, true);
-    while a_open || b_open {
+    tokio::try_join!(
+        one_way(a, b, mode.clone(), &stats.up),
+        one_way(b, a, mode.clone(), &stats.down),
+    )
+    .map(|_| ())
+}
+
+/// Forwards what `from` sends to `to` until `from` closes (its FIN is passed on).
+async fn one_way(
+    from: &TcpStream,
+    to: &TcpStream,
+    mut mode: watch::Receiver<LinkMode>,
+    bytes: &AtomicU64,
+) -> Result<(), Cut> {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
         let paused = match *mode.borrow_and_update() {
             LinkMode::Pass => false,
             LinkMode::Blackhole => true,
             LinkMode::Drop => return Err(Cut),
         };
-        tokio::select! {
+        let n = tokio::select! {
             changed = mode.changed() => {
                 if changed.is_err() {
                     return Err(Cut);
                 }
+                continue;
             }
-            r = read(a, &mut a_buf), if a_open && !paused => {
-                a_open = forward(r, &a_buf, b, mode).await?;
-            }
-            r = read(b, &mut b_buf), if b_open && !paused => {
-                b_open = forward(r, &b_buf, a, mode).await?;
-            }
+            r = read(from, &mut buf), if !paused => r.map_err(|_| Cut)?,
+        };
+        if n == 0 {
+            // Half-close: pass the FIN on.
+            let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
+            return Ok(());
         }
+        bytes.fetch_add(n as u64, Ordering::Relaxed);
+        forward(&buf[..n], to, &mut mode).await?;
     }
-    Ok(())
 }
 
 async fn read(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
@@ -191,24 +260,17 @@ async fn read(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// Writes what was read to `to`; returns whether the reading side is still open. A write
-/// that waits on a stalled peer still gives way to a dropped link.
+/// Writes all of `buf` to `to`. A write that waits on a stalled peer still gives way to a
+/// dropped link.
 async fn forward(
-    r: io::Result<usize>,
     buf: &[u8],
     to: &TcpStream,
     mode: &mut watch::Receiver<LinkMode>,
-) -> Result<bool, Cut> {
-    let n = r.map_err(|_| Cut)?;
-    if n == 0 {
-        // Half-close: pass the FIN on.
-        let _ = socket2::SockRef::from(to).shutdown(std::net::Shutdown::Write);
-        return Ok(false);
-    }
+) -> Result<(), Cut> {
     let mut done = 0;
-    while done < n {
+    while done < buf.len() {
         tokio::select! {
-            w = write(to, &buf[done..n]) => done += w.map_err(|_| Cut)?,
+            w = write(to, &buf[done..]) => done += w.map_err(|_| Cut)?,
             changed = mode.changed() => {
                 if changed.is_err() || *mode.borrow() == LinkMode::Drop {
                     return Err(Cut);
@@ -216,7 +278,7 @@ async fn forward(
             }
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 async fn write(s: &TcpStream, buf: &[u8]) -> io::Result<usize> {
@@ -297,6 +359,70 @@ mod tests {
         let big = vec![7u8; 300_000];
         assert_eq!(round_trip(&mut s, &big).await.unwrap(), big);
         assert_eq!(p.accepted(), 1);
+    }
+
+    /// A server that writes its whole answer before it reads the request, then confirms it
+    /// read all of it.
+    async fn answers_before_reading(size: usize) -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let answer = vec![1u8; size];
+                    if s.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                    let Ok(request) = read_exact(&mut s, size).await else {
+                        return;
+                    };
+                    let ok = request.iter().all(|&b| b == 2);
+                    let _ = s.write_all(if ok { b"good" } else { b"bad!" }).await;
+                });
+            }
+        });
+        addr
+    }
+
+    /// Writes a request and reads the answer at the same time, as a full-duplex client does.
+    async fn exchange(addr: SocketAddr, size: usize) -> Vec<u8> {
+        let s = TcpStream::connect(addr).await.unwrap();
+        let (mut r, mut w) = s.into_split();
+        let request = vec![2u8; size];
+        let (sent, got) = tokio::join!(w.write_all(&request), async {
+            let mut got = vec![0u8; size + 4];
+            r.read_exact(&mut got).await.map(|_| got)
+        });
+        sent.unwrap();
+        let got = got.unwrap();
+        assert!(
+            got[..size].iter().all(|&b| b == 1),
+            "the answer was garbled"
+        );
+        got[size..].to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_direction_waiting_on_its_peer_does_not_stop_the_other() {
+        // More than loopback's socket buffers hold, so both directions must flow at once.
+        let size = 32 << 20;
+        let server = answers_before_reading(size).await;
+        let limit = Duration::from_secs(30);
+        // Without a proxy the exchange completes: the scenario is sound TCP.
+        let direct = tokio::time::timeout(limit, exchange(server, size)).await;
+        assert_eq!(direct.expect("the direct exchange stalled"), b"good");
+        let p = proxy_to(server);
+        let proxied = tokio::time::timeout(limit, exchange(p.addr(), size)).await;
+        assert_eq!(
+            proxied.expect("the proxy stopped one direction behind the other"),
+            b"good"
+        );
+        let stats = p.stats();
+        assert_eq!(
+            (stats.bytes_up, stats.bytes_down),
+            (size as u64, size as u64 + 4)
+        );
     }
 
     #[tokio::test]

@@ -9,6 +9,7 @@
 //! | `faults.jsonl` | every fault as carried out: nodes hit, heal time, recovery time |
 //! | `ledger.tsv`, `statements.txt` | the launch and statement ledgers |
 //! | `observations.json` | everything the checkers read, including each node's final state |
+//! | `proxies.json` | what every link's proxy carried, after the final heal and at the end |
 //! | `violations.json`, `summary.txt` | the verdict |
 //! | `n<id>/node.log`, `n<id>/stdout.log`, `n<id>/data/` | each node's logs and data |
 //! | `services/*.log`, `drivers/` | the broker, S3, Mongo and driver logs |
@@ -217,6 +218,7 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
         notes.push(format!("the final heal failed: {e:#}"));
     }
     let healed = rec.now_ms();
+    let proxies_healed = cluster.proxy_stats();
     let final_recovery_ms = workload::probe_until_serving(&ctx, healed, bound * 3).await;
 
     let http = workload::http_client(Duration::from_secs(30));
@@ -259,6 +261,13 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
         Err(e) => failed(cluster.spare, format!("{e:#}")),
     };
     rec.flush();
+    write_json(
+        &dir.join("proxies.json"),
+        &serde_json::json!({
+            "after_final_heal": proxies_healed,
+            "at_collection_end": cluster.proxy_stats(),
+        }),
+    )?;
     drop(cluster);
 
     let (launches, ledger_errors) =
