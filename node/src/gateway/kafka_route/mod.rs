@@ -53,6 +53,7 @@ use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -99,7 +100,51 @@ struct Followed {
     job: JobId,
     attempt: Attempt,
     inbox: mpsc::Sender<Reply>,
+    /// Called as each reply of `attempt` is read, before the ones ahead of it in `inbox` are
+    /// handled.
+    heard: Heard,
     stop: CancellationToken,
+}
+
+/// What the dispatcher calls when a route's driver is heard from.
+type Heard = Arc<dyn Fn() + Send + Sync>;
+
+/// No link yet (the driver has not registered with this leader).
+const NO_LINK: u64 = u64::MAX;
+
+/// The gateway link of a route's driver, shared by the route (which sets it when the driver
+/// registers) and the dispatcher (which counts every reply of the driver as heard from the
+/// moment it is read). Handling a reply can wait seconds on the event log; the heartbeats
+/// queued behind it must not go unnoticed meanwhile, or the scheduler declares a live driver
+/// dead.
+pub(super) struct RouteLink {
+    gw: std::sync::Weak<Gateway>,
+    job: JobId,
+    conn: AtomicU64,
+}
+
+impl RouteLink {
+    fn new(gw: &Arc<Gateway>, job: JobId, conn: Option<u64>) -> Arc<Self> {
+        Arc::new(RouteLink {
+            gw: Arc::downgrade(gw),
+            job,
+            conn: AtomicU64::new(conn.unwrap_or(NO_LINK)),
+        })
+    }
+
+    pub(super) fn conn(&self) -> Option<u64> {
+        Some(self.conn.load(Ordering::Acquire)).filter(|&c| c != NO_LINK)
+    }
+
+    pub(super) fn set(&self, conn: u64) {
+        self.conn.store(conn, Ordering::Release);
+    }
+
+    fn heard(&self) {
+        if let (Some(conn), Some(gw)) = (self.conn(), self.gw.upgrade()) {
+            gw.heard(self.job, conn);
+        }
+    }
 }
 
 /// One record of a replies topic.
@@ -216,16 +261,21 @@ impl KafkaRoutes {
             let f = followed.remove(&topic).expect("just seen");
             self.unfollow(&topic, f);
         }
-        let (replies, stop) = self.read(&mut followed, &topic, job, attempt)?;
         let conn =
             (how == Resume::Adopt).then(|| gw.link(job, attempt, self.outbox(gw, job, attempt)));
+        let link = RouteLink::new(gw, job, conn);
+        let heard: Heard = {
+            let link = link.clone();
+            Arc::new(move || link.heard())
+        };
+        let (replies, stop) = self.read(&mut followed, &topic, job, attempt, heard)?;
         let route = Route {
             routes: self.clone(),
             gw: gw.clone(),
             job,
             attempt,
             topic,
-            conn,
+            link,
             confirmed: false,
             stop,
         };
@@ -241,6 +291,7 @@ impl KafkaRoutes {
         topic: &str,
         job: JobId,
         attempt: Attempt,
+        heard: Heard,
     ) -> Result<(mpsc::Receiver<Reply>, CancellationToken)> {
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, 0, Offset::Stored)
@@ -254,6 +305,7 @@ impl KafkaRoutes {
                 job,
                 attempt,
                 inbox,
+                heard,
                 stop: stop.clone(),
             },
         );
@@ -277,13 +329,17 @@ impl KafkaRoutes {
                     }
                 }
             };
-            let inbox = self
-                .followed
-                .lock()
-                .unwrap()
-                .get(m.topic())
-                .map(|f| f.inbox.clone());
-            let Some(inbox) = inbox else { continue };
+            let followed = self.followed.lock().unwrap().get(m.topic()).map(|f| {
+                let ours = m.key() == Some(f.attempt.0.to_string().as_bytes());
+                (f.inbox.clone(), ours.then(|| f.heard.clone()))
+            });
+            let Some((inbox, heard)) = followed else {
+                continue;
+            };
+            // Any message of the driver is a heartbeat, from the moment it is read.
+            if let Some(heard) = heard {
+                heard();
+            }
             let reply = Reply {
                 offset: m.offset(),
                 key: m.key().map(<[u8]>::to_vec),

@@ -1,7 +1,7 @@
 //! One followed route: its replies handled in order, each committed once its handling is
 //! durable, and what the leader sends back.
 
-use super::{KafkaRoutes, Reply, RETRY, SWEEP};
+use super::{KafkaRoutes, Reply, RouteLink, RETRY, SWEEP};
 use crate::error::{Error, Result};
 use crate::gateway::{msg, Gateway};
 use kindling_events::{Attempt, JobId};
@@ -19,7 +19,7 @@ pub(super) struct Route {
     pub(super) attempt: Attempt,
     pub(super) topic: String,
     /// The gateway link of this route's driver, once it registered (or was adopted).
-    pub(super) conn: Option<u64>,
+    pub(super) link: Arc<RouteLink>,
     /// Whether a reply was seen since the route was adopted: proof the driver lives.
     pub(super) confirmed: bool,
     pub(super) stop: CancellationToken,
@@ -27,7 +27,7 @@ pub(super) struct Route {
 
 impl Route {
     pub(super) async fn serve(mut self, mut replies: mpsc::Receiver<Reply>) {
-        if self.conn.is_some() {
+        if self.link.conn().is_some() {
             // Adopted: resend what the driver should be working on; it ignores what it has.
             loop {
                 let Err(e) = self.gw.welcome(self.job, None).await else {
@@ -122,7 +122,7 @@ impl Route {
         if let Some(pb::driver_message::Body::Register(r)) = &m.body {
             return self.register(r).await;
         }
-        let Some(conn) = self.conn else {
+        let Some(conn) = self.link.conn() else {
             // A driver registers before anything else: this one's registration was refused.
             tracing::debug!(job = self.job.0, "reply of an unregistered driver ignored");
             return Ok(());
@@ -131,6 +131,8 @@ impl Route {
             self.gw.confirm(self.job, self.attempt).await?;
             self.confirmed = true;
         }
+        // The dispatcher counted it on arrival if the link was known then; not if it arrived
+        // before the driver's registration was handled.
         self.gw.heard(self.job, conn);
         self.gw.handle(self.job, m).await
     }
@@ -161,7 +163,7 @@ impl Route {
         }
         let outbox = self.routes.outbox(&self.gw, self.job, self.attempt);
         let conn = self.gw.link(self.job, self.attempt, outbox);
-        self.conn = Some(conn);
+        self.link.set(conn);
         self.confirmed = true;
         self.gw.welcome(self.job, Some(r)).await
     }

@@ -38,11 +38,28 @@ async fn next(replies: &mut mpsc::Receiver<Reply>, n: usize) -> Vec<(i64, u64)> 
 }
 
 fn follow(routes: &KafkaRoutes, topic: &str) -> mpsc::Receiver<Reply> {
+    follow_hearing(routes, topic, Arc::new(|| {}))
+}
+
+fn follow_hearing(routes: &KafkaRoutes, topic: &str, heard: Heard) -> mpsc::Receiver<Reply> {
     let mut followed = routes.followed.lock().unwrap();
     routes
-        .read(&mut followed, topic, JobId(3), Attempt(1))
+        .read(&mut followed, topic, JobId(3), Attempt(1), heard)
         .unwrap()
         .0
+}
+
+/// Writes a heartbeat of attempt `key` to the replies topic, as a driver does.
+async fn send_heartbeat(driver: &FutureProducer, topic: &str, key: &str, seq: u64) {
+    let m = pb::DriverMessage {
+        body: Some(pb::driver_message::Body::Heartbeat(pb::Heartbeat { seq })),
+    };
+    let payload = m.encode_to_vec();
+    let record = FutureRecord::to(topic)
+        .partition(0)
+        .key(key)
+        .payload(&payload);
+    driver.send(record, REQUEST_TIMEOUT).await.unwrap();
 }
 
 /// Waits until the group's committed position of `topic` is `next`.
@@ -78,21 +95,7 @@ async fn a_new_reader_resumes_after_the_last_committed_reply_on_the_real_broker(
     // Creating an existing pair is no error (a re-issued launch does it).
     first.create(&route).await.unwrap();
     let driver: FutureProducer = cfg.producer().create().unwrap();
-    let topic = route.replies.clone();
-    let reply = |seq: u64| {
-        let m = pb::DriverMessage {
-            body: Some(pb::driver_message::Body::Heartbeat(pb::Heartbeat { seq })),
-        };
-        let (driver, topic) = (&driver, &topic);
-        async move {
-            let payload = m.encode_to_vec();
-            let record = FutureRecord::to(topic)
-                .partition(0)
-                .key("1")
-                .payload(&payload);
-            driver.send(record, REQUEST_TIMEOUT).await.unwrap();
-        }
-    };
+    let reply = |seq: u64| send_heartbeat(&driver, &route.replies, "1", seq);
     for seq in 0..4 {
         reply(seq).await;
     }
@@ -114,5 +117,55 @@ async fn a_new_reader_resumes_after_the_last_committed_reply_on_the_real_broker(
     let mut replies = follow(&second, &route.replies);
     reply(4).await;
     assert_eq!(next(&mut replies, 3).await, [(2, 2), (3, 3), (4, 4)]);
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_counts_as_heard_when_read_though_earlier_ones_wait_on_the_real_broker() {
+    let kafka = services::kafka();
+    let cfg = cfg(kafka.addr.to_string());
+    let shutdown = CancellationToken::new();
+    let routes = KafkaRoutes::start(cfg.clone(), shutdown.clone()).unwrap();
+    let route = cfg.route(JobId(3));
+    routes.create(&route).await.unwrap();
+    let driver: FutureProducer = cfg.producer().create().unwrap();
+    // Attempt 1 is followed; a reply of attempt 2 is some other driver's.
+    for (key, seq) in [("1", 0), ("2", 1), ("1", 2), ("1", 3)] {
+        send_heartbeat(&driver, &route.replies, key, seq).await;
+    }
+    let (tx, mut heard) = mpsc::unbounded_channel();
+    let mut replies = follow_hearing(
+        &routes,
+        &route.replies,
+        Arc::new(move || {
+            let _ = tx.send(());
+        }),
+    );
+    // Nothing takes a reply off the route's inbox (its first one is "being handled"), yet
+    // each of the driver's replies is heard as it is read.
+    for n in 0..3 {
+        tokio::time::timeout(Duration::from_secs(20), heard.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {n} of 3 replies heard within 20 s"))
+            .expect("the route is followed");
+    }
+    // Every reply reaches the inbox, in order; the other attempt's was not heard.
+    let mut seqs = vec![];
+    for _ in 0..4 {
+        let r = tokio::time::timeout(Duration::from_secs(20), replies.recv())
+            .await
+            .expect("a reply within 20 s")
+            .expect("the route is followed");
+        let m = pb::DriverMessage::decode(r.payload.as_slice()).unwrap();
+        let Some(pb::driver_message::Body::Heartbeat(h)) = m.body else {
+            panic!("not a heartbeat: {m:?}")
+        };
+        seqs.push(h.seq);
+    }
+    assert_eq!(seqs, [0, 1, 2, 3]);
+    assert!(
+        heard.try_recv().is_err(),
+        "another attempt's reply was heard"
+    );
     shutdown.cancel();
 }
