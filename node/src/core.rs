@@ -238,7 +238,13 @@ impl Core {
 
     /// Accepts a new job: allocates its id, appends `JobSubmitted` and returns the job once
     /// the event is durable. The answer is built from the event, not from a projection.
-    pub async fn submit(&self, spec: JobSpec) -> Result<Job> {
+    /// Runs to the end even if the caller goes away (see [`detached`]).
+    pub async fn submit(self: &Arc<Self>, spec: JobSpec) -> Result<Job> {
+        let core = self.clone();
+        detached(async move { core.submit_now(spec).await }).await
+    }
+
+    async fn submit_now(&self, spec: JobSpec) -> Result<Job> {
         let id = self.member.next_job_id().await?;
         let kind = spec.kind_name();
         let events: Vec<NewEvent> = Job::submit(spec)
@@ -471,6 +477,16 @@ impl Core {
     /// Decides `cmd` against job `id` and appends what it decided. Returns the job after the
     /// events and the envelopes appended (none when the command was already done).
     pub async fn execute(
+        self: &Arc<Self>,
+        id: JobId,
+        origin: Origin,
+        cmd: Command,
+    ) -> Result<(Job, Vec<Envelope>)> {
+        let core = self.clone();
+        detached(async move { core.execute_now(id, origin, cmd).await }).await
+    }
+
+    async fn execute_now(
         &self,
         id: JobId,
         origin: Origin,
@@ -542,6 +558,24 @@ impl Core {
 /// log, so it is the newest term any leader acted in. It is looked for among the last
 /// `NEWEST_TERM_LOOK_BACK` events: a leader writes a marker when it takes over and acts on
 /// every job it launches, so its events are near the end.
+/// Runs a command's decision, its append and the update of the write model in a task of its
+/// own, so that a caller that goes away (an HTTP client that hung up, a follower whose
+/// forwarded request was cut, a gateway link that closed) cannot stop it half-way. Dropped
+/// between an append that lands and the aggregate that records it, the aggregate would be
+/// left a version behind the log, and the next command decided on it: the hour-long chaos
+/// run logged two different statements under one id that way.
+async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    match tokio::spawn(work).await {
+        Ok(out) => out,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::Unavailable(format!(
+            "the command was not carried out: {e}"
+        ))),
+    }
+}
+
 pub async fn newest_scheduler_term(
     log: &dyn EventLog,
     end: LogPosition,
@@ -685,6 +719,62 @@ mod tests {
         );
         // And they are the leader's write model now, each loaded once.
         assert_eq!(core.jobs.lock().unwrap().len(), 40);
+        shutdown.cancel();
+        projector.await.unwrap();
+    }
+
+    /// A command whose caller goes away while its append is in flight still records the
+    /// append in the write model: the next command is decided on the current aggregate.
+    #[tokio::test]
+    async fn a_command_whose_caller_went_away_mid_append_still_updates_the_aggregate() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = observed_log(dir.path());
+        let (core, _leader, shutdown, projector) = core_on(log.clone(), dir.path(), 1).await;
+        let core = Arc::new(core);
+        core.take_over(Term(1)).await.unwrap();
+        let session = core
+            .submit(kindling_store::conformance::session_spec(None))
+            .await
+            .unwrap();
+        let statement = |code: &str| Command::SubmitStatement {
+            kind: kindling_events::spec::SessionKind::Pyspark,
+            code: code.into(),
+        };
+
+        log.hold_answers(true);
+        let mut landed = log.subscribe();
+        let before = *landed.borrow_and_update();
+        let first = tokio::spawn({
+            let core = core.clone();
+            let cmd = statement("1 + 1");
+            async move { core.execute(session.id, Origin::Api, cmd).await }
+        });
+        // The statement is in the log; its caller hangs up before the answer comes.
+        landed.wait_for(|end| *end > before).await.unwrap();
+        first.abort();
+        assert!(first.await.unwrap_err().is_cancelled());
+        log.hold_answers(false);
+
+        let (_, envs) = core
+            .execute(session.id, Origin::Api, statement("2 + 2"))
+            .await
+            .unwrap();
+        let submitted: Vec<_> = log
+            .read(LogPosition(0), 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::StatementSubmitted { statement, .. } => Some((statement, e.version)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(submitted.len(), 2, "{submitted:?}");
+        assert_ne!(
+            submitted[0], submitted[1],
+            "two statements decided on one version of the session: {submitted:?}"
+        );
+        assert_eq!(envs[0].version, submitted[1].1);
         shutdown.cancel();
         projector.await.unwrap();
     }

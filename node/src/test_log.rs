@@ -28,6 +28,9 @@ struct Faults {
     /// Every read fails while set.
     reads_down: AtomicBool,
     appends: Mutex<AppendFault>,
+    /// While true, an append is written at once but its answer waits (a broker that is slow
+    /// to acknowledge what it has already made durable).
+    answers_held: watch::Sender<bool>,
     end_asks: AtomicUsize,
 }
 
@@ -68,7 +71,13 @@ impl Faults {
                     "append timed out (it may have landed)".into(),
                 ))
             }
-            AppendFault::None => write.await,
+            AppendFault::None => {
+                let out = write.await;
+                let mut held = self.answers_held.subscribe();
+                // The sender lives in `self`: this wait ends when the answers are let go.
+                let _ = held.wait_for(|h| !*h).await;
+                out
+            }
         }
     }
 }
@@ -100,6 +109,12 @@ impl ObservedLog {
     /// Every append (plain or fenced) fails so until the fault is set to `None`.
     pub fn set_append_fault(&self, fault: AppendFault) {
         *self.faults.appends.lock().unwrap() = fault;
+    }
+
+    /// While `held`, appends land at once but their answers wait until this is called again
+    /// with `false`.
+    pub fn hold_answers(&self, held: bool) {
+        self.faults.answers_held.send_replace(held);
     }
 
     /// How often `current_end` was asked.
