@@ -72,11 +72,32 @@ async fn get(http: &reqwest::Client, url: &str) -> Result<Value> {
     Ok(body)
 }
 
+/// A GET that is asked again, up to `PAGE_ATTEMPTS` times a second apart, while the node
+/// answers 503 (its projections are behind a log the cluster still writes to) or cannot be
+/// reached; a 4xx fails at once.
+async fn get_patiently(http: &reqwest::Client, url: &str) -> Result<Value> {
+    let mut attempt = 1;
+    loop {
+        let a = call(http.get(url)).await;
+        match a.result {
+            OpResult::Ok => return Ok(a.body),
+            OpResult::Unknown if attempt < PAGE_ATTEMPTS => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => bail!(
+                "GET {url}: {} ({attempt} attempts)",
+                a.error.unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// Every job of a node's listing, paged.
 pub async fn listing(http: &reqwest::Client, base: &str) -> Result<Vec<Value>> {
     let mut out = vec![];
     loop {
-        let page = get(
+        let page = get_patiently(
             http,
             &format!("{base}/api/v1/jobs?limit=1000&offset={}", out.len()),
         )
@@ -151,7 +172,12 @@ const PAGE_ATTEMPTS: usize = 5;
 /// thousand at a time), in log order. One pass over the log instead of a read per event
 /// per node: on a broker whose every fetch costs time in proportion to the log (tansu), the
 /// per-job reads of a long run's thousands of jobs did not finish in half an hour.
-pub async fn log(http: &reqwest::Client, base: &str) -> Result<BTreeMap<u64, Vec<EventRecord>>> {
+///
+/// Returns the jobs' events and where the log ended when the read finished.
+pub async fn log(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<(BTreeMap<u64, Vec<EventRecord>>, u64)> {
     let mut jobs: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
     let mut from = 0;
     let mut failures = 0;
@@ -181,7 +207,7 @@ pub async fn log(http: &reqwest::Client, base: &str) -> Result<BTreeMap<u64, Vec
             }
         }
         if page.next >= page.log_end {
-            return Ok(jobs);
+            return Ok((jobs, page.next));
         }
         from = page.next;
     }
@@ -242,13 +268,13 @@ pub async fn snapshot(
         .collect();
     for (id, session) in jobs {
         if sample.contains(&id) || session {
-            match get(http, &format!("{base}/api/v1/jobs/{id}")).await {
+            match get_patiently(http, &format!("{base}/api/v1/jobs/{id}")).await {
                 Ok(d) => {
                     s.docs.insert(id, d);
                 }
                 Err(e) => s.errors.push(e.to_string()),
             }
-            match get(http, &format!("{base}/api/v1/jobs/{id}/events")).await {
+            match get_patiently(http, &format!("{base}/api/v1/jobs/{id}/events")).await {
                 Ok(v) => match serde_json::from_value::<Vec<EventRecord>>(v["events"].clone()) {
                     Ok(ev) => {
                         s.events.insert(id, ev);
@@ -263,7 +289,7 @@ pub async fn snapshot(
         if !session {
             continue;
         }
-        match get(http, &format!("{base}/api/v1/jobs/{id}/statements")).await {
+        match get_patiently(http, &format!("{base}/api/v1/jobs/{id}/statements")).await {
             Ok(v) => {
                 s.statements.insert(id, v);
             }

@@ -237,10 +237,12 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
     }
     // The log, read once through the first member that serves it.
     let mut events = BTreeMap::new();
+    let mut events_end = None;
     for (id, url) in &members {
         match collect::log(&http, url).await {
-            Ok(log) => {
+            Ok((log, end)) => {
                 events = log;
+                events_end = Some(end);
                 break;
             }
             Err(e) => notes.push(format!("node {id} could not serve the log: {e:#}")),
@@ -282,6 +284,7 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
         snapshots,
         fresh: Some(fresh),
         events,
+        events_end,
         faults,
         final_recovery_ms,
         recovery_bound_ms: bound.as_millis() as u64,

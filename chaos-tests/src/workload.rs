@@ -356,6 +356,9 @@ fn terminal(state: &str) -> bool {
 /// so statements run through the whole run; the cap bounds the Spark drivers a run starts.
 const SESSIONS_PER_CLIENT: usize = 12;
 
+/// How long a session client keeps asking for its session's deletion at the workload's end.
+const END_DELETE_MS: u64 = 60_000;
+
 /// A session client: opens a real Spark session, runs statements until the workload's end,
 /// then deletes it. A session that ends before that is replaced, up to `SESSIONS_PER_CLIENT`.
 /// Statements are a few seconds apart: each adds three events or more to the log, and on the
@@ -448,13 +451,24 @@ pub async fn session_client(ctx: Arc<Ctx>, client: u32) {
             tokio::time::sleep(Duration::from_millis(rng.range(2_000, 5_000))).await;
         }
         if !terminal(&state) {
-            let (node, url) = ctx.urls[rng.below(ctx.urls.len())].clone();
-            let t0 = ctx.rec.now_ms();
-            let a = call(ctx.http.delete(format!("{url}/sessions/{id}"))).await;
-            let mut op = ctx.op(client, OpKind::DeleteJob, node, t0, &a);
-            op.job = Some(id);
-            ctx.rec.record(op);
-            return;
+            // A client that wants its session gone asks until it is told so, as a user
+            // would: a 503 ("retry") or a lost answer in the faults' last moments would
+            // otherwise leave the session running after the run, for invariant 1 to blame
+            // on the cluster.
+            let give_up = ctx.rec.now_ms() + END_DELETE_MS;
+            loop {
+                let (node, url) = ctx.urls[rng.below(ctx.urls.len())].clone();
+                let t0 = ctx.rec.now_ms();
+                let a = call(ctx.http.delete(format!("{url}/sessions/{id}"))).await;
+                let mut op = ctx.op(client, OpKind::DeleteJob, node, t0, &a);
+                op.job = Some(id);
+                ctx.rec.record(op);
+                let done = a.result == OpResult::Ok || a.status == Some(404);
+                if done || ctx.rec.now_ms() >= give_up {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
         }
     }
 }

@@ -95,6 +95,10 @@ pub struct Observations {
     /// Every job's events as the log holds them, read once in log order after healing.
     #[serde(default)]
     pub events: BTreeMap<u64, Vec<EventRecord>>,
+    /// Where the log ended when `events` was read. The cluster may go on writing after that
+    /// (a leader launching a job that waited in the queue): nodes read later may hold more.
+    #[serde(default)]
+    pub events_end: Option<u64>,
     pub faults: Vec<FaultRecord>,
     /// From the final heal until the cluster served, if it did.
     pub final_recovery_ms: Option<u64>,
