@@ -803,6 +803,7 @@ async fn observe(
         snapshots,
         fresh: Some(fresh),
         events,
+        events_end: Some(end.0),
         faults: vec![],
         final_recovery_ms,
         recovery_bound_ms: 30_000,
