@@ -554,10 +554,6 @@ impl Core {
     }
 }
 
-/// The term and position of the last scheduler event before `end`. Terms only grow in the
-/// log, so it is the newest term any leader acted in. It is looked for among the last
-/// `NEWEST_TERM_LOOK_BACK` events: a leader writes a marker when it takes over and acts on
-/// every job it launches, so its events are near the end.
 /// Runs a command's decision, its append and the update of the write model in a task of its
 /// own, so that a caller that goes away (an HTTP client that hung up, a follower whose
 /// forwarded request was cut, a gateway link that closed) cannot stop it half-way. Dropped
@@ -576,6 +572,10 @@ async fn detached<T: Send + 'static>(
     }
 }
 
+/// The term and position of the last scheduler event before `end`. Terms only grow in the
+/// log, so it is the newest term any leader acted in. It is looked for among the last
+/// `NEWEST_TERM_LOOK_BACK` events: a leader writes a marker when it takes over and acts on
+/// every job it launches, so its events are near the end.
 pub async fn newest_scheduler_term(
     log: &dyn EventLog,
     end: LogPosition,
