@@ -5,7 +5,7 @@
 
 use crate::history::OpResult;
 use crate::workload::{call, Answer};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -165,7 +165,7 @@ struct LogPage {
     log_end: u64,
 }
 
-/// A page that fails is asked for again this many times before the read gives up.
+/// How many times a collection read is asked before it gives up (see `get_patiently`).
 const PAGE_ATTEMPTS: usize = 5;
 
 /// Every job's events, read once from the log through one node (`GET /api/v1/events`, a
@@ -180,25 +180,13 @@ pub async fn log(
 ) -> Result<(BTreeMap<u64, Vec<EventRecord>>, u64)> {
     let mut jobs: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
     let mut from = 0;
-    let mut failures = 0;
     loop {
-        let page = match get(
+        let page = get_patiently(
             http,
             &format!("{base}/api/v1/events?from={from}&limit=1000"),
         )
         .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                failures += 1;
-                if failures >= PAGE_ATTEMPTS {
-                    return Err(e.context(format!("the log from {from}, {failures} times")));
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        failures = 0;
+        .with_context(|| format!("the log from {from}"))?;
         let page: LogPage = serde_json::from_value(page)
             .map_err(|e| anyhow::anyhow!("{base}'s log page at {from} does not parse: {e}"))?;
         for e in page.events {

@@ -137,11 +137,6 @@ impl Proxy {
         *self.mode.borrow()
     }
 
-    /// Connections accepted so far.
-    pub fn accepted(&self) -> u64 {
-        self.stats.accepted.load(Ordering::Relaxed)
-    }
-
     pub fn stats(&self) -> ProxyStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         ProxyStats {
@@ -307,29 +302,39 @@ mod tests {
         s.write_all(buf).await
     }
 
-    /// An echo server on a free port.
-    async fn echo() -> SocketAddr {
+    /// A server on a free port that runs `conn` on each connection it accepts.
+    async fn server<F, Fut>(conn: F) -> SocketAddr
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move {
             loop {
-                let (mut s, _) = l.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let mut buf = [0u8; 1024];
-                    loop {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => {
-                                if s.write_all(&buf[..n]).await.is_err() {
-                                    return;
-                                }
-                            }
-                        }
-                    }
-                });
+                let (s, _) = l.accept().await.unwrap();
+                tokio::spawn(conn(s));
             }
         });
         addr
+    }
+
+    /// An echo server on a free port.
+    async fn echo() -> SocketAddr {
+        server(|mut s| async move {
+            let mut buf = [0u8; 1024];
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        if s.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+        .await
     }
 
     fn proxy_to(addr: SocketAddr) -> Proxy {
@@ -358,31 +363,24 @@ mod tests {
         assert_eq!(round_trip(&mut s, b"hello").await.unwrap(), b"hello");
         let big = vec![7u8; 300_000];
         assert_eq!(round_trip(&mut s, &big).await.unwrap(), big);
-        assert_eq!(p.accepted(), 1);
+        assert_eq!(p.stats().accepted, 1);
     }
 
     /// A server that writes its whole answer before it reads the request, then confirms it
     /// read all of it.
     async fn answers_before_reading(size: usize) -> SocketAddr {
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let (mut s, _) = l.accept().await.unwrap();
-                tokio::spawn(async move {
-                    let answer = vec![1u8; size];
-                    if s.write_all(&answer).await.is_err() {
-                        return;
-                    }
-                    let Ok(request) = read_exact(&mut s, size).await else {
-                        return;
-                    };
-                    let ok = request.iter().all(|&b| b == 2);
-                    let _ = s.write_all(if ok { b"good" } else { b"bad!" }).await;
-                });
+        server(move |mut s| async move {
+            let answer = vec![1u8; size];
+            if s.write_all(&answer).await.is_err() {
+                return;
             }
-        });
-        addr
+            let Ok(request) = read_exact(&mut s, size).await else {
+                return;
+            };
+            let ok = request.iter().all(|&b| b == 2);
+            let _ = s.write_all(if ok { b"good" } else { b"bad!" }).await;
+        })
+        .await
     }
 
     /// Writes a request and reads the answer at the same time, as a full-duplex client does.

@@ -84,17 +84,47 @@ async fn committed(routes: &KafkaRoutes, topic: &str, next: i64) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_reader_resumes_after_the_last_committed_reply_on_the_real_broker() {
+/// The routes of one node on a fresh tansu, job 3's topic pair created, and a producer
+/// writing replies as a driver does. Keep the broker: dropping it stops it.
+struct OnTansu {
+    _kafka: services::Service,
+    cfg: RouteConfig,
+    shutdown: CancellationToken,
+    routes: Arc<KafkaRoutes>,
+    route: KafkaRoute,
+    driver: FutureProducer,
+}
+
+async fn on_tansu() -> OnTansu {
     let kafka = services::kafka();
     let cfg = cfg(kafka.addr.to_string());
     let shutdown = CancellationToken::new();
-    let first = KafkaRoutes::start(cfg.clone(), shutdown.clone()).unwrap();
+    let routes = KafkaRoutes::start(cfg.clone(), shutdown.clone()).unwrap();
     let route = cfg.route(JobId(3));
-    first.create(&route).await.unwrap();
+    routes.create(&route).await.unwrap();
+    let driver = cfg.producer().create().unwrap();
+    OnTansu {
+        _kafka: kafka,
+        cfg,
+        shutdown,
+        routes,
+        route,
+        driver,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_reader_resumes_after_the_last_committed_reply_on_the_real_broker() {
+    let OnTansu {
+        _kafka,
+        cfg,
+        shutdown,
+        routes: first,
+        route,
+        driver,
+    } = on_tansu().await;
     // Creating an existing pair is no error (a re-issued launch does it).
     first.create(&route).await.unwrap();
-    let driver: FutureProducer = cfg.producer().create().unwrap();
     let reply = |seq: u64| send_heartbeat(&driver, &route.replies, "1", seq);
     for seq in 0..4 {
         reply(seq).await;
@@ -122,13 +152,14 @@ async fn a_new_reader_resumes_after_the_last_committed_reply_on_the_real_broker(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_counts_as_heard_when_read_though_earlier_ones_wait_on_the_real_broker() {
-    let kafka = services::kafka();
-    let cfg = cfg(kafka.addr.to_string());
-    let shutdown = CancellationToken::new();
-    let routes = KafkaRoutes::start(cfg.clone(), shutdown.clone()).unwrap();
-    let route = cfg.route(JobId(3));
-    routes.create(&route).await.unwrap();
-    let driver: FutureProducer = cfg.producer().create().unwrap();
+    let OnTansu {
+        _kafka,
+        shutdown,
+        routes,
+        route,
+        driver,
+        ..
+    } = on_tansu().await;
     // Attempt 1 is followed; a reply of attempt 2 is some other driver's.
     for (key, seq) in [("1", 0), ("2", 1), ("1", 2), ("1", 3)] {
         send_heartbeat(&driver, &route.replies, key, seq).await;
