@@ -21,16 +21,54 @@ pub enum Aggregate {
     Registry,
 }
 
-/// Who wrote an event. Scheduler events carry the Raft term of the leader that wrote them, and
-/// a projection ignores a scheduler event from a term older than one it has already applied.
+/// Who wrote an event, and for events the leader decided, the Raft term it led in. Every
+/// reader of the log ignores a leader's event that comes after an event of a newer term
+/// ([`crate::fence::LeaderFence`]): that is how a deposed leader's late writes are fenced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Origin {
-    /// A client request on any node.
+    /// A client request that any node may write: a new job (its id is the node's own, leased
+    /// through Raft). Logs written before commands carried terms hold clients' commands
+    /// under it too.
     Api,
     /// The scheduler or driver tracker of the leader of `term`.
     Scheduler { term: Term },
-    /// A driver, through the node it is connected to.
+    /// A driver's report, as logs written before commands carried terms hold it.
     Driver,
+    /// A client's command on an existing job or the registry, decided by the leader of `term`.
+    ApiDecided { term: Term },
+    /// A driver's report, decided by the leader of `term`.
+    DriverDecided { term: Term },
+}
+
+impl Origin {
+    /// The term of the leader that wrote an event of this origin, if a leader did.
+    pub fn leader_term(self) -> Option<Term> {
+        match self {
+            Origin::Scheduler { term }
+            | Origin::ApiDecided { term }
+            | Origin::DriverDecided { term } => Some(term),
+            Origin::Api | Origin::Driver => None,
+        }
+    }
+
+    /// This origin as decided by the leader of `term`: a client's or a driver's request gets
+    /// the term; the scheduler's events already carry their own.
+    pub fn decided_in(self, term: Term) -> Origin {
+        match self {
+            Origin::Api | Origin::ApiDecided { .. } => Origin::ApiDecided { term },
+            Origin::Driver | Origin::DriverDecided { .. } => Origin::DriverDecided { term },
+            Origin::Scheduler { .. } => self,
+        }
+    }
+
+    /// Who asked: `api`, `scheduler` or `driver` (the leader's term aside).
+    pub fn source(self) -> &'static str {
+        match self {
+            Origin::Api | Origin::ApiDecided { .. } => "api",
+            Origin::Scheduler { .. } => "scheduler",
+            Origin::Driver | Origin::DriverDecided { .. } => "driver",
+        }
+    }
 }
 
 /// How a driver's run ended.
@@ -247,11 +285,8 @@ impl Envelope {
         }
     }
 
-    /// The Raft term this event is fenced by, if it is a scheduler event.
-    pub fn scheduler_term(&self) -> Option<Term> {
-        match self.origin {
-            Origin::Scheduler { term } => Some(term),
-            _ => None,
-        }
+    /// The Raft term of the leader that wrote this event, if a leader did: what fences it.
+    pub fn leader_term(&self) -> Option<Term> {
+        self.origin.leader_term()
     }
 }

@@ -19,7 +19,7 @@ pub struct Job {
     pub version: u64,
     /// The last log position reflected in this document.
     pub applied: LogPosition,
-    /// The highest scheduler term applied: scheduler events from older terms are ignored.
+    /// The highest leader term applied: a leader's events from older terms are ignored.
     pub max_term: Term,
     /// The current driver attempt; 0 before the first launch.
     pub attempt: Attempt,
@@ -107,7 +107,7 @@ pub enum Applied {
     Yes,
     /// The envelope's position is already reflected.
     AlreadyApplied,
-    /// A scheduler event from a term older than one already applied: ignored.
+    /// A leader's event from a term older than one already applied: ignored.
     Fenced,
 }
 
@@ -128,7 +128,7 @@ impl Job {
             state: JobState::NotStarted,
             version: 1,
             applied: env.position,
-            max_term: env.scheduler_term().unwrap_or_default(),
+            max_term: env.leader_term().unwrap_or_default(),
             attempt: Attempt(0),
             driver_name: None,
             secret_digest: String::new(),
@@ -445,7 +445,7 @@ impl Job {
         if env.position <= self.applied && self.version > 0 {
             return Applied::AlreadyApplied;
         }
-        if let Some(term) = env.scheduler_term() {
+        if let Some(term) = env.leader_term() {
             if term < self.max_term {
                 self.applied = env.position;
                 return Applied::Fenced;

@@ -7,6 +7,7 @@
 //! - [`spec`]: what a user asked for (a batch or a session, with Spark settings).
 //! - [`state`]: Livy's state strings and the legal moves between them.
 //! - [`event`]: the events and their envelope; [`codec`] their versioned binary form.
+//! - [`fence`]: the rule by which every reader ignores a deposed leader's late writes.
 //! - [`job`]: the job aggregate, with `decide` (command -> events) and `apply` (event -> state).
 //! - [`statement`]: statement documents as the read side shows them.
 //! - [`cluster`]: the registry of Spark clusters jobs run on, with its own `decide`/`apply`.
@@ -16,6 +17,7 @@ pub mod cluster;
 pub mod codec;
 pub mod error;
 pub mod event;
+pub mod fence;
 pub mod ids;
 pub mod job;
 pub mod plan;
@@ -29,6 +31,7 @@ pub use cluster::{
 };
 pub use error::{DomainError, Result};
 pub use event::{Aggregate, Envelope, Event, NewEvent, Origin, Outcome, StatementOutput};
+pub use fence::LeaderFence;
 pub use ids::{Attempt, JobId, LogPosition, NodeId, StatementId, Term};
 pub use job::{Command, Job};
 pub use spec::{BatchSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources};

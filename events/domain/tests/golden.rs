@@ -499,6 +499,43 @@ fn cases() -> Vec<Case> {
                 },
             ),
         ),
+        // Commands the leader decided carry its term (fenced like scheduler events).
+        case(
+            "_leader_decided",
+            envelope(
+                28,
+                Aggregate::Job(JobId(44)),
+                2,
+                Origin::ApiDecided { term: Term(6) },
+                Event::KillRequested {
+                    reason: "killed by bob".into(),
+                },
+            ),
+        ),
+        case(
+            "_leader_decided",
+            envelope(
+                29,
+                Aggregate::Job(JobId(44)),
+                3,
+                Origin::DriverDecided { term: Term(6) },
+                Event::StatementStarted {
+                    statement: StatementId(3),
+                },
+            ),
+        ),
+        case(
+            "_leader_decided",
+            envelope(
+                30,
+                Aggregate::Registry,
+                5,
+                Origin::ApiDecided { term: Term(7) },
+                Event::ClusterRemoved {
+                    name: "yarn-prod".into(),
+                },
+            ),
+        ),
     ]
 }
 
@@ -696,6 +733,8 @@ fn golden_cases_cover_every_origin_outcome_output_and_aggregate() {
     assert!(has(&|e| e.origin == Origin::Api));
     assert!(has(&|e| matches!(e.origin, Origin::Scheduler { .. })));
     assert!(has(&|e| e.origin == Origin::Driver));
+    assert!(has(&|e| matches!(e.origin, Origin::ApiDecided { .. })));
+    assert!(has(&|e| matches!(e.origin, Origin::DriverDecided { .. })));
     assert!(has(&|e| e.aggregate == Aggregate::Cluster));
     assert!(has(&|e| e.aggregate == Aggregate::Registry));
     for outcome in ["Succeeded", "Failed", "Killed", "Error"] {
