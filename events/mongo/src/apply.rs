@@ -1,8 +1,10 @@
-//! Applying a batch of log events to the MongoDB projections: load the documents the batch
-//! touches, fold the events into them (`fold`), write back what changed as conditional bulk
-//! upserts (`writes`), and only then move the checkpoint. The order is what makes a crash at
-//! any point safe without a transaction: history chunks before the job documents that count
-//! them, every document (the registry's too) before the checkpoint that says it is reflected.
+//! Applying a batch of log events to the MongoDB projections: drop a deposed leader's late
+//! writes (the leader fence), load the documents the batch touches, fold the events into them
+//! (`fold`), write back what changed as conditional bulk upserts (`writes`), and only then move
+//! the checkpoint, with the fence as of it. The order is what makes a crash at any point safe
+//! without a transaction: history chunks before the job documents that count them, every
+//! document (the registry's too) before the checkpoint that says it is reflected; a crash
+//! before the checkpoint moves folds the same events again from the same fence.
 
 use crate::documents::{self as d, backend, JobDoc};
 use crate::fold::{fold, touched, Changes};
@@ -26,8 +28,13 @@ impl MongoProjections {
         let Some(last) = batch.last() else {
             return Ok(());
         };
-        let checkpoint = self.checkpoint().await?;
-        let events: Vec<&Envelope> = batch.iter().filter(|e| e.position >= checkpoint).collect();
+        let (checkpoint, mut fence) = self.checkpoint_and_fence().await?;
+        // A deposed leader's late writes take no effect, on any document.
+        let events: Vec<&Envelope> = batch
+            .iter()
+            .filter(|e| e.position >= checkpoint)
+            .filter(|e| fence.admit(e))
+            .collect();
         let t = touched(events.iter().copied());
         let job_ids = t
             .jobs
@@ -60,7 +67,8 @@ impl MongoProjections {
         if next > checkpoint {
             // Conditional too: a racing projector that got further keeps its checkpoint.
             let at = d::to_i64(next.0, "checkpoint")?;
-            let fields = doc! { d::FORMAT_FIELD: d::FORMAT, d::NEXT: at };
+            let newest = d::to_i64(fence.newest().0, "leader fence")?;
+            let fields = doc! { d::FORMAT_FIELD: d::FORMAT, d::NEXT: at, d::FENCE: newest };
             let checkpoint = Upsert::if_newer(d::CHECKPOINT_ID, d::NEXT, at, fields, 0);
             upsert_all(&self.db, d::META, vec![checkpoint]).await?;
         }

@@ -17,7 +17,9 @@
 //! Every document carries `format`; a document of another format is reported corrupt, and the
 //! cure is the one for any projection: `clear` and replay the log.
 
-use kindling_events::{codec, Job, JobId, LogPosition, Registry, Statement, StatementId};
+use kindling_events::{
+    codec, Job, JobId, LeaderFence, LogPosition, Registry, Statement, StatementId, Term,
+};
 use kindling_store::{Result, StoreError};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 
@@ -56,6 +58,9 @@ pub const STATEMENT: &str = "statement";
 pub const CHUNK_NO: &str = "chunk";
 pub const POSITIONS: &str = "positions";
 pub const NEXT: &str = "next";
+/// The leader fence as of the checkpoint (the newest leader term reflected), in the checkpoint
+/// document. Absent in checkpoints written before the fence was kept: read as term 0.
+pub const FENCE: &str = "fence";
 
 /// A job document: the job and the newest part of its history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,10 +166,16 @@ pub fn decode_registry(d: &Document) -> Result<Registry> {
     codec::decode_value(bytes(d, DATA, &at)?).map_err(|e| corrupt(at(), e))
 }
 
-pub fn decode_checkpoint(d: &Document) -> Result<LogPosition> {
+/// The checkpoint and the leader fence as of it.
+pub fn decode_checkpoint(d: &Document) -> Result<(LogPosition, LeaderFence)> {
     let at = || format!("{META} {CHECKPOINT_ID}");
     check_format(d, &at)?;
-    u64_field(d, NEXT, &at).map(LogPosition)
+    let next = u64_field(d, NEXT, &at).map(LogPosition)?;
+    let fence = match d.get(FENCE) {
+        None => 0,
+        Some(_) => u64_field(d, FENCE, &at)?,
+    };
+    Ok((next, LeaderFence::new(Term(fence))))
 }
 
 pub fn to_i64(v: u64, what: &str) -> Result<i64> {

@@ -14,7 +14,9 @@
 use crate::documents::{self as d, backend, JobDoc};
 use async_trait::async_trait;
 use futures::TryStreamExt;
-use kindling_events::{Envelope, Job, JobId, LogPosition, Registry, Statement, StatementId};
+use kindling_events::{
+    Envelope, Job, JobId, LeaderFence, LogPosition, Registry, Statement, StatementId,
+};
 use kindling_store::{JobQuery, KindFilter, Page, ProjectionStore, Result};
 use mongodb::bson::{doc, Document};
 use mongodb::options::{Acknowledgment, DatabaseOptions, ReadConcern, WriteConcern};
@@ -102,13 +104,9 @@ fn total(n: u64) -> usize {
     usize::try_from(n).unwrap_or(usize::MAX)
 }
 
-#[async_trait]
-impl ProjectionStore for MongoProjections {
-    async fn apply(&self, batch: &[Envelope]) -> Result<()> {
-        self.apply_batch(batch).await
-    }
-
-    async fn checkpoint(&self) -> Result<LogPosition> {
+impl MongoProjections {
+    /// The checkpoint and the leader fence as of it, read together: one document holds both.
+    pub(crate) async fn checkpoint_and_fence(&self) -> Result<(LogPosition, LeaderFence)> {
         match self
             .meta
             .find_one(doc! { d::ID: d::CHECKPOINT_ID })
@@ -116,8 +114,23 @@ impl ProjectionStore for MongoProjections {
             .map_err(backend("read checkpoint"))?
         {
             Some(doc) => d::decode_checkpoint(&doc),
-            None => Ok(LogPosition(0)),
+            None => Ok((LogPosition(0), LeaderFence::default())),
         }
+    }
+}
+
+#[async_trait]
+impl ProjectionStore for MongoProjections {
+    async fn apply(&self, batch: &[Envelope]) -> Result<()> {
+        self.apply_batch(batch).await
+    }
+
+    async fn checkpoint(&self) -> Result<LogPosition> {
+        Ok(self.checkpoint_and_fence().await?.0)
+    }
+
+    async fn fence(&self) -> Result<LeaderFence> {
+        Ok(self.checkpoint_and_fence().await?.1)
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>> {

@@ -3,8 +3,10 @@
 //! store by name, so the same assertions hold everywhere.
 
 mod fenced_writer;
+mod leader_fence;
 
 pub use fenced_writer::{fenced_writer_suite, KnownGaps};
+pub use leader_fence::leader_fence_suite;
 
 use crate::log::EventLog;
 use crate::projections::{JobQuery, KindFilter, ProjectionStore};
@@ -537,6 +539,7 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
     h.close(store).await;
     long_history_suite(h).await;
     registry_suite(h).await;
+    leader_fence_suite(h).await;
 }
 
 fn registry_event(position: u64, version: u64, event: Event) -> Envelope {

@@ -6,7 +6,7 @@
 use crate::error::Result;
 use async_trait::async_trait;
 use kindling_events::{
-    Envelope, Job, JobId, JobState, LogPosition, Registry, Statement, StatementId,
+    Envelope, Job, JobId, JobState, LeaderFence, LogPosition, Registry, Statement, StatementId,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +66,17 @@ pub struct Page<T> {
 #[async_trait]
 pub trait ProjectionStore: Send + Sync + 'static {
     /// Folds `batch` (consecutive log events) into the documents; events already reflected
-    /// are skipped. Durable when it returns.
+    /// are skipped, and so are a deposed leader's late writes (the [`LeaderFence`]).
+    /// Durable when it returns.
     async fn apply(&self, batch: &[Envelope]) -> Result<()>;
 
     /// The next log position to apply: every event before it is reflected.
     async fn checkpoint(&self) -> Result<LogPosition>;
+
+    /// The leader fence as of the checkpoint: the newest leader term among the events
+    /// reflected. `apply` ignores a leader's event of an older term ([`LeaderFence`]), on
+    /// every aggregate, and keeps the fence in the same write as the checkpoint.
+    async fn fence(&self) -> Result<LeaderFence>;
 
     async fn job(&self, id: JobId) -> Result<Option<Job>>;
 

@@ -2,7 +2,8 @@
 //! (documents and checkpoint) is one atomic `apply_batch`, fsynced before `apply` returns.
 //!
 //! Keys: `J`+job for jobs, `S`+job+statement for statements, `H`+job+chunk for full chunks
-//! of a job's history, `R` for the cluster registry, `C` for the checkpoint.
+//! of a job's history, `R` for the cluster registry, `C` for the checkpoint, `F` for the
+//! leader fence as of the checkpoint.
 //!
 //! sled manages about 100,000 inserts a second here, so replay speed is set by how many
 //! keys a batch writes. A job's history (the log positions of its events) therefore lives
@@ -14,8 +15,8 @@ use crate::keys::{prefixed, read_u64};
 use crate::projections::{JobQuery, Page, ProjectionStore};
 use async_trait::async_trait;
 use kindling_events::{
-    codec, job::Applied, Aggregate, Envelope, Job, JobId, LogPosition, Registry, Statement,
-    StatementId,
+    codec, job::Applied, Aggregate, Envelope, Job, JobId, LeaderFence, LogPosition, Registry,
+    Statement, StatementId, Term,
 };
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ const JOB: u8 = b'J';
 const STATEMENT: u8 = b'S';
 const HISTORY: u8 = b'H';
 const CHECKPOINT: &[u8] = b"C";
+const FENCE: &[u8] = b"F";
 const REGISTRY: &[u8] = b"R";
 /// History positions kept in the job document before they move to a chunk.
 const CHUNK: usize = 256;
@@ -102,11 +104,15 @@ impl ProjectionStore for SledProjections {
             return Ok(());
         };
         let checkpoint = self.checkpoint().await?;
+        let mut fence = self.fence().await?;
         let mut jobs: HashMap<JobId, Option<StoredJob>> = HashMap::new();
         let mut statements: HashMap<(JobId, StatementId), Option<Statement>> = HashMap::new();
         let mut out = sled::Batch::default();
         let mut registry: Option<Registry> = None;
         for env in batch.iter().filter(|e| e.position >= checkpoint) {
+            if !fence.admit(env) {
+                continue;
+            }
             if env.aggregate == Aggregate::Registry {
                 let r = match &mut registry {
                     Some(r) => r,
@@ -169,6 +175,7 @@ impl ProjectionStore for SledProjections {
         }
         let next = last.position.next().max(checkpoint);
         out.insert(CHECKPOINT, &next.0.to_be_bytes());
+        out.insert(FENCE, &fence.newest().0.to_be_bytes());
         self.tree.apply_batch(out)?;
         self.flush().await?;
         Ok(())
@@ -181,6 +188,15 @@ impl ProjectionStore for SledProjections {
                 .and_then(|v| read_u64(&v))
                 .unwrap_or(0),
         ))
+    }
+
+    async fn fence(&self) -> Result<LeaderFence> {
+        let newest = self
+            .tree
+            .get(FENCE)?
+            .and_then(|v| read_u64(&v))
+            .unwrap_or(0);
+        Ok(LeaderFence::new(Term(newest)))
     }
 
     async fn job(&self, id: JobId) -> Result<Option<Job>> {
