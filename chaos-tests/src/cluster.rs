@@ -453,7 +453,8 @@ pub fn serve_args(
         "kindling-chaos",
         // tansu 0.6 never ends a transaction whose producer was paused or cut off mid-commit,
         // and read_committed readers then stop there for good (found by this harness; see
-        // docs/chaos.md). Under its faults the leader's writes are fenced by Raft term only.
+        // docs/chaos.md). Under its faults the leader's writes are fenced by Raft term only:
+        // a deposed leader's late write may reach the log, and every reader ignores it.
         "--kafka-transactions",
         "false",
         "--kafka-tail-wait-ms",

@@ -168,17 +168,23 @@ struct LogPage {
 /// How many times a collection read is asked before it gives up (see `get_patiently`).
 const PAGE_ATTEMPTS: usize = 5;
 
-/// Every job's events, read once from the log through one node (`GET /api/v1/events`, a
-/// thousand at a time), in log order. One pass over the log instead of a read per event
-/// per node: on a broker whose every fetch costs time in proportion to the log (tansu), the
-/// per-job reads of a long run's thousands of jobs did not finish in half an hour.
-///
-/// Returns the jobs' events and where the log ended when the read finished.
-pub async fn log(
-    http: &reqwest::Client,
-    base: &str,
-) -> Result<(BTreeMap<u64, Vec<EventRecord>>, u64)> {
-    let mut jobs: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
+/// The log as read once through one node.
+#[derive(Debug, Default)]
+pub struct LogRead {
+    /// Every job's events, in log order.
+    pub jobs: BTreeMap<u64, Vec<EventRecord>>,
+    /// The events about no job (leaders' markers, registry changes), in log order.
+    pub cluster: Vec<EventRecord>,
+    /// Where the log ended when the read finished.
+    pub end: u64,
+}
+
+/// The whole log, read once through one node (`GET /api/v1/events`, a thousand events at a
+/// time), in log order. One pass over the log instead of a read per event per node: on a
+/// broker whose every fetch costs time in proportion to the log (tansu), the per-job reads of
+/// a long run's thousands of jobs did not finish in half an hour.
+pub async fn log(http: &reqwest::Client, base: &str) -> Result<LogRead> {
+    let mut read = LogRead::default();
     let mut from = 0;
     loop {
         let page = get_patiently(
@@ -190,12 +196,14 @@ pub async fn log(
         let page: LogPage = serde_json::from_value(page)
             .map_err(|e| anyhow::anyhow!("{base}'s log page at {from} does not parse: {e}"))?;
         for e in page.events {
-            if let Some(job) = e.job {
-                jobs.entry(job).or_default().push(e.record);
+            match e.job {
+                Some(job) => read.jobs.entry(job).or_default().push(e.record),
+                None => read.cluster.push(e.record),
             }
         }
         if page.next >= page.log_end {
-            return Ok((jobs, page.next));
+            read.end = page.next;
+            return Ok(read);
         }
         from = page.next;
     }

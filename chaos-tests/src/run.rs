@@ -238,11 +238,13 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
     // The log, read once through the first member that serves it.
     let mut events = BTreeMap::new();
     let mut events_end = None;
+    let mut cluster_events = vec![];
     for (id, url) in &members {
         match collect::log(&http, url).await {
-            Ok((log, end)) => {
-                events = log;
-                events_end = Some(end);
+            Ok(read) => {
+                events = read.jobs;
+                events_end = Some(read.end);
+                cluster_events = read.cluster;
                 break;
             }
             Err(e) => notes.push(format!("node {id} could not serve the log: {e:#}")),
@@ -285,6 +287,9 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
         fresh: Some(fresh),
         events,
         events_end,
+        cluster_events,
+        // The nodes run with `--kafka-transactions false` (cluster.rs).
+        log_fenced: false,
         faults,
         final_recovery_ms,
         recovery_bound_ms: bound.as_millis() as u64,

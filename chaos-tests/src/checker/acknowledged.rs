@@ -70,11 +70,12 @@ pub fn check(o: &Observations) -> Vec<Violation> {
             )));
         }
     }
+    let events = o.job_events();
     for (id, exit_code) in &acked {
         let (Some(state), Some(code)) = (states.get(id), exit_code) else {
             continue;
         };
-        let kill_event = o.job_events().get(id).is_some_and(|ev| {
+        let kill_event = events.get(id).is_some_and(|ev| {
             ev.iter()
                 .any(|e| e.kind == "KillRequested" || e.kind == "JobDeleted")
         });

@@ -27,7 +27,7 @@ pub enum Invariant {
     Launches,
     /// 3. Every job's states, as seen by any client, only move forward.
     MonotonicStates,
-    /// 4. At most one scheduler per term; scheduler terms only grow in log order.
+    /// 4. At most one leader writes per term; a deposed leader's late write counts nowhere.
     SchedulerTerms,
     /// 5. Every statement's result is recorded exactly once.
     Statements,
@@ -57,7 +57,7 @@ impl Invariant {
             Invariant::Acknowledged => "acknowledged submissions exist and end",
             Invariant::Launches => "at most one launch per (job, attempt)",
             Invariant::MonotonicStates => "job states only move forward",
-            Invariant::SchedulerTerms => "one scheduler per term, terms grow",
+            Invariant::SchedulerTerms => "one scheduler per term, late writes fenced",
             Invariant::Statements => "statement results recorded exactly once",
             Invariant::Projections => "projections equal a fresh replay",
             Invariant::Recovery => "serves again within the bound",
@@ -99,6 +99,14 @@ pub struct Observations {
     /// (a leader launching a job that waited in the queue): nodes read later may hold more.
     #[serde(default)]
     pub events_end: Option<u64>,
+    /// The log's events about no job (leaders' take-over markers, registry changes), read
+    /// with `events`: a new leader's marker fences its predecessor on every job.
+    #[serde(default)]
+    pub cluster_events: Vec<EventRecord>,
+    /// Whether the leaders wrote through the broker's fence (Kafka transactions). Then no
+    /// deposed leader's write may reach the log at all.
+    #[serde(default)]
+    pub log_fenced: bool,
     pub faults: Vec<FaultRecord>,
     /// From the final heal until the cluster served, if it did.
     pub final_recovery_ms: Option<u64>,
@@ -118,17 +126,60 @@ impl Observations {
             .or_else(|| self.snapshots.iter().find(|s| s.errors.is_empty()))
     }
 
-    /// Every job's events: as read from the log, or (when it could not be read) as the
-    /// reference node served them.
-    pub fn job_events(&self) -> &BTreeMap<u64, Vec<EventRecord>> {
-        static NONE: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
-        if !self.events.is_empty() {
-            return &self.events;
-        }
-        self.reference().map_or(&NONE, |r| &r.events)
+    /// Every job's events that count: as read from the log, or (when it could not be read)
+    /// as the reference node served them, without the late writes of deposed leaders, which
+    /// every reader ignores ([`Observations::late_writes`]).
+    pub fn job_events(&self) -> BTreeMap<u64, Vec<EventRecord>> {
+        let all = if !self.events.is_empty() {
+            &self.events
+        } else if let Some(r) = self.reference() {
+            &r.events
+        } else {
+            return BTreeMap::new();
+        };
+        let late = self.late_writes();
+        all.iter()
+            .map(|(job, events)| {
+                let counted = events
+                    .iter()
+                    .filter(|e| !late.contains_key(&e.position))
+                    .cloned()
+                    .collect();
+                (*job, counted)
+            })
+            .collect()
     }
 
-    /// Every event the log or any node served, by log position.
+    /// The late writes of deposed leaders: every event a leader wrote (it carries the
+    /// leader's term) that comes after an event of a newer term in the log, by position, with
+    /// the newer term and where it first appeared. This is the checker's own reading of the
+    /// rule the nodes apply (`kindling_events::fence`), written apart from theirs: without the
+    /// broker's fence such writes reach the log, and no reader may count them.
+    pub fn late_writes(&self) -> BTreeMap<u64, (u64, u64)> {
+        let mut all: BTreeMap<u64, EventRecord> = self
+            .log()
+            .into_iter()
+            .map(|(position, (_, e))| (position, e))
+            .collect();
+        for e in &self.cluster_events {
+            all.entry(e.position).or_insert_with(|| e.clone());
+        }
+        let mut newest: Option<(u64, u64)> = None; // (term, first position)
+        let mut late = BTreeMap::new();
+        for (position, e) in all {
+            let Some(term) = e.term else { continue };
+            match newest {
+                Some((t, at)) if term < t => {
+                    late.insert(position, (t, at));
+                }
+                Some((t, _)) if term == t => {}
+                _ => newest = Some((term, position)),
+            }
+        }
+        late
+    }
+
+    /// Every job event the log or any node served, by log position, late writes included.
     pub fn log(&self) -> BTreeMap<u64, (u64, EventRecord)> {
         let mut out = BTreeMap::new();
         let served = self.fresh.iter().chain(self.snapshots.iter());

@@ -81,9 +81,11 @@ pub fn check(o: &Observations) -> Vec<Violation> {
         }
     }
     // Each node's history of a job (the log's events at the positions its projections list)
-    // must be the log's own account of that job, up to where the log ended when it was read:
-    // the nodes were read after it, and the cluster may have written since.
+    // must be the log's own account of that job (the events that count: no deposed leader's
+    // late write), up to where the log ended when it was read: the nodes were read after it,
+    // and the cluster may have written since.
     if !o.events.is_empty() {
+        let counted = o.job_events();
         let read = |ev: &[EventRecord]| -> Vec<EventRecord> {
             ev.iter()
                 .filter(|e| o.events_end.is_none_or(|end| e.position < end))
@@ -95,7 +97,7 @@ pub fn check(o: &Observations) -> Vec<Violation> {
                 .events
                 .iter()
                 .filter(|(job, ev)| {
-                    o.events
+                    counted
                         .get(job)
                         .map_or(!read(ev).is_empty(), |l| *l != read(ev))
                 })
@@ -106,7 +108,7 @@ pub fn check(o: &Observations) -> Vec<Violation> {
                     "node {}'s history of {} job(s) differs from the log, first job {first}: log {} vs {}",
                     s.node,
                     differ.len(),
-                    abbreviate(&o.events.get(first)),
+                    abbreviate(&counted.get(first)),
                     abbreviate(&s.events[first])
                 )));
             }

@@ -32,7 +32,7 @@ pub fn check(o: &Observations) -> Vec<Violation> {
     };
     let states = reference.states();
     let mut seen: BTreeMap<(u64, u64), Seen> = BTreeMap::new();
-    for (job, events) in o.job_events() {
+    for (job, events) in &o.job_events() {
         for e in events {
             let Some(sid) = e.data.get("statement").and_then(Value::as_u64) else {
                 continue;
