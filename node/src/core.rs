@@ -8,9 +8,17 @@
 //! On taking over, the leader runs a catch-up barrier (appends a `SchedulerMarker` and waits
 //! until its projections have consumed it) before it decides anything, so its write model
 //! starts from every event a former leader wrote.
+//!
+//! Every event the leader writes carries its term, and every reader ignores one that comes
+//! after an event of a newer term (`kindling_events::fence`). With the broker's fence (Kafka
+//! transactions) a deposed leader's writes never get in; without it they may (a paused leader,
+//! an append held on a cut link and delivered when it heals), and take no effect: the leader
+//! checks, once its projector has read past each append, that no newer term came first, and
+//! otherwise reports the command as not done and steps down.
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
+use crate::leader_terms::LeaderTerms;
 use crate::metrics;
 use kindling_events::spec::JobSpec;
 use kindling_events::{
@@ -34,12 +42,19 @@ pub struct Storage {
     /// one cluster, so each new one deposes the last at the log itself.
     pub writer_id: String,
     /// Whether the leader's writes are fenced at the log (`--kafka-transactions`); without
-    /// it only the Raft term fences scheduler events.
+    /// it the leader fence that readers apply is the only one, and the leader checks each
+    /// append against `terms`.
     pub fenced_writes: bool,
+    /// Where newer leader terms appeared in the log, as the projector read it.
+    pub terms: Arc<LeaderTerms>,
 }
 
 /// How long a read waits for the projections to reach the log's end before it gives up.
 const READ_BARRIER_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a leader without the broker's fence waits for its projector to read past its own
+/// append before it gives up on knowing whether the append counts.
+const WRITE_CHECK_WAIT: Duration = Duration::from_secs(10);
 
 /// How far back from the log's end a new leader looks for the newest scheduler term, and in
 /// reads of how many events.
@@ -74,10 +89,11 @@ pub struct Core {
     arrival_wait: Duration,
     writer_id: String,
     fenced_writes: bool,
-    /// The leader's writer: every event it decides goes through it, so once a newer leader
-    /// opened its own, this node's late writes are refused by the log (Kafka: a transactional
-    /// producer with a stable transactional id).
-    writer: StdMutex<Option<Arc<dyn FencedWriter>>>,
+    terms: Arc<LeaderTerms>,
+    /// The leader's writer and the term it was opened in: every event the leader decides goes
+    /// through it, so once a newer leader opened its own, this node's late writes are refused
+    /// by the log (Kafka: a transactional producer with a stable transactional id).
+    writer: StdMutex<Option<(Term, Arc<dyn FencedWriter>)>>,
 }
 
 impl Core {
@@ -95,6 +111,7 @@ impl Core {
             projected,
             writer_id,
             fenced_writes,
+            terms,
         } = storage;
         let core = Core {
             node,
@@ -110,6 +127,7 @@ impl Core {
             arrival_wait,
             writer_id,
             fenced_writes,
+            terms,
             writer: StdMutex::new(None),
         };
         core.count_states().await?;
@@ -206,17 +224,25 @@ impl Core {
         Ok(out)
     }
 
-    /// Appends through the leader's fenced writer. A writer deposed by a newer leader makes
-    /// this node step down at once, before Raft tells it.
-    async fn leader_append(&self, events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
+    /// Appends what the leader decided through its fenced writer, each event stamped with
+    /// the writer's term. A writer deposed by a newer leader makes this node step down at once,
+    /// before Raft tells it. Without the broker's fence, the append counts only if no newer
+    /// term came before it in the log ([`Core::ensure_counted`]).
+    pub(crate) async fn leader_append(&self, mut events: Vec<NewEvent>) -> Result<Vec<Envelope>> {
         let writer = self.writer.lock().unwrap().clone();
-        let Some(writer) = writer else {
+        let Some((term, writer)) = writer else {
             return Err(Error::NotLeader(self.leadership.borrow().leader));
         };
+        for e in &mut events {
+            e.origin = e.origin.decided_in(term);
+        }
         let started = Instant::now();
         match writer.append(events).await {
             Ok(out) => {
                 metrics::append_latency(started.elapsed());
+                if !self.fenced_writes {
+                    self.ensure_counted(term, &out).await?;
+                }
                 Ok(out)
             }
             Err(StoreError::Fenced(reason)) => {
@@ -234,6 +260,47 @@ impl Core {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Makes sure that `appended`, written by this node as the leader of `term` without the
+    /// broker's fence, counts: that no event of a newer term lies before it in the log, which
+    /// would make every reader ignore it. Waits until this node's projector has read past it,
+    /// so everything before it is known. If a newer term came first, the command did not
+    /// happen and this node no longer leads: it steps down and says so (a client may retry,
+    /// at the new leader). If the projector does not get there in time, nobody can say yet:
+    /// it steps down too, to take over again from whatever the log holds.
+    async fn ensure_counted(&self, term: Term, appended: &[Envelope]) -> Result<()> {
+        let (Some(first), Some(last)) = (appended.first(), appended.last()) else {
+            return Ok(());
+        };
+        if !self
+            .await_projected(last.position.next(), WRITE_CHECK_WAIT)
+            .await
+        {
+            tracing::warn!(
+                term = term.0,
+                position = first.position.0,
+                "cannot tell whether this leader's append counts; taking over again"
+            );
+            self.step_down();
+            return Err(Error::Unavailable(format!(
+                "the event log was not read back within {WRITE_CHECK_WAIT:?}; the request may \
+                 or may not have been applied, check before retrying"
+            )));
+        }
+        if let Some((newer, at)) = self.terms.newer_before(term, first.position) {
+            tracing::warn!(
+                term = term.0,
+                newer = newer.0,
+                newer_at = at.0,
+                position = first.position.0,
+                "a newer leader wrote first: this append takes no effect; stepping down"
+            );
+            metrics::late_write();
+            self.step_down();
+            return Err(Error::NotLeader(None));
+        }
+        Ok(())
     }
 
     /// Accepts a new job: allocates its id, appends `JobSubmitted` and returns the job once
@@ -370,7 +437,7 @@ impl Core {
         }
         self.ensure_newest(term, env.position).await?;
         self.jobs.lock().unwrap().clear();
-        *self.writer.lock().unwrap() = Some(writer);
+        *self.writer.lock().unwrap() = Some((term, writer));
         self.leading.send_replace(Some(term));
         tracing::info!(
             term = term.0,
@@ -380,12 +447,21 @@ impl Core {
         Ok(env.position)
     }
 
-    /// Fails if a scheduler event of a newer term than `term` lies before `end`: a newer
+    /// Fails if a leader's event of a newer term than `term` lies before `end`: a newer
     /// leader has acted, so this node's belief that it leads in `term` is out of date.
     async fn ensure_newest(&self, term: Term, end: LogPosition) -> Result<()> {
-        match newest_scheduler_term(self.log.as_ref(), end).await? {
+        // What the projections applied covers the log far back; the look at the log's tail
+        // covers what they have not reached yet.
+        let applied = self.projections.fence().await?.newest();
+        if applied > term {
+            return Err(Error::Unavailable(format!(
+                "term {} is out of date: the projections hold a leader's event of term {}",
+                term.0, applied.0
+            )));
+        }
+        match newest_leader_term(self.log.as_ref(), end).await? {
             Some((newest, at)) if newest > term => Err(Error::Unavailable(format!(
-                "term {} is out of date: the log holds a scheduler event of term {} at {}",
+                "term {} is out of date: the log holds a leader's event of term {} at {}",
                 term.0, newest.0, at.0
             ))),
             _ => Ok(()),
@@ -572,11 +648,12 @@ async fn detached<T: Send + 'static>(
     }
 }
 
-/// The term and position of the last scheduler event before `end`. Terms only grow in the
-/// log, so it is the newest term any leader acted in. It is looked for among the last
-/// `NEWEST_TERM_LOOK_BACK` events: a leader writes a marker when it takes over and acts on
-/// every job it launches, so its events are near the end.
-pub async fn newest_scheduler_term(
+/// The newest leader term before `end`, and where an event of it was written: looked for
+/// among the last `NEWEST_TERM_LOOK_BACK` events, in the nearest stretch of `LOOK_BACK_CHUNK`
+/// events that holds any leader's event (a leader writes a marker when it takes over and acts
+/// on every job it launches, so its events are near the end). The newest, not the last: a
+/// deposed leader's late write may come after its successor's.
+pub async fn newest_leader_term(
     log: &dyn EventLog,
     end: LogPosition,
 ) -> Result<Option<(Term, LogPosition)>> {
@@ -585,16 +662,14 @@ pub async fn newest_scheduler_term(
     while to > floor {
         let from = to.saturating_sub(LOOK_BACK_CHUNK).max(floor);
         let events = log.read(LogPosition(from), (to - from) as usize).await?;
-        let last = events
+        // A deposed leader's late write may come last: the newest term is what counts.
+        let newest = events
             .iter()
             .filter(|e| e.position.0 < to)
-            .rev()
-            .find_map(|e| match e.origin {
-                Origin::Scheduler { term } => Some((term, e.position)),
-                _ => None,
-            });
-        if last.is_some() {
-            return Ok(last);
+            .filter_map(|e| e.leader_term().map(|t| (t, e.position)))
+            .max_by_key(|(t, _)| *t);
+        if newest.is_some() {
+            return Ok(newest);
         }
         to = from;
     }
@@ -649,29 +724,49 @@ mod tests {
         CancellationToken,
         tokio::task::JoinHandle<()>,
     ) {
+        member_on(log, dir, 1, term, true).await
+    }
+
+    /// Node `node`'s core on `log`, with projections of its own, believing it leads in
+    /// `term`; `fenced` as `--kafka-transactions`.
+    async fn member_on(
+        log: Arc<ObservedLog>,
+        dir: &std::path::Path,
+        node: u64,
+        term: u64,
+        fenced: bool,
+    ) -> (
+        Core,
+        watch::Sender<LeaderState>,
+        CancellationToken,
+        tokio::task::JoinHandle<()>,
+    ) {
         let projections: Arc<dyn ProjectionStore> =
-            Arc::new(SledProjections::open(&dir.join("projections")).unwrap());
+            Arc::new(SledProjections::open(&dir.join(format!("projections-{node}"))).unwrap());
         let (tx, projected) = watch::channel(LogPosition(0));
+        let terms = Arc::new(LeaderTerms::default());
         let shutdown = CancellationToken::new();
         let projector = tokio::spawn(crate::projector::run(
             log.clone(),
             projections.clone(),
             tx,
+            terms.clone(),
             shutdown.clone(),
         ));
         let (leader, leadership) = watch::channel(LeaderState {
             term: Term(term),
-            leader: Some(NodeId(1)),
+            leader: Some(NodeId(node)),
             is_leader: true,
         });
         let core = Core::new(
-            NodeId(1),
+            NodeId(node),
             Storage {
                 log: log.clone(),
                 projections,
                 projected,
                 writer_id: "leader".into(),
-                fenced_writes: true,
+                fenced_writes: fenced,
+                terms,
             },
             Arc::new(Ids(AtomicU64::new(100))),
             Arc::new(SystemClock),
@@ -796,9 +891,7 @@ mod tests {
         // And plain events after it: the last scheduler event decides, not the last event.
         log.append(submissions(1..300)).await.unwrap();
         assert_eq!(
-            newest_scheduler_term(log.as_ref(), log.end())
-                .await
-                .unwrap(),
+            newest_leader_term(log.as_ref(), log.end()).await.unwrap(),
             Some((Term(9), LogPosition(1)))
         );
 
@@ -817,5 +910,108 @@ mod tests {
         assert_eq!(stale.leading_term(), Some(Term(9)));
         shutdown.cancel();
         projector.await.unwrap();
+    }
+
+    /// The ninth hour-long chaos run's two violations, replayed: without the broker's fence, a
+    /// deposed leader that has not heard of its successor decides a kill on its stale copy of
+    /// the job, after the successor took over. The kill lands in the log, takes no effect for
+    /// any reader, and its caller is told it did not happen; the deposed leader steps down.
+    #[tokio::test]
+    async fn a_deposed_leaders_late_command_takes_no_effect_and_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = observed_log(dir.path());
+        log.append(submissions(0..1)).await.unwrap();
+        let (stale, _s, stop_stale, p_stale) =
+            member_on(log.clone(), dir.path(), 2, 777, false).await;
+        let stale = Arc::new(stale);
+        stale.take_over(Term(777)).await.unwrap();
+        // Loaded into the stale leader's write model before its successor takes over.
+        assert_eq!(
+            stale.job(JobId(0)).await.unwrap().state,
+            JobState::NotStarted
+        );
+        let (leader, _l, stop_leader, p_leader) =
+            member_on(log.clone(), dir.path(), 1, 778, false).await;
+        let leader = Arc::new(leader);
+        leader.take_over(Term(778)).await.unwrap();
+
+        let kill = Command::Kill {
+            reason: "killed by a client".into(),
+        };
+        let before = log.end();
+        let refused = stale
+            .execute(JobId(0), Origin::Api, kill.clone())
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, Error::NotLeader(_)), "{refused}");
+        assert_eq!(
+            stale.leading_term(),
+            None,
+            "the deposed leader stepped down"
+        );
+        let late = log.read(before, 10).await.unwrap();
+        assert_eq!(late.len(), 2, "the kill landed in the log: {late:?}");
+        assert!(late
+            .iter()
+            .all(|e| e.origin == Origin::ApiDecided { term: Term(777) }));
+
+        // Nobody counts it: the leader's write model, both nodes' projections, a replay.
+        assert!(leader.catch_up().await && stale.catch_up().await);
+        let fresh = SledProjections::open(&dir.path().join("fresh")).unwrap();
+        fresh
+            .apply(&log.read(LogPosition(0), 100).await.unwrap())
+            .await
+            .unwrap();
+        for (who, job) in [
+            ("leader", leader.job(JobId(0)).await.unwrap()),
+            (
+                "leader's projections",
+                leader.projections.job(JobId(0)).await.unwrap().unwrap(),
+            ),
+            (
+                "stale node's projections",
+                stale.projections.job(JobId(0)).await.unwrap().unwrap(),
+            ),
+            ("fresh replay", fresh.job(JobId(0)).await.unwrap().unwrap()),
+        ] {
+            assert!(!job.kill_requested, "{who}: {job:?}");
+            assert_eq!(job.state, JobState::NotStarted, "{who}");
+        }
+        // The client's retry reaches the leader, which decides it on the current job.
+        let (job, envs) = leader.execute(JobId(0), Origin::Api, kill).await.unwrap();
+        assert_eq!(job.state, JobState::Killed);
+        assert!(envs
+            .iter()
+            .all(|e| e.origin == Origin::ApiDecided { term: Term(778) }));
+        stop_stale.cancel();
+        stop_leader.cancel();
+        p_stale.await.unwrap();
+        p_leader.await.unwrap();
+    }
+
+    /// The check has no false alarm: a leader's command written before its successor took
+    /// over counts, and the successor's write model starts from it.
+    #[tokio::test]
+    async fn a_command_written_before_the_successor_took_over_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = observed_log(dir.path());
+        log.append(submissions(0..1)).await.unwrap();
+        let (old, _o, stop_old, p_old) = member_on(log.clone(), dir.path(), 2, 3, false).await;
+        let old = Arc::new(old);
+        old.take_over(Term(3)).await.unwrap();
+        let kill = Command::Kill {
+            reason: "killed by a client".into(),
+        };
+        let (job, _) = old.execute(JobId(0), Origin::Api, kill).await.unwrap();
+        assert_eq!(job.state, JobState::Killed);
+        assert_eq!(old.leading_term(), Some(Term(3)));
+
+        let (new, _n, stop_new, p_new) = member_on(log.clone(), dir.path(), 1, 4, false).await;
+        new.take_over(Term(4)).await.unwrap();
+        assert_eq!(new.job(JobId(0)).await.unwrap().state, JobState::Killed);
+        stop_old.cancel();
+        stop_new.cancel();
+        p_old.await.unwrap();
+        p_new.await.unwrap();
     }
 }

@@ -15,6 +15,7 @@ mod config;
 mod core;
 mod error;
 mod gateway;
+mod leader_terms;
 mod metrics;
 mod projector;
 mod runner;
@@ -272,10 +273,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let log = open_log(&cfg).await?;
     let projections = open_projections(&cfg).await?;
     let (projected_tx, projected) = tokio::sync::watch::channel(LogPosition(0));
+    let terms = Arc::new(leader_terms::LeaderTerms::default());
     let projector = tokio::spawn(projector::run(
         log.clone(),
         projections.clone(),
         projected_tx,
+        terms.clone(),
         shutdown.clone(),
     ));
     // Replay whatever the projections have not seen before answering anything.
@@ -302,20 +305,16 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await?
         .items;
     let max_id = known.last().map(|j| j.id.0 + 1).unwrap_or(0);
-    // The newest term any leader acted in: of the jobs' events, and of the log's tail, where
-    // a leader that only took over left its marker. A new cluster on this log (its Raft state
-    // gone) lifts its terms above it, or its leaders would count as out of date.
-    let tail_term = until_ok("read the log's tail", || {
-        core::newest_scheduler_term(log.as_ref(), end)
-    })
-    .await
-    .map_or(0, |(t, _)| t.0);
+    // The newest term any leader acted in: the projections' leader fence, which the replay
+    // has brought to the log's end (a leader that only took over left its marker there), or
+    // the jobs' own (projections kept before the fence was). A new cluster on this log (its
+    // Raft state gone) lifts its terms above it, or its leaders would count as out of date.
     let max_term = known
         .iter()
         .map(|j| j.max_term.0)
         .max()
         .unwrap_or(0)
-        .max(tail_term);
+        .max(projections.fence().await?.newest().0);
 
     let driver_listener = tokio::net::TcpListener::bind(cfg.driver_listen)
         .await
@@ -384,6 +383,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
                         ..
                     }
                 ),
+                terms,
             },
             member.clone(),
             Arc::new(clock::SystemClock),

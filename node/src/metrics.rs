@@ -16,6 +16,7 @@ pub const TAKEOVERS: &str = "kindling_scheduler_takeovers_total";
 pub const FORWARDED: &str = "kindling_api_forwarded_total";
 pub const CLUSTER_DRIVERS: &str = "kindling_scheduler_cluster_drivers";
 pub const CLUSTER_WAITING: &str = "kindling_scheduler_cluster_waiting_jobs";
+pub const LATE_WRITES: &str = "kindling_eventlog_late_writes_total";
 
 /// Installs the global recorder and returns the handle `/metrics` renders.
 pub fn install() -> anyhow::Result<PrometheusHandle> {
@@ -58,6 +59,11 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         CLUSTER_WAITING,
         "Jobs waiting for room on each cluster (or for their owner's limit)."
     );
+    metrics::describe_counter!(
+        LATE_WRITES,
+        "Appends of this node as leader that a newer leader's events preceded in the log, so \
+         that they took no effect (only without the broker's fence)."
+    );
     Ok(handle)
 }
 
@@ -99,4 +105,8 @@ pub fn takeover(d: Duration) {
 
 pub fn forwarded(outcome: &'static str) {
     metrics::counter!(FORWARDED, "outcome" => outcome).increment(1);
+}
+
+pub fn late_write() {
+    metrics::counter!(LATE_WRITES).increment(1);
 }

@@ -1,7 +1,9 @@
-//! Follows the event log and folds it into the projections, publishing how far it got. On
-//! start it replays whatever the projections have not seen (everything, after they were
-//! deleted), so reads are always rebuilt from the log.
+//! Follows the event log and folds it into the projections, publishing how far it got, and
+//! where newer leader terms appeared ([`LeaderTerms`]). On start it replays whatever the
+//! projections have not seen (everything, after they were deleted), so reads are always
+//! rebuilt from the log.
 
+use crate::leader_terms::LeaderTerms;
 use kindling_events::LogPosition;
 use kindling_store::{EventLog, ProjectionStore};
 use std::sync::Arc;
@@ -14,6 +16,7 @@ pub async fn run(
     log: Arc<dyn EventLog>,
     projections: Arc<dyn ProjectionStore>,
     projected: watch::Sender<LogPosition>,
+    terms: Arc<LeaderTerms>,
     shutdown: CancellationToken,
 ) {
     let mut end = log.subscribe();
@@ -24,8 +27,15 @@ pub async fn run(
         let replay = kindling_store::catch_up(log.clone(), projections.as_ref(), until, |p| {
             projected.send_replace(p);
         });
-        match replay.await {
-            Ok(p) => break p,
+        let replayed = match replay.await {
+            Ok(p) => projections.fence().await.map(|fence| (p, fence)),
+            Err(e) => Err(e),
+        };
+        match replayed {
+            Ok((p, fence)) => {
+                terms.seed(fence, p);
+                break p;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "cannot replay the log into the projections; retrying");
                 if !pause(&shutdown).await {
@@ -53,6 +63,7 @@ pub async fn run(
                 }
                 continue;
             }
+            terms.observe(&batch);
             next = last.position.next();
             projected.send_replace(next);
             continue;
@@ -94,7 +105,8 @@ mod tests {
             Arc::new(SledProjections::open(&dir.path().join("projections")).unwrap());
         let (tx, mut projected) = watch::channel(LogPosition(0));
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(run(log, projections.clone(), tx, shutdown.clone()));
+        let terms = Arc::new(LeaderTerms::default());
+        let task = tokio::spawn(run(log, projections.clone(), tx, terms, shutdown.clone()));
 
         tokio::time::timeout(
             Duration::from_secs(20),

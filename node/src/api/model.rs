@@ -6,9 +6,7 @@ use super::error::ApiError;
 use kindling_events::spec::{
     BatchSpec, DurationSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources,
 };
-use kindling_events::{
-    Aggregate, Envelope, Job, Origin, Statement, StatementOutput, CLUSTER_CONF_KEY,
-};
+use kindling_events::{Aggregate, Envelope, Job, Statement, StatementOutput, CLUSTER_CONF_KEY};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -706,7 +704,8 @@ pub struct EventDoc {
     pub at: i64,
     /// `api`, `scheduler` or `driver`.
     pub origin: String,
-    /// The scheduler's term, for scheduler events.
+    /// The Raft term of the leader that wrote the event: scheduler events, and commands of
+    /// clients and drivers the leader decided. Absent on new jobs (any node writes those).
     pub term: Option<u64>,
     pub node: u64,
     #[serde(rename = "type")]
@@ -717,11 +716,7 @@ pub struct EventDoc {
 
 impl From<&Envelope> for EventDoc {
     fn from(e: &Envelope) -> Self {
-        let (origin, term) = match e.origin {
-            Origin::Api => ("api", None),
-            Origin::Driver => ("driver", None),
-            Origin::Scheduler { term } => ("scheduler", Some(term.0)),
-        };
+        let (origin, term) = (e.origin.source(), e.leader_term().map(|t| t.0));
         let data = match serde_json::to_value(&e.event) {
             Ok(Value::Object(mut m)) if m.len() == 1 => m.values_mut().next().unwrap().take(),
             Ok(_) => Value::Object(Default::default()),

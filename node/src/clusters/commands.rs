@@ -56,7 +56,9 @@ impl RegistryCommands {
                 event,
             })
             .collect();
-        let envs = self.core.append(new).await?;
+        // Through the leader's writer, with its term: a deposed leader's late change of the
+        // registry is fenced like any of its commands.
+        let envs = self.core.leader_append(new).await?;
         let mut next = (*registry).clone();
         for env in &envs {
             next.apply(env);

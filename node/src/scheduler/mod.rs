@@ -27,8 +27,8 @@ use crate::metrics;
 use kindling_events::plan::Demand;
 use kindling_events::spec::JobSpec;
 use kindling_events::{
-    Attempt, Cluster, Command, Event, Job, JobId, LogPosition, Origin, Outcome, Registry, Term,
-    DEFAULT_CLUSTER,
+    Attempt, Cluster, Command, Event, Job, JobId, LeaderFence, LogPosition, Origin, Outcome,
+    Registry, Term, DEFAULT_CLUSTER,
 };
 use kindling_raft::LeaderState;
 use lanes::{Lanes, Op, Reply};
@@ -95,6 +95,9 @@ pub struct Scheduler {
     /// The wait reason last recorded for each queued job, so it is recorded once.
     shown: BTreeMap<JobId, String>,
     next: LogPosition,
+    /// The leader fence over what `follow_log` read: a deposed leader's late write (a kill,
+    /// a registry change) is no event to react to.
+    fence: LeaderFence,
 }
 
 impl Scheduler {
@@ -122,6 +125,7 @@ impl Scheduler {
             running: BTreeMap::new(),
             shown: BTreeMap::new(),
             next: LogPosition(0),
+            fence: LeaderFence::default(),
         }
     }
 
@@ -187,6 +191,7 @@ impl Scheduler {
         shutdown: &CancellationToken,
     ) {
         self.next = self.core.log.end();
+        self.fence = LeaderFence::new(self.term);
         self.gateway.resume_routes().await;
         // Recovery rebuilds the queue and finds the running drivers; a leader that went on
         // without it would leave every job queued before the election waiting (the hour-long
@@ -267,6 +272,9 @@ impl Scheduler {
             let Some(last) = batch.last() else { return };
             self.next = last.position.next();
             for env in batch {
+                if !self.fence.admit(&env) {
+                    continue;
+                }
                 if env.aggregate == kindling_events::Aggregate::Registry {
                     if self.registry.apply(&env) == kindling_events::job::Applied::Yes {
                         self.on_registry_change(&env.event);

@@ -18,6 +18,7 @@
 //! so events that become ready together can land in either order from one run of a seed to the next
 //! (docs/chaos.md, *Determinism*).
 
+mod blind;
 mod model;
 
 use crate::api::model::{EventDoc, JobDoc};
@@ -26,6 +27,7 @@ use crate::clock::SystemClock;
 use crate::clusters::backends::Backends;
 use crate::core::{Core, Storage};
 use crate::gateway::Gateway;
+use crate::leader_terms::LeaderTerms;
 use crate::scheduler::{Scheduler, SchedulerConfig};
 use crate::test_log::{AppendFault, ObservedLog};
 use kindling_chaos::checker::{self, Invariant, Observations, Violation};
@@ -57,8 +59,11 @@ pub struct SimConfig {
     /// How long the workload and the faults go on (virtual time).
     pub duration: Duration,
     /// Whether leaders write through the log's fenced writer (`--kafka-transactions`); off,
-    /// only the Raft term fences scheduler events.
+    /// only the leader fence that readers apply stops a deposed leader's late writes.
     pub fenced_writes: bool,
+    /// A fault of the simulation's own: the nodes' projections ignore the leader fence
+    /// ([`blind::FenceBlind`]), to show the checker catches it.
+    pub blind_readers: bool,
     /// The faults to draw from; all of them by default.
     pub faults: Vec<FaultKind>,
     /// Whether a fault may start while others are in force.
@@ -72,6 +77,7 @@ impl SimConfig {
             nodes: 3,
             duration: Duration::from_secs(60),
             fenced_writes: true,
+            blind_readers: false,
             faults: FaultKind::ALL.to_vec(),
             overlap: false,
         }
@@ -116,6 +122,8 @@ pub struct SimReport {
     pub launches: usize,
     pub jobs: usize,
     pub violations: Vec<Violation>,
+    /// Deposed leaders' late writes in the log (which no reader may count).
+    pub late_writes: usize,
     /// Every job's events, from the log.
     pub events: BTreeMap<u64, Vec<EventRecord>>,
     /// A digest of every job's events (positions, origins, terms, nodes, kinds and data):
@@ -220,15 +228,21 @@ impl World {
     /// Starts node `id` on the shared log and cluster, with empty projections.
     async fn start(&self, id: u64) {
         let shutdown = CancellationToken::new();
-        let projections: Arc<dyn ProjectionStore> =
-            Arc::new(SledProjections::temporary().expect("temporary projections"));
+        let store = SledProjections::temporary().expect("temporary projections");
+        let projections: Arc<dyn ProjectionStore> = if self.cfg.blind_readers {
+            Arc::new(blind::FenceBlind::new(store))
+        } else {
+            Arc::new(store)
+        };
         let (projected_tx, projected) = tokio::sync::watch::channel(LogPosition(0));
+        let terms = Arc::new(LeaderTerms::default());
         let span = tracing::info_span!("node", id);
         let projector = tokio::spawn(
             crate::projector::run(
                 self.log.clone(),
                 projections.clone(),
                 projected_tx,
+                terms.clone(),
                 shutdown.clone(),
             )
             .instrument(span.clone()),
@@ -243,6 +257,7 @@ impl World {
                     projected,
                     writer_id: "kindling-leader-sim".into(),
                     fenced_writes: self.cfg.fenced_writes,
+                    terms,
                 },
                 Arc::new(Member {
                     node: id,
@@ -390,6 +405,7 @@ async fn simulate(cfg: SimConfig) -> SimReport {
         launches: observations.launches.len(),
         jobs: observations.events.len(),
         violations,
+        late_writes: observations.late_writes().len(),
         digest: digest(&observations.events),
         events: observations.events.clone(),
         virtual_time: world.started.elapsed(),
@@ -773,9 +789,11 @@ async fn observe(
         .map(|e| (e.position.0, e.clone()))
         .collect();
     let mut events: BTreeMap<u64, Vec<EventRecord>> = BTreeMap::new();
+    let mut cluster_events = vec![];
     for e in &envelopes {
-        if let Aggregate::Job(id) = e.aggregate {
-            events.entry(id.0).or_default().push(record(e));
+        match e.aggregate {
+            Aggregate::Job(id) => events.entry(id.0).or_default().push(record(e)),
+            Aggregate::Cluster | Aggregate::Registry => cluster_events.push(record(e)),
         }
     }
     let mut snapshots = vec![];
@@ -804,6 +822,8 @@ async fn observe(
         fresh: Some(fresh),
         events,
         events_end: Some(end.0),
+        cluster_events,
+        log_fenced: world.cfg.fenced_writes,
         faults: vec![],
         final_recovery_ms,
         recovery_bound_ms: 30_000,
@@ -928,14 +948,15 @@ mod tests {
         }
     }
 
-    /// The scheduler events of a run that came after an event of a newer term, by kind.
+    /// The job events of a run that a leader wrote after an event of a newer term (in the
+    /// job events alone), by kind.
     fn late_kinds(r: &SimReport) -> BTreeMap<String, usize> {
         let mut all: Vec<&EventRecord> = r.events.values().flatten().collect();
         all.sort_by_key(|e| e.position);
         let mut newest = 0;
         let mut late = BTreeMap::new();
-        for e in all.into_iter().filter(|e| e.origin == "scheduler") {
-            let term = e.term.unwrap_or_default();
+        for e in all {
+            let Some(term) = e.term else { continue };
             if term < newest {
                 *late.entry(e.kind.clone()).or_default() += 1;
             }
@@ -944,14 +965,15 @@ mod tests {
         late
     }
 
-    /// The simulation can fail: without the log's fence, a deposed leader that has not yet
-    /// learned it lost goes on recording what its drivers report after its successor took
-    /// over, and invariant 4 says so. It decides nothing new meanwhile (no `JobScheduled` or
-    /// `JobQueued` of its old term comes late): it confirms its leadership with a quorum
-    /// before each round of decisions.
+    /// Without the log's fence, a deposed leader that has not yet learned it lost goes on
+    /// writing after its successor took over (what its drivers report), and those writes
+    /// reach the log. Every reader ignores them (the leader fence) and the deposed leader is
+    /// told they did not happen: every invariant holds. It decides nothing new meanwhile (no
+    /// `JobScheduled` or `JobQueued` of its old term comes late): it confirms its leadership
+    /// with a quorum before each round of decisions.
     #[test]
-    fn without_the_log_fence_a_stale_leader_writes_late_but_decides_nothing() {
-        let mut broke = false;
+    fn without_the_log_fence_a_stale_leaders_late_writes_count_nowhere() {
+        let mut late_writes = 0;
         for seed in 0..8 {
             let cfg = SimConfig {
                 fenced_writes: false,
@@ -959,18 +981,40 @@ mod tests {
                 ..SimConfig::new(seed)
             };
             let r = run(cfg);
-            broke |= r
-                .violations
-                .iter()
-                .any(|v| v.invariant == Invariant::SchedulerTerms);
+            assert!(r.violations.is_empty(), "{}", describe(&r));
+            late_writes += r.late_writes;
             let late = late_kinds(&r);
             for decision in ["JobScheduled", "JobQueued"] {
                 assert_eq!(late.get(decision), None, "seed {seed}: {late:?}");
             }
         }
         assert!(
+            late_writes > 0,
+            "no seed had a stale leader write after its successor: the test shows nothing"
+        );
+    }
+
+    /// The simulation can fail: with readers blind to the leader fence, those late writes
+    /// count, and invariant 4 says so.
+    #[test]
+    fn readers_blind_to_the_leader_fence_count_late_writes_and_invariant_4_says_so() {
+        let mut broke = false;
+        for seed in 0..8 {
+            let cfg = SimConfig {
+                fenced_writes: false,
+                blind_readers: true,
+                faults: vec![FaultKind::StaleLeader],
+                ..SimConfig::new(seed)
+            };
+            let r = run(cfg);
+            broke |= r.violations.iter().any(|v| {
+                v.invariant == Invariant::SchedulerTerms
+                    && v.message.contains("counts a deposed leader's late write")
+            });
+        }
+        assert!(
             broke,
-            "no seed showed a stale leader's write after its successor's"
+            "no seed showed a late write counted by a blind reader"
         );
     }
 }
