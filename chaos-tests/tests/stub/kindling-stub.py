@@ -9,6 +9,11 @@ affect them), the lease holder launches
 batches through `$SPARK_HOME/bin/spark-submit` like the local backend, and a new leader
 adopts the drivers of the old one by their exit-code files.
 
+A driver's name is unique, as a Kubernetes pod name is: the wrapper that runs it first claims
+the name (an exclusive create of `launched` in its directory) and a second launch of the same
+name starts nothing. So a new leader that finds a job scheduled but not launched launches it
+again, whether the old leader died before launching or is only paused and will still try.
+
 A file `stub-bug` in the run directory holding `double-launch` makes a new leader launch again every job it finds running: the
 harness must report it (invariant 2).
 """
@@ -214,17 +219,36 @@ def exit_file(name):
     return os.path.join(drivers, name, "exit-code")
 
 
-def launch(j, term):
+def launched(name):
+    return os.path.join(drivers, name, "launched")
+
+
+def launch(j, term, force=False):
+    """Starts the driver unless one of this name was started (`force`, for the double-launch
+    bug, skips the claim). Returns at once: the wrapper claims the name, records its pid (the
+    group to kill) and, once the program ends, its exit code."""
     name = f"kindling-{j['id']}-1"
     os.makedirs(os.path.join(drivers, name), exist_ok=True)
     env = dict(os.environ, KINDLING_DRIVER=f"stub:{name}", KINDLING_JOB_ID=str(j["id"]),
-               KINDLING_ATTEMPT="1", KINDLING_EXIT_FILE=exit_file(name))
-    wrapper = '"$@"; code=$?; echo "$code" > "$KINDLING_EXIT_FILE"; exit "$code"'
-    p = subprocess.Popen(["/bin/sh", "-c", wrapper, "driver", spark_submit, "--master", "local[1]",
-                          j["file"]] + j["args"], env=env, start_new_session=True,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    with open(os.path.join(drivers, name, "pid"), "w") as f:
-        f.write(str(p.pid))
+               KINDLING_ATTEMPT="1", KINDLING_EXIT_FILE=exit_file(name),
+               KINDLING_LAUNCHED=launched(name), KINDLING_PID_FILE=os.path.join(drivers, name, "pid"),
+               KINDLING_FORCE="1" if force else "")
+    wrapper = ('if [ -z "$KINDLING_FORCE" ]; then (set -C; : > "$KINDLING_LAUNCHED") 2>/dev/null || exit 0; fi; '
+               'echo $$ > "$KINDLING_PID_FILE"; '
+               '"$@"; code=$?; echo "$code" > "$KINDLING_EXIT_FILE"; exit "$code"')
+    subprocess.Popen(["/bin/sh", "-c", wrapper, "driver", spark_submit, "--master", "local[1]",
+                      j["file"]] + j["args"], env=env, start_new_session=True,
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def claim_unlaunched(name):
+    """Claims the name of a driver that was never started, so that no later launch starts it."""
+    os.makedirs(os.path.join(drivers, name), exist_ok=True)
+    try:
+        os.close(os.open(launched(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
 
 
 def scheduler_loop():
@@ -247,9 +271,19 @@ def scheduler_loop():
                     append(j["id"], "DriverLaunched", {"attempt": 1}, "scheduler", term)
             elif j["state"] in ("starting", "running"):
                 if new_term and bug == "double-launch":
+                    launch(j, term, force=True)
+                if not os.path.exists(launched(name)):
+                    # Scheduled, not launched: the leader that scheduled it stopped first (it
+                    # may only be paused). Launch it here; whichever launch is second starts
+                    # nothing. A job killed meanwhile is never started.
+                    if j["killRequested"]:
+                        if claim_unlaunched(name):
+                            append(j["id"], "JobFinished", {"state": "killed", "exit_code": None},
+                                   "scheduler", term)
+                        continue
                     launch(j, term)
-                if j["state"] == "starting" and not os.path.exists(os.path.join(drivers, name)):
-                    append(j["id"], "JobFinished", {"state": "dead", "exit_code": None}, "scheduler", term)
+                    if j["state"] == "starting":
+                        append(j["id"], "DriverLaunched", {"attempt": 1}, "scheduler", term)
                     continue
                 try:
                     code = int(open(exit_file(name)).read().strip())
