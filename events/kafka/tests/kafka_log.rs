@@ -225,3 +225,28 @@ async fn an_append_the_broker_never_acknowledges_fails_as_may_have_happened() {
         .await
         .expect("close does not hang without a broker");
 }
+
+/// A read below the end always returns something, whatever reads ran on the pool's
+/// consumers before it: one that ended far ahead of where the next one starts, one that
+/// returned a moment ago (its prefetch still parked at the partition's end).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_at_jumping_positions_never_come_back_empty_below_the_end() {
+    let kafka = Kafka::start();
+    let log = kafka.open_log("jumping").await;
+    for job in 0..60 {
+        log.append(activity(job, 5)).await.unwrap();
+    }
+    let end = log.end();
+    assert_eq!(end, LogPosition(300));
+    let mut empty = vec![];
+    for i in 0..60u64 {
+        // Alternately near the end and far behind it, as the scheduler's follower and a
+        // lagging projector share the pool.
+        let from = if i % 2 == 0 { 300 - 1 - (i % 7) } else { (i * 37) % 290 };
+        let got = log.read(LogPosition(from), 1000).await.unwrap();
+        if got.is_empty() {
+            empty.push(from);
+        }
+    }
+    assert!(empty.is_empty(), "reads below the end came back empty from {empty:?}");
+}
