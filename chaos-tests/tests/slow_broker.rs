@@ -1,6 +1,6 @@
 //! The Kafka event log on the broker the harness runs: tansu 0.6 with its log on S3
-//! (SeaweedFS), which serves one record batch per fetch and takes about 0.1 s a fetch, and
-//! every append is its own batch. A node that replays a long log there must still move
+//! (SeaweedFS), which lists every stored batch on each fetch, and every append is its own
+//! batch. A node that replays a long log there must still move
 //! forward: a read that runs out of time returns the records it met and the next read goes on
 //! from there. Failing the whole read instead threw the progress away, and each node of the
 //! first chaos run against the real cluster retried its replay from one place for ever.
@@ -12,7 +12,7 @@ use kindling_store::EventLog;
 use kindling_store_kafka::{KafkaConfig, KafkaEventLog};
 use std::time::Duration;
 
-const EVENTS: u64 = 500;
+const EVENTS: u64 = 1500;
 
 fn config(broker: &services::Service) -> KafkaConfig {
     let mut config = KafkaConfig::new(broker.addr.to_string(), "kindling-slow-broker");
@@ -35,10 +35,11 @@ async fn reads_on_a_slow_broker_keep_their_progress() {
     }
     writer.close().await;
 
-    // tansu on S3 lists the partition's objects on every fetch: with 500 one-record batches a
-    // fetch takes tens of milliseconds, and reading them all takes far longer than a 2 s
-    // request timeout. Opening needs one fetch (the last record), well within it even on a
-    // loaded machine (a 1 s timeout left it little room there).
+    // tansu on S3 lists the partition's objects on every fetch: with 1,500 one-record
+    // batches a fetch takes tens of milliseconds, and reading them all takes longer than a
+    // 2 s request timeout (500 did not, once the reader's fetch wait let one fetch return
+    // several batches: 500 records from offset 0 took 0.6 s). Opening needs one fetch (the
+    // last record), well within it even on a loaded machine.
     let mut slow = config(&broker);
     slow.request_timeout = Duration::from_secs(2);
     let reader = KafkaEventLog::open(slow).await.unwrap();
