@@ -242,11 +242,18 @@ async fn reads_at_jumping_positions_never_come_back_empty_below_the_end() {
     for i in 0..60u64 {
         // Alternately near the end and far behind it, as the scheduler's follower and a
         // lagging projector share the pool.
-        let from = if i % 2 == 0 { 300 - 1 - (i % 7) } else { (i * 37) % 290 };
+        let from = if i % 2 == 0 {
+            300 - 1 - (i % 7)
+        } else {
+            (i * 37) % 290
+        };
         let got = log.read(LogPosition(from), 1000).await.unwrap();
         if got.is_empty() {
             empty.push(from);
         }
     }
-    assert!(empty.is_empty(), "reads below the end came back empty from {empty:?}");
+    assert!(
+        empty.is_empty(),
+        "reads below the end came back empty from {empty:?}"
+    );
 }
