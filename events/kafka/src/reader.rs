@@ -32,6 +32,7 @@ use kindling_store::{Result, StoreError};
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -52,7 +53,8 @@ const FETCH_WAIT: Duration = Duration::from_millis(100);
 pub(crate) struct Readers {
     client: ClientConfig,
     topic: Arc<str>,
-    idle: Mutex<Vec<LogConsumer>>,
+    /// Oldest-returned first.
+    idle: Mutex<VecDeque<LogConsumer>>,
     permits: Semaphore,
     timeout: Duration,
 }
@@ -66,7 +68,7 @@ impl Readers {
                 c
             },
             topic,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new(VecDeque::new()),
             permits: Semaphore::new(config.readers.max(1)),
             timeout: config.request_timeout,
         }
@@ -85,10 +87,7 @@ impl Readers {
             .await
             .map_err(|_| StoreError::Closed)?;
         // The consumer that rested longest: its prefetch parked at the end is likeliest over.
-        let idle = {
-            let mut idle = self.lock();
-            (!idle.is_empty()).then(|| idle.remove(0))
-        };
+        let idle = self.lock().pop_front();
         let consumer = match idle {
             Some(c) => c,
             None => self
@@ -99,7 +98,7 @@ impl Readers {
         let out = read(&consumer, &self.topic, from.0, end.0, max, self.timeout).await;
         // A consumer that failed is dropped: its state is not worth trusting.
         if out.is_ok() {
-            self.lock().push(consumer);
+            self.lock().push_back(consumer);
         }
         out
     }
@@ -109,8 +108,8 @@ impl Readers {
         self.lock().drain(..).collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LogConsumer>> {
-        // The guarded Vec is always whole: a panic elsewhere cannot leave it half-changed.
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<LogConsumer>> {
+        // The guarded queue is always whole: a panic elsewhere cannot leave it half-changed.
         self.idle.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
