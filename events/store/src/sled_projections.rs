@@ -75,7 +75,13 @@ impl SledProjections {
 
     async fn flush(&self) -> Result<()> {
         if self.durable {
-            self.db.flush_async().await?;
+            // Not `flush_async`: sled's own thread keeps the database open a moment after
+            // that resolves, and a store reopened at once (a test's restart) then finds it
+            // still locked (seen once in CI). Here the clone is gone when the await ends.
+            let db = self.db.clone();
+            tokio::task::spawn_blocking(move || db.flush())
+                .await
+                .map_err(|e| StoreError::Backend(format!("flushing projections: {e}")))??;
         }
         Ok(())
     }
