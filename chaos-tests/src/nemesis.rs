@@ -3,33 +3,17 @@
 //! how long the cluster takes to serve again. Each fault becomes a record in `faults.jsonl`.
 
 use crate::cluster::Cluster;
-use crate::history::Recorder;
 use crate::proxy::LinkMode;
+use crate::recorder::Recorder;
 use crate::schedule::{Action, Fault, Target};
 use crate::topology::{self, End};
 use crate::workload::{self, Ctx};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FaultRecord {
-    pub index: usize,
-    pub fault: Option<Fault>,
-    /// The nodes the fault hit.
-    pub nodes: Vec<u64>,
-    /// The leader when the fault fired, as the nodes said.
-    pub leader_before: Option<u64>,
-    pub started_ms: u64,
-    pub healed_ms: u64,
-    /// From the heal until the cluster served again; `None` if it did not within the probe's
-    /// limit.
-    pub recovered_after_ms: Option<u64>,
-    /// Anything that went wrong applying or healing the fault.
-    pub notes: Vec<String>,
-}
+pub use kindling_chaos_checker::records::FaultRecord;
 
 /// Resolves a role to a node id among the members.
 fn resolve(t: Target, members: &[u64], leader: Option<u64>) -> u64 {

@@ -17,9 +17,9 @@
 use crate::checker::{self, Observations, Violation};
 use crate::cluster::{Cluster, ClusterConfig};
 use crate::collect::{self, NodeSnapshot};
-use crate::history::Recorder;
 use crate::ledger;
 use crate::nemesis;
+use crate::recorder::Recorder;
 use crate::schedule::{self, Nemesis, ScheduleConfig};
 use crate::summary::Summary;
 use crate::workload::{self, Ctx, Known, WorkloadConfig};

@@ -9,8 +9,9 @@
 //! conservatively: a 2xx is `ok`, a 4xx is `fail` (refused, certainly not applied), and a
 //! 5xx, a timeout or a broken connection is `unknown` (it may have been applied).
 
-use crate::history::{Op, OpKind, OpResult, Recorder};
+use crate::history::{Op, OpKind, OpResult};
 use crate::ledger;
+use crate::recorder::Recorder;
 use crate::rng::Rng;
 use serde_json::{json, Value};
 use std::path::PathBuf;

@@ -27,7 +27,7 @@ KINDLING_ROUTE=kafka, KINDLING_KAFKA_BROKERS and KINDLING_ROUTE_TOPICS=<requests
 The wire contract is loaded at run time from `kindling/driver/v1/driver.proto` next to this
 file (or in the working directory). Exit status: 0 after Shutdown, 2 on a bad launch
 (environment or .proto), 3 when no node could be reached within the reconnect timeout,
-4 when the node rejected this driver (UNAUTHENTICATED / FAILED_PRECONDITION). In Kafka mode,
+4 when the node rejected this driver (REJECTING_CODES). In Kafka mode,
 3 also when no node answered Register, or a reply could not be written, within the reconnect
 timeout.
 """
@@ -57,7 +57,15 @@ import grpc
 PROTO = "kindling/driver/v1/driver.proto"
 RUNNER_FILE = __file__
 EXIT_BAD_LAUNCH, EXIT_UNREACHABLE, EXIT_REJECTED = 2, 3, 4
-REJECTING_CODES = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.FAILED_PRECONDITION)
+# What the node answers when it will never take this driver (the node's ErrorCode table):
+# an unknown session or a bad secret, a state that no longer wants this attempt, a request it
+# cannot read.
+REJECTING_CODES = (
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.INVALID_ARGUMENT,
+)
 # A node that accepts the TCP connection but never answers Register is treated as down.
 REGISTER_TIMEOUT_S = 15.0
 # How long Shutdown/give-up waits for a statement that ignores cancellation before exiting.

@@ -1,0 +1,115 @@
+//! `/api/v1/clusters`: the cluster registry. Reads are served by any node from its
+//! projections; changes are decided by the leader (followers forward them, see `forward`).
+
+use super::error::{ApiError, ApiResult, ErrorBody};
+use super::extract::JsonBody;
+use super::State;
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use kindling_api_model::cluster::{ClusterDoc, ClusterList, ClusterRequest};
+use kindling_api_model::model::Msg;
+use kindling_events::{RegistryCommand, DEFAULT_CLUSTER};
+
+fn doc(s: &super::AppState, c: &kindling_events::Cluster) -> ClusterDoc {
+    let _ = s;
+    ClusterDoc::new(c, c.name == DEFAULT_CLUSTER)
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "clusters",
+    responses((status = 200, body = ClusterList)))]
+pub async fn list_clusters(axum::extract::State(s): State) -> ApiResult<Json<ClusterList>> {
+    let all = s.clusters.catalog.all().await?;
+    Ok(Json(ClusterList {
+        clusters: all.iter().map(|c| doc(&s, c)).collect(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters", tag = "clusters", request_body = ClusterRequest,
+    responses((status = 201, body = ClusterDoc), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the name is taken (or is the built-in local cluster)")))]
+pub async fn create_cluster(
+    axum::extract::State(s): State,
+    JsonBody(req): JsonBody<ClusterRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (name, config) = req.into_config(None, None)?;
+    let registry = s
+        .clusters
+        .commands
+        .execute(RegistryCommand::Register {
+            name: name.clone(),
+            config,
+        })
+        .await?;
+    let c = registry
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found("Cluster", &name))?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, format!("/api/v1/clusters/{name}"))],
+        Json(doc(&s, c)),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}", tag = "clusters",
+    params(("name" = String, Path)),
+    responses((status = 200, body = ClusterDoc), (status = 404, body = ErrorBody)))]
+pub async fn get_cluster(
+    axum::extract::State(s): State,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ClusterDoc>> {
+    s.clusters.catalog.registry().await?;
+    let c = s
+        .clusters
+        .catalog
+        .get(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Cluster", &name))?;
+    let mut d = doc(&s, &c);
+    d.active_jobs = Some(s.clusters.commands.active_jobs(&name).await?);
+    Ok(Json(d))
+}
+
+#[utoipa::path(put, path = "/api/v1/clusters/{name}", tag = "clusters",
+    params(("name" = String, Path)), request_body = ClusterRequest,
+    responses((status = 200, body = ClusterDoc), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the built-in cluster, or a move (type, location) while jobs run there")))]
+pub async fn update_cluster(
+    axum::extract::State(s): State,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<ClusterRequest>,
+) -> ApiResult<Json<ClusterDoc>> {
+    let current = s.clusters.catalog.registry().await?;
+    let current = current.get(&name).map(|c| c.config.credentials.clone());
+    let (name, config) = req.into_config(Some(&name), current.as_ref())?;
+    let registry = s
+        .clusters
+        .commands
+        .execute(RegistryCommand::Update {
+            name: name.clone(),
+            config,
+        })
+        .await?;
+    let c = registry
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found("Cluster", &name))?;
+    Ok(Json(doc(&s, c)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/clusters/{name}", tag = "clusters",
+    params(("name" = String, Path)),
+    responses((status = 200, body = Msg), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "jobs on the cluster have not ended, or it is the built-in cluster")))]
+pub async fn delete_cluster(
+    axum::extract::State(s): State,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Msg>> {
+    s.clusters
+        .commands
+        .execute(RegistryCommand::Remove { name: name.clone() })
+        .await?;
+    Ok(Json(Msg {
+        msg: format!("cluster '{name}' deleted"),
+    }))
+}

@@ -1,0 +1,167 @@
+//! Any node answers any REST call, but only the leader decides commands on existing jobs and
+//! on the cluster registry. A follower that receives one (a route the table declares
+//! `OnLeader`: a kill, a delete, a statement, a cancel, a completion, a cluster change)
+//! passes it to the leader over HTTP and relays the answer. Creating a job and every read are
+//! served where they arrive.
+//!
+//! A request is passed on at most once: one that arrives forwarded at a node that does not
+//! lead (leadership moved in between) is answered 503, so requests never travel in circles.
+//! A request is retried at a new leader only when the old one provably never got it (the
+//! connection was refused), so a statement is never submitted twice by the forwarding.
+
+use super::error::ApiError;
+use super::State;
+use crate::metrics;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use kindling_core::Error;
+use kindling_core::ErrorCode;
+use std::time::{Duration, Instant};
+
+/// Marks a request a member passed on, naming that member.
+pub const FORWARDED_BY: &str = "x-kindling-forwarded-by";
+
+/// How long a request waits for a leader to be elected (or to finish taking over).
+const LEADER_WAIT: Duration = Duration::from_secs(5);
+
+pub struct Forwarder {
+    client: reqwest::Client,
+    body_limit: usize,
+}
+
+impl Forwarder {
+    pub fn new(body_limit: usize) -> Self {
+        Forwarder {
+            client: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(1))
+                // A long poll or a slow statement submission may take this long at the
+                // leader; the client's own timeout usually ends it first.
+                .timeout(Duration::from_secs(90))
+                .tcp_nodelay(true)
+                .build()
+                .expect("static HTTP client configuration"),
+            body_limit,
+        }
+    }
+}
+
+/// The middleware of the routes that run on the leader: runs the request here if this node
+/// leads, otherwise passes it to the leader.
+pub async fn to_leader(axum::extract::State(s): State, req: Request, next: Next) -> Response {
+    if s.core.leading_term().is_some() {
+        return next.run(req).await;
+    }
+    let me = s.core.node;
+    let forwarded = req.headers().contains_key(FORWARDED_BY);
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, s.forwarder.body_limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return ApiError::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the request body is larger than {} bytes",
+                    s.forwarder.body_limit
+                ),
+            )
+            .into_response()
+        }
+    };
+    let deadline = Instant::now() + LEADER_WAIT;
+    let mut leading = s.core.leading();
+    loop {
+        if s.core.leading_term().is_some() {
+            let req = Request::from_parts(parts, Body::from(bytes));
+            return next.run(req).await;
+        }
+        let view = s.cluster.cluster_view();
+        let target = view
+            .leader_member()
+            .filter(|m| m.id != me && !forwarded)
+            .map(|m| m.http_addr.clone());
+        if let Some(addr) = target {
+            match pass_on(&s, &parts, bytes.clone(), &addr).await {
+                Ok(resp) => {
+                    metrics::forwarded("ok");
+                    return resp;
+                }
+                Err(e) if e.is_connect() && Instant::now() < deadline => {
+                    // The leader is gone and never saw the request: wait for the next one.
+                    metrics::forwarded("retried");
+                    tracing::info!(leader = %addr, error = %e, "leader unreachable; waiting for a new one");
+                }
+                Err(e) => {
+                    metrics::forwarded("failed");
+                    return ApiError::unavailable(format!(
+                        "the leader at {addr} did not answer ({e}); the request may or may not \
+                         have been applied, check before retrying"
+                    ))
+                    .into_response();
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            metrics::forwarded("no_leader");
+            return ApiError::from(Error::NotLeader(view.leader)).into_response();
+        }
+        // Wait for this node to take over, or for Raft to name another leader.
+        let mut raft = s.core.leadership();
+        raft.borrow_and_update();
+        leading.borrow_and_update();
+        let _ = tokio::time::timeout(left.min(Duration::from_millis(250)), async {
+            tokio::select! {
+                _ = raft.changed() => {}
+                _ = leading.changed() => {}
+            }
+        })
+        .await;
+    }
+}
+
+async fn pass_on(
+    s: &super::AppState,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+    addr: &str,
+) -> Result<Response, reqwest::Error> {
+    let base = if addr.starts_with("http://") || addr.starts_with("https://") {
+        addr.trim_end_matches('/').to_string()
+    } else {
+        format!("http://{addr}")
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut req = s
+        .forwarder
+        .client
+        .request(parts.method.clone(), format!("{base}{path}"))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != header::HOST && name != header::CONTENT_LENGTH && name != header::CONNECTION {
+            req = req.header(name, value);
+        }
+    }
+    req = req.header(FORWARDED_BY, s.core.node.0.to_string());
+    let resp = req.send().await?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await?;
+    let mut out = Response::builder().status(status.as_u16());
+    for name in [header::CONTENT_TYPE, header::LOCATION] {
+        if let Some(v) = headers.get(&name) {
+            if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
+                out = out.header(name, v);
+            }
+        }
+    }
+    Ok(out
+        .body(Body::from(bytes))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()))
+}

@@ -1,0 +1,174 @@
+//! What every handler shares: the node's core, its drivers, its clusters and metrics, and
+//! the helpers that several routes use (accepting a job, reading one, its driver's log, a
+//! statement with a long poll).
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::Params;
+use crate::forward::Forwarder;
+use crate::livy;
+use axum::http::HeaderMap;
+use kindling_api_model::model::{self, Caller};
+use kindling_core::clusters::Clusters;
+use kindling_core::{Core, DriverLinks};
+use kindling_events::{Job, JobId, Statement, StatementId};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest a log read waits for a cluster's backend.
+const LOG_TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct AppState {
+    pub core: Arc<Core>,
+    /// The session drivers, through the driver gateway.
+    pub gateway: Arc<dyn DriverLinks>,
+    /// The cluster registry: which clusters exist, and their backends (for logs).
+    pub clusters: Arc<Clusters>,
+    pub metrics: PrometheusHandle,
+    pub trusted_user_header: Option<String>,
+    /// This node's Raft member: membership, leader, term.
+    pub cluster: Arc<kindling_raft::ClusterMember>,
+    pub forwarder: Forwarder,
+}
+
+impl AppState {
+    pub fn caller(&self, headers: &HeaderMap, params: &Params) -> Caller {
+        let owner = self.trusted_user_header.as_ref().and_then(|h| {
+            headers
+                .get(h.as_str())
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        });
+        Caller {
+            owner,
+            do_as: params.str("doAs").map(str::to_string),
+        }
+    }
+
+    /// Validates a create request and accepts the job (Livy's and the native API alike).
+    pub async fn accept(
+        &self,
+        headers: &HeaderMap,
+        query: Option<&str>,
+        req: impl model::CreateJob,
+    ) -> ApiResult<Job> {
+        let params = Params::from_query(query)?;
+        let mut spec = req.into_spec(&self.caller(headers, &params))?;
+        let cluster = self.job_cluster(&mut spec).await?;
+        if cluster.config.kind == kindling_events::ClusterKind::Local {
+            // Elsewhere, local paths are paths on the cluster's machines or in its image.
+            livy::check_local_files(&spec)?;
+        }
+        Ok(self.core.submit(spec).await?)
+    }
+
+    /// The cluster a new job names (its `kindling.cluster` conf key, else the default
+    /// cluster), recorded in that key; refuses a cluster that does not exist and a driver
+    /// bigger than the cluster's whole capacity.
+    async fn job_cluster(
+        &self,
+        spec: &mut kindling_events::JobSpec,
+    ) -> ApiResult<kindling_events::Cluster> {
+        use kindling_events::plan::{never_fits, Demand, Limit};
+        let name = spec.cluster().to_string();
+        let Some(cluster) = self.clusters.catalog.get(&name).await? else {
+            return Err(ApiError::bad_request(format!(
+                "cluster '{name}' (from cluster or conf.{}) does not exist; the clusters are: {}",
+                kindling_events::CLUSTER_CONF_KEY,
+                self.clusters.catalog.names().join(", ")
+            )));
+        };
+        spec.resources
+            .conf
+            .insert(kindling_events::CLUSTER_CONF_KEY.into(), name.clone());
+        let demand = Demand::of(spec, &cluster.config.spark_conf);
+        match never_fits(&cluster.config.capacity, demand) {
+            None => Ok(cluster),
+            Some(Limit::Cores(n)) => Err(ApiError::bad_request(format!(
+                "driverCores: the driver needs {} cores but cluster '{name}' allows {n} driver                  cores in all",
+                demand.cores
+            ))),
+            Some(limit) => Err(ApiError::bad_request(format!(
+                "driverMemory: the driver needs {} MB but cluster '{name}' allows {} MB of                  driver memory in all",
+                demand.memory_mb,
+                match limit {
+                    Limit::MemoryMb(n) => n,
+                    _ => 0,
+                }
+            ))),
+        }
+    }
+
+    /// A job by id: the write model's on the leader, the projections' elsewhere.
+    pub async fn job(&self, id: JobId) -> ApiResult<Job> {
+        Ok(self.core.job(id).await?)
+    }
+
+    /// The driver's output as Livy shows it: `stdout: `, the lines, then `\nstderr: ` (the
+    /// local backend merges stderr into stdout, as Livy's batches do).
+    pub async fn livy_log(&self, job: &Job) -> ApiResult<Vec<String>> {
+        let mut out = vec!["stdout: ".to_string()];
+        out.extend(self.driver_log(job).await?);
+        out.push("\nstderr: ".into());
+        Ok(out)
+    }
+
+    /// The driver's output, from its cluster's backend.
+    pub async fn driver_log(&self, job: &Job) -> ApiResult<Vec<String>> {
+        use kindling_core::Error;
+        let Some(name) = &job.driver_name else {
+            return Ok(vec![]);
+        };
+        let cluster_name = job.spec.cluster();
+        let Some(cluster) = self.clusters.catalog.get(cluster_name).await? else {
+            return Ok(vec![format!(
+                "kindling: the driver ran on cluster '{cluster_name}', which no longer exists"
+            )]);
+        };
+        let unavailable = |e: String| {
+            ApiError::from(Error::Unavailable(format!(
+                "cannot read the driver's log from cluster '{cluster_name}': {e}"
+            )))
+        };
+        let backend = self
+            .clusters
+            .backends
+            .get(&cluster)
+            .await
+            .map_err(unavailable)?;
+        match tokio::time::timeout(LOG_TIMEOUT, backend.log(name)).await {
+            Ok(r) => r.map_err(|e| unavailable(e.to_string())),
+            Err(_) => Err(unavailable(format!(
+                "no answer within {} s",
+                LOG_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// Reads a statement once the projections have caught up with the log, optionally
+    /// waiting up to `wait` for it to end (long poll).
+    pub async fn statement(
+        &self,
+        job: JobId,
+        id: StatementId,
+        wait: Duration,
+    ) -> ApiResult<Statement> {
+        let deadline = Instant::now() + wait;
+        let mut projected = self.core.projected();
+        loop {
+            self.core.read_barrier().await?;
+            let s = self
+                .core
+                .reads()
+                .statement(job, id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("Statement", &id.to_string()))?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if s.state.is_terminal() || left.is_zero() {
+                return Ok(s);
+            }
+            projected.borrow_and_update();
+            let _ = tokio::time::timeout(left, projected.changed()).await;
+        }
+    }
+}

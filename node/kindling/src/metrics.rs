@@ -1,0 +1,19 @@
+//! The node's Prometheus exporter: installs the recorder with the histogram buckets every
+//! `_seconds` metric uses, and has each crate describe its own metrics.
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Installs the global recorder and returns the handle `/metrics` renders.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let buckets = [
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        60.0,
+    ];
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
+        .install_recorder()?;
+    kindling_core::metrics::describe();
+    kindling_gateway::metrics::describe();
+    kindling_api::metrics::describe();
+    Ok(handle)
+}

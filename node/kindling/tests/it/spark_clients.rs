@@ -1,0 +1,84 @@
+//! Livy's clients, unchanged, against a running node on real Spark: sparkmagic (its own
+//! client classes, as its kernels use them) and pylivy. The Python checks live in
+//! `tests/it/clients/` and run in the clients venv that `ops/dev/install-clients` creates.
+
+use crate::common::{program, real_spark_home, spark_conf, Node};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn clients_python() -> PathBuf {
+    std::env::var_os("KINDLING_CLIENTS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kindling/clients")
+        })
+        .join("bin/python")
+}
+
+fn check(script: &str, args: &[&str]) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/clients")
+        .join(script);
+    let out = Command::new(clients_python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("the clients venv exists (run ops/dev/install-clients)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last)
+        .unwrap_or_else(|_| panic!("{script} printed no JSON result: {stdout}"))
+}
+
+#[test]
+fn spark_clients_sparkmagic_and_pylivy_work_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(&dir.path().join("data"), &real_spark_home(), &spark_conf());
+
+    let sm = check("sparkmagic_check.py", &[&node.base]);
+    assert_eq!(sm["state_after_start"], "idle", "{sm}");
+    assert_eq!(sm["sum"]["ok"], true);
+    assert_eq!(sm["sum"]["text"], "45");
+    assert_eq!(sm["error"]["ok"], false);
+    assert!(
+        sm["error"]["text"].as_str().unwrap().contains("NameError"),
+        "{sm}"
+    );
+    assert_eq!(sm["sql"]["text"], "42");
+    let id = sm["id"].as_u64().unwrap();
+    assert_eq!(sm["listed"], serde_json::json!([id]));
+    // sparkmagic's delete reached the node: the driver is stopped and the session gone.
+    node.wait_state(
+        &format!("/api/v1/jobs/{id}"),
+        &["killed"],
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(node.get(&format!("/sessions/{id}")).0, 404);
+
+    let app = program(
+        dir.path(),
+        "batch.py",
+        "from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate()\nprint('pylivy-batch-done')\n",
+    );
+    let pl = check("pylivy_check.py", &[&node.base, &app]);
+    assert_eq!(pl["state"], "idle", "{pl}");
+    assert_eq!(pl["text"], "4");
+    assert_eq!(pl["read"][3], serde_json::json!({"id": 3, "square": 9}));
+    assert_eq!(
+        pl["sql"],
+        serde_json::json!([{"k": "a", "v": 1}, {"k": "b", "v": 2}])
+    );
+    assert_eq!(pl["batch"]["state"], "success");
+    let batch = pl["batch"]["id"].as_u64().unwrap();
+    let log = node
+        .get(&format!("/batches/{batch}/log?size=-1"))
+        .1
+        .to_string();
+    assert!(log.contains("pylivy-batch-done"), "{log}");
+}
