@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 pub mod forward;
 pub mod livy;
+pub mod logs;
 pub mod metrics;
 pub mod native;
 pub mod openapi;
@@ -51,51 +52,4 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
             },
         ))
         .with_state(state)
-}
-
-/// Livy's `from`/`size` over a log: `size` defaults to 100 (negative: all); a missing or
-/// negative `from` means the last `size` lines.
-pub fn slice_log(
-    lines: Vec<String>,
-    from: Option<i64>,
-    size: Option<i64>,
-) -> (usize, usize, Vec<String>) {
-    let total = lines.len();
-    let size = match size {
-        Some(s) if s < 0 => total,
-        Some(s) => s as usize,
-        None => 100,
-    };
-    let from = match from {
-        Some(f) if f >= 0 => (f as usize).min(total),
-        _ => total.saturating_sub(size),
-    };
-    let until = from.saturating_add(size).min(total);
-    (from, total, lines[from..until].to_vec())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(n: usize) -> Vec<String> {
-        (0..n).map(|i| i.to_string()).collect()
-    }
-
-    #[test]
-    fn log_slices_like_livy() {
-        let (from, total, l) = slice_log(lines(250), None, None);
-        assert_eq!(
-            (from, total, l.len(), l[0].as_str()),
-            (150, 250, 100, "150")
-        );
-        let (from, _, l) = slice_log(lines(250), Some(0), Some(10));
-        assert_eq!((from, l.len(), l[9].as_str()), (0, 10, "9"));
-        let (_, _, l) = slice_log(lines(250), Some(240), Some(100));
-        assert_eq!(l.len(), 10);
-        let (_, _, l) = slice_log(lines(250), Some(0), Some(-1));
-        assert_eq!(l.len(), 250);
-        let (from, _, l) = slice_log(lines(5), Some(99), None);
-        assert_eq!((from, l.len()), (5, 0));
-    }
 }

@@ -4,20 +4,20 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{job_id, statement_id, JsonBody, Params};
-use super::{slice_log, AppState, State};
+use super::logs::{livy_window, LOG_TAIL};
+use super::{AppState, State};
 use axum::extract::{Path, RawQuery};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use kindling_api_model::model::*;
+use kindling_backend::LogWindow;
 use kindling_core::{Error, ErrorCode};
 use kindling_events::{Command, Event, Job, JobId, Origin, StatementId};
 use kindling_store::{JobQuery, KindFilter};
 use std::time::Duration;
 
 const LIVY_VERSION: &str = "0.8.0";
-/// Lines of the driver log shown inside a batch or session object.
-const LOG_TAIL: usize = 10;
 
 #[utoipa::path(get, path = "/version", tag = "livy", responses((status = 200, body = Version)))]
 pub async fn version() -> Json<Version> {
@@ -42,9 +42,18 @@ async fn livy_job(s: &AppState, raw: &str, session: bool) -> ApiResult<Job> {
     }
 }
 
+/// The last lines of the driver's output, shown inside one batch or session object. A log
+/// that cannot be read now (its cluster does not answer) is said so there: the job's state
+/// is still served.
 async fn tail(s: &AppState, job: &Job) -> ApiResult<Vec<String>> {
-    let log = s.livy_log(job).await?;
-    Ok(log[log.len().saturating_sub(LOG_TAIL)..].to_vec())
+    match s.livy_log(job, LogWindow::Tail(LOG_TAIL)).await {
+        Ok(slice) => Ok(slice.lines),
+        Err(e) if e.code == ErrorCode::Unavailable => Ok(vec![format!(
+            "kindling: the driver's log cannot be read now: {}",
+            e.msg
+        )]),
+        Err(e) => Err(e),
+    }
 }
 
 fn created<T: serde::Serialize>(location: String, body: T) -> impl IntoResponse {
@@ -142,7 +151,9 @@ pub async fn list_batches(
     let (from, total, jobs) = list(&s, q, KindFilter::Batch).await?;
     let mut sessions = Vec::with_capacity(jobs.len());
     for j in &jobs {
-        sessions.push(LivyBatch::from_job(j, tail(&s, j).await?));
+        // A listing never reads drivers' logs: one unreachable cluster would fail it, and a
+        // slow one make it wait per job. One batch's log is read where it is asked for.
+        sessions.push(LivyBatch::from_job(j, vec![]));
     }
     Ok(Json(LivyList {
         from,
@@ -176,13 +187,12 @@ pub async fn batch_state(
 
 async fn log_of(s: &AppState, job: &Job, q: Option<String>) -> ApiResult<Json<LivyLog>> {
     let params = Params::from_query(q.as_deref())?;
-    let lines = s.livy_log(job).await?;
-    let (from, total, log) = slice_log(lines, params.int("from")?, params.int("size")?);
+    let slice = s.livy_log(job, livy_window(&params)?).await?;
     Ok(Json(LivyLog {
         id: job.id.0,
-        from,
-        total,
-        log,
+        from: slice.from,
+        total: slice.total,
+        log: slice.lines,
     }))
 }
 
@@ -241,7 +251,7 @@ pub async fn list_sessions(
     let (from, total, jobs) = list(&s, q, KindFilter::Session).await?;
     let mut sessions = Vec::with_capacity(jobs.len());
     for j in &jobs {
-        sessions.push(LivySession::from_job(j, tail(&s, j).await?));
+        sessions.push(LivySession::from_job(j, vec![]));
     }
     Ok(Json(LivyList {
         from,

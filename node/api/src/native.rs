@@ -4,7 +4,8 @@
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{job_id, statement_id, JsonBody, Params};
 use super::livy::{cancel, statements_of, submit_statement};
-use super::{slice_log, State};
+use super::logs::livy_window;
+use super::State;
 use axum::extract::{Path, RawQuery};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
@@ -335,13 +336,12 @@ pub async fn log(
 ) -> ApiResult<Json<LivyLog>> {
     let job = s.job(job_id(&id, "Job")?).await?;
     let p = Params::from_query(q.as_deref())?;
-    let lines = s.driver_log(&job).await?;
-    let (from, total, log) = slice_log(lines, p.int("from")?, p.int("size")?);
+    let slice = s.driver_log(&job, livy_window(&p)?).await?;
     Ok(Json(LivyLog {
         id: job.id.0,
-        from,
-        total,
-        log,
+        from: slice.from,
+        total: slice.total,
+        log: slice.lines,
     }))
 }
 

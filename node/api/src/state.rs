@@ -15,9 +15,6 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Longest a log read waits for a cluster's backend.
-const LOG_TIMEOUT: Duration = Duration::from_secs(15);
-
 pub struct AppState {
     pub core: Arc<Core>,
     /// The session drivers, through the driver gateway.
@@ -102,47 +99,6 @@ impl AppState {
     /// A job by id: the write model's on the leader, the projections' elsewhere.
     pub async fn job(&self, id: JobId) -> ApiResult<Job> {
         Ok(self.core.job(id).await?)
-    }
-
-    /// The driver's output as Livy shows it: `stdout: `, the lines, then `\nstderr: ` (the
-    /// local backend merges stderr into stdout, as Livy's batches do).
-    pub async fn livy_log(&self, job: &Job) -> ApiResult<Vec<String>> {
-        let mut out = vec!["stdout: ".to_string()];
-        out.extend(self.driver_log(job).await?);
-        out.push("\nstderr: ".into());
-        Ok(out)
-    }
-
-    /// The driver's output, from its cluster's backend.
-    pub async fn driver_log(&self, job: &Job) -> ApiResult<Vec<String>> {
-        use kindling_core::Error;
-        let Some(name) = &job.driver_name else {
-            return Ok(vec![]);
-        };
-        let cluster_name = job.spec.cluster();
-        let Some(cluster) = self.clusters.catalog.get(cluster_name).await? else {
-            return Ok(vec![format!(
-                "kindling: the driver ran on cluster '{cluster_name}', which no longer exists"
-            )]);
-        };
-        let unavailable = |e: String| {
-            ApiError::from(Error::Unavailable(format!(
-                "cannot read the driver's log from cluster '{cluster_name}': {e}"
-            )))
-        };
-        let backend = self
-            .clusters
-            .backends
-            .get(&cluster)
-            .await
-            .map_err(unavailable)?;
-        match tokio::time::timeout(LOG_TIMEOUT, backend.log(name)).await {
-            Ok(r) => r.map_err(|e| unavailable(e.to_string())),
-            Err(_) => Err(unavailable(format!(
-                "no answer within {} s",
-                LOG_TIMEOUT.as_secs()
-            ))),
-        }
     }
 
     /// Reads a statement once the projections have caught up with the log, optionally

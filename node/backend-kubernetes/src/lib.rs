@@ -22,7 +22,10 @@ mod tracker;
 mod watch;
 
 use async_trait::async_trait;
-use kindling_backend::{BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result};
+use kindling_backend::{
+    BackendError, BackendEvent, ClusterBackend, DriverLog, Found, LaunchSpec, LogSlice, LogWindow,
+    Result,
+};
 // The configuration's vocabulary, for the cluster registry; test binaries that compile this
 // module without it leave some unused.
 #[allow(unused_imports)]
@@ -40,6 +43,8 @@ use tracker::State;
 
 /// Pause between attempts to reach the API server again.
 const RETRY: Duration = Duration::from_millis(500);
+/// The most of a running pod's log read from the API before this node's copy of it begins.
+const LIVE_LOG_BYTES: i64 = 16 * 1024 * 1024;
 
 struct Inner {
     cfg: KubernetesConfig,
@@ -355,16 +360,19 @@ impl ClusterBackend for KubernetesBackend {
         inner.delete_driver(driver_name).await
     }
 
-    async fn log(&self, driver_name: &str) -> Result<Vec<String>> {
+    async fn log(&self, driver_name: &str, window: LogWindow) -> Result<LogSlice> {
         let inner = &self.inner;
-        let mut lines = match inner.logs.read(driver_name) {
-            Some(lines) => lines,
+        // The copy kept on this node (it follows the pod's log as it streams); the pod's own
+        // log, bounded, only before the copy has begun.
+        let mut log = match inner.logs.kept(driver_name) {
+            Some(path) => DriverLog::new().file_shown(path, logs::text_of),
             None => {
                 let lp = LogParams {
                     container: Some(pod::DRIVER_CONTAINER.into()),
+                    limit_bytes: Some(LIVE_LOG_BYTES),
                     ..LogParams::default()
                 };
-                match inner.pods.logs(driver_name, &lp).await {
+                let lines: Vec<String> = match inner.pods.logs(driver_name, &lp).await {
                     Ok(text) => text.lines().map(str::to_string).collect(),
                     Err(kube::Error::Api(s)) if s.code == 404 => vec![],
                     // The container has not started: the API says why.
@@ -372,12 +380,15 @@ impl ClusterBackend for KubernetesBackend {
                         vec![format!("kindling: no log yet: {}", s.message)]
                     }
                     Err(e) => return Err(inner.io("cannot read the driver's log", e)),
-                }
+                };
+                DriverLog::new().lines(lines)
             }
         };
         if let Some(end) = inner.logs.read_end(driver_name) {
-            lines.push(end);
+            log = log.line(end);
         }
-        Ok(lines)
+        log.read_async(window)
+            .await
+            .map_err(|e| inner.io("cannot read the driver's kept log", e))
     }
 }

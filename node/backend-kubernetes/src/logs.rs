@@ -24,6 +24,14 @@ pub struct Resume {
     pub skip: usize,
 }
 
+/// A kept line as the driver wrote it: its timestamp removed.
+pub fn text_of(line: &str) -> &str {
+    match split_stamp(line) {
+        Some((_, text)) => text,
+        None => line,
+    }
+}
+
 /// Splits a kubelet line into its timestamp and text.
 pub fn split_stamp(line: &str) -> Option<(Timestamp, &str)> {
     let (stamp, text) = line.split_once(' ').unwrap_or((line, ""));
@@ -63,17 +71,11 @@ impl LogStore {
         resume_after(&lines)
     }
 
-    /// The kept log, timestamps removed; `None` when nothing was kept for the driver.
-    pub fn read(&self, driver: &str) -> Option<Vec<String>> {
-        let text = std::fs::read_to_string(self.path(driver, "log")).ok()?;
-        Some(
-            text.lines()
-                .map(|l| match split_stamp(l) {
-                    Some((_, text)) => text.to_string(),
-                    None => l.to_string(),
-                })
-                .collect(),
-        )
+    /// The kept log's path; `None` when nothing was kept for the driver. Its lines carry
+    /// the kubelet's timestamps ([`text_of`] shows a line without).
+    pub fn kept(&self, driver: &str) -> Option<PathBuf> {
+        let path = self.path(driver, "log");
+        path.exists().then_some(path)
     }
 
     pub fn write_end(&self, driver: &str, line: &str) {
@@ -222,10 +224,13 @@ mod tests {
     fn the_store_strips_stamps_and_keeps_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::new(dir.path().join("east"));
-        assert_eq!(store.read("d"), None);
+        assert_eq!(store.kept("d"), None);
         let path = store.log_path("d").unwrap();
         std::fs::write(&path, format!("{A} hello\n{B} world\n")).unwrap();
-        assert_eq!(store.read("d").unwrap(), ["hello", "world"]);
+        assert_eq!(store.kept("d"), Some(path.clone()));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let shown: Vec<&str> = text.lines().map(text_of).collect();
+        assert_eq!(shown, ["hello", "world"]);
         assert_eq!(store.resume("d").skip, 1);
         store.write_end("d", "kindling: ended");
         assert_eq!(store.read_end("d").as_deref(), Some("kindling: ended"));

@@ -10,7 +10,8 @@ mod from_cluster;
 use async_trait::async_trait;
 pub use from_cluster::from_cluster;
 use kindling_backend::{
-    is_app_id, is_local_path, BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result,
+    is_app_id, is_local_path, BackendError, BackendEvent, ClusterBackend, DriverLog, Found,
+    LaunchSpec, LogSlice, LogWindow, Result,
 };
 use kindling_events::spec::JobKind;
 use kindling_events::{Attempt, JobId};
@@ -407,15 +408,12 @@ impl ClusterBackend for LocalBackend {
         Ok(())
     }
 
-    async fn log(&self, driver_name: &str) -> Result<Vec<String>> {
-        match tokio::fs::read(self.dir(driver_name).join("driver.log")).await {
-            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes)
-                .lines()
-                .map(str::to_string)
-                .collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
-            Err(e) => Err(BackendError::Io(e.to_string())),
-        }
+    async fn log(&self, driver_name: &str, window: LogWindow) -> Result<LogSlice> {
+        DriverLog::new()
+            .file(self.dir(driver_name).join("driver.log"))
+            .read_async(window)
+            .await
+            .map_err(|e| BackendError::Io(e.to_string()))
     }
 }
 

@@ -37,7 +37,10 @@ use async_trait::async_trait;
 pub use from_cluster::from_cluster;
 use futures::StreamExt;
 use kindling_backend::is_app_id;
-use kindling_backend::{BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result};
+use kindling_backend::{
+    BackendError, BackendEvent, ClusterBackend, DriverLog, Found, LaunchSpec, LogSlice, LogWindow,
+    Result,
+};
 use kindling_events::spec::JobKind;
 use kindling_events::{Attempt, JobId};
 use serde::{Deserialize, Serialize};
@@ -859,7 +862,20 @@ impl ClusterBackend for StandaloneBackend {
         Ok(())
     }
 
-    async fn log(&self, driver_name: &str) -> Result<Vec<String>> {
+    async fn log(&self, driver_name: &str, window: LogWindow) -> Result<LogSlice> {
+        // The worker serves the ends of the driver's files (HEAD_BYTES, TAIL_BYTES), so what
+        // is held here is bounded whatever the driver wrote.
+        let lines = self.lines(driver_name).await?;
+        DriverLog::new()
+            .lines(lines)
+            .read(window)
+            .map_err(|e| BackendError::Io(e.to_string()))
+    }
+}
+
+impl StandaloneBackend {
+    /// The driver's output as the worker and the master tell it.
+    async fn lines(&self, driver_name: &str) -> Result<Vec<String>> {
         let inner = &self.inner;
         let Some(driver_id) = inner.driver_id(driver_name).await? else {
             return Ok(vec![]);

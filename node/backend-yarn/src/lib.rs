@@ -24,7 +24,10 @@ mod tracker;
 
 use async_trait::async_trait;
 use kindling_backend::is_local_path;
-use kindling_backend::{BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result};
+use kindling_backend::{
+    BackendError, BackendEvent, ClusterBackend, DriverLog, Found, LaunchSpec, LogSlice, LogWindow,
+    Result,
+};
 // The configuration's vocabulary, for the cluster registry (and the tests) once wired.
 #[allow(unused_imports)]
 pub use config::{
@@ -383,20 +386,21 @@ impl ClusterBackend for YarnBackend {
         }
     }
 
-    async fn log(&self, driver_name: &str) -> Result<Vec<String>> {
+    async fn log(&self, driver_name: &str, window: LogWindow) -> Result<LogSlice> {
         let inner = &self.inner;
-        let mut lines = vec![];
-        if let Some(submitted) = inner.logs.read_submit(driver_name) {
-            lines.push("kindling: spark-submit output:".to_string());
-            lines.extend(submitted);
+        let mut log = DriverLog::new();
+        if let Some(submitted) = inner.logs.kept_submit(driver_name) {
+            log = log.line("kindling: spark-submit output:").file(submitted);
         }
-        match inner.logs.read(driver_name) {
-            Some(kept) => lines.extend(kept),
-            None => lines.extend(inner.live_log(driver_name).await),
-        }
+        log = match inner.logs.kept(driver_name) {
+            Some(kept) => log.file(kept),
+            None => log.lines(inner.live_log(driver_name).await),
+        };
         if let Some(end) = inner.logs.read_end(driver_name) {
-            lines.push(end);
+            log = log.line(end);
         }
-        Ok(lines)
+        log.read_async(window)
+            .await
+            .map_err(|e| BackendError::Io(format!("cannot read the driver's kept log: {e}")))
     }
 }

@@ -53,19 +53,14 @@ impl LogStore {
         kept
     }
 
-    fn read_lines(&self, driver: &str, ext: &str) -> Option<Vec<String>> {
-        let bytes = std::fs::read(self.path(driver, ext)).ok()?;
-        Some(
-            String::from_utf8_lossy(&bytes)
-                .lines()
-                .map(str::to_string)
-                .collect(),
-        )
+    fn existing(&self, driver: &str, ext: &str) -> Option<PathBuf> {
+        let path = self.path(driver, ext);
+        path.exists().then_some(path)
     }
 
-    /// The kept copy of the driver's container logs.
-    pub fn read(&self, driver: &str) -> Option<Vec<String>> {
-        self.read_lines(driver, "log")
+    /// The kept copy of the driver's container logs, if there is one.
+    pub fn kept(&self, driver: &str) -> Option<PathBuf> {
+        self.existing(driver, "log")
     }
 
     pub fn has_copy(&self, driver: &str) -> bool {
@@ -73,8 +68,8 @@ impl LogStore {
     }
 
     /// What `spark-submit` printed, if it ran on this node.
-    pub fn read_submit(&self, driver: &str) -> Option<Vec<String>> {
-        self.read_lines(driver, "submit.log")
+    pub fn kept_submit(&self, driver: &str) -> Option<PathBuf> {
+        self.existing(driver, "submit.log")
     }
 
     /// Keeps the driver's log, whole or not at all (written aside, then renamed).
@@ -295,9 +290,10 @@ mod tests {
     fn the_store_keeps_the_log_whole_and_the_end() {
         let dir = tempfile::tempdir().unwrap();
         let store = LogStore::new(dir.path().join("east"));
-        assert_eq!(store.read("d"), None);
+        assert_eq!(store.kept("d"), None);
         store.write("d", "one\ntwo\n").unwrap();
-        assert_eq!(store.read("d").unwrap(), ["one", "two"]);
+        let kept = store.kept("d").expect("kept");
+        assert_eq!(std::fs::read_to_string(kept).unwrap(), "one\ntwo\n");
         assert!(!store.path("d", "log.tmp").exists());
         store.write_end("d", "kindling: ended");
         assert_eq!(store.read_end("d").as_deref(), Some("kindling: ended"));

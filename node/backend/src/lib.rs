@@ -9,9 +9,11 @@
 //! Kubernetes, YARN) are crates of their own; none of them is known here.
 
 pub mod backends;
+pub mod driver_log;
 pub mod settings;
 
 pub use backends::{BackendFactory, Backends, NodeContext};
+pub use driver_log::{DriverLog, LogSlice, LogWindow, MAX_LOG_LINES};
 
 use async_trait::async_trait;
 use kindling_events::spec::JobSpec;
@@ -113,8 +115,9 @@ pub trait ClusterBackend: Send + Sync + 'static {
     async fn find(&self, job: JobId, attempt: Attempt, driver_name: &str) -> Result<Found>;
     /// Stops the driver; its exit is reported as usual.
     async fn kill(&self, driver_name: &str) -> Result<()>;
-    /// The driver's output, as lines.
-    async fn log(&self, driver_name: &str) -> Result<Vec<String>>;
+    /// The lines of the driver's output that `window` names, and how many there are in all,
+    /// read in bounded memory; kept after the driver is gone.
+    async fn log(&self, driver_name: &str, window: LogWindow) -> Result<LogSlice>;
 }
 
 /// Whether a Spark file reference points at this machine's file system.

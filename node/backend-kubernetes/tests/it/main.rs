@@ -28,6 +28,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_util::sync::CancellationToken;
 
+/// A whole driver log, as the tests read it.
+const ALL: kindling_backend::LogWindow = kindling_backend::LogWindow::Range {
+    from: 0,
+    size: kindling_backend::MAX_LOG_LINES,
+};
+
 const NS: &str = "spark-jobs";
 
 /// What the driver container runs against a real cluster, in place of Spark's entrypoint: it
@@ -914,7 +920,7 @@ async fn logs_are_copied_as_they_stream_and_kept_after_the_pod_is_deleted() {
         c.pod(&name).await.is_none()
     })
     .await;
-    let kept = w.backend.log(&name).await.unwrap();
+    let kept = w.backend.log(&name, ALL).await.map(|s| s.lines).unwrap();
     assert_eq!(&kept[..3], lines, "{kept:?}");
     assert_eq!(kept.len(), 4, "each line once, then the end: {kept:?}");
     assert!(
@@ -1019,5 +1025,10 @@ async fn an_unreachable_api_server_fails_the_launch_clearly() {
         w.backend.find(JobId(1), Attempt(1), "kindling-1-1").await,
         Err(BackendError::Io(_))
     ));
-    assert!(w.backend.log("kindling-1-1").await.is_err());
+    assert!(w
+        .backend
+        .log("kindling-1-1", ALL)
+        .await
+        .map(|s| s.lines)
+        .is_err());
 }

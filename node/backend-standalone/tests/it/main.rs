@@ -15,6 +15,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_util::sync::CancellationToken;
 
+/// A whole driver log, as the tests read it.
+const ALL: kindling_backend::LogWindow = kindling_backend::LogWindow::Range {
+    from: 0,
+    size: kindling_backend::MAX_LOG_LINES,
+};
+
 const READY: Duration = Duration::from_secs(60);
 /// A cold PySpark driver on this cluster takes 10-15 s to start on 2 cores.
 const DRIVER: Duration = Duration::from_secs(90);
@@ -304,7 +310,7 @@ impl Watcher {
     async fn log_containing(&self, name: &str, needle: &str) -> Vec<String> {
         let deadline = Instant::now() + DRIVER;
         loop {
-            let lines = self.backend.log(name).await.unwrap();
+            let lines = self.backend.log(name, ALL).await.map(|s| s.lines).unwrap();
             if lines.iter().any(|l| l.contains(needle)) {
                 return lines;
             }
@@ -493,7 +499,13 @@ async fn spark_standalone_a_lost_worker_ends_or_relaunches_its_driver() {
         cluster.status(&driver_id).await.unwrap()["driverState"],
         "ERROR"
     );
-    let text = w.backend.log("kindling-9-1").await.unwrap().join("\n");
+    let text = w
+        .backend
+        .log("kindling-9-1", ALL)
+        .await
+        .map(|s| s.lines)
+        .unwrap()
+        .join("\n");
     assert!(text.contains("which does not answer"), "{text}");
     assert!(text.contains("ERROR"), "{text}");
 

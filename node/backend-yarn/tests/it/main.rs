@@ -25,6 +25,12 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 use tokio_util::sync::CancellationToken;
 use yarn_fake::{fixtures_dir, RmFake};
 
+/// A whole driver log, as the tests read it.
+const ALL: kindling_backend::LogWindow = kindling_backend::LogWindow::Range {
+    from: 0,
+    size: kindling_backend::MAX_LOG_LINES,
+};
+
 const DEADLINE: Duration = Duration::from_secs(20);
 const USER: &str = "alice";
 
@@ -428,7 +434,12 @@ async fn launch_submits_in_yarn_cluster_mode_with_the_clusters_hadoop_conf_and_t
     );
 
     // What spark-submit printed opens the driver's log.
-    let log = w.backend.log("kindling-7-1").await.unwrap();
+    let log = w
+        .backend
+        .log("kindling-7-1", ALL)
+        .await
+        .map(|s| s.lines)
+        .unwrap();
     assert_eq!(log[0], "kindling: spark-submit output:");
     assert!(
         log.iter()
@@ -651,7 +662,12 @@ async fn final_states_map_to_exits_and_yarn_reasons() {
     assert_eq!(exits, cases.len(), "one exit per driver: {:?}", w.seen);
 
     // The whole of YARN's diagnostics (here a stack trace) is in the kept log.
-    let log = w.backend.log("kindling-3-1").await.unwrap();
+    let log = w
+        .backend
+        .log("kindling-3-1", ALL)
+        .await
+        .map(|s| s.lines)
+        .unwrap();
     assert!(
         log.iter()
             .any(|l| l == "\tat com.example.Nightly$.main(Nightly.scala:21)"),
@@ -794,7 +810,7 @@ async fn logs_are_read_live_then_copied_through_the_aggregated_log_link_and_kept
     );
 
     // While it runs: the NodeManager's pages, read on demand.
-    let live = w.backend.log(name).await.unwrap();
+    let live = w.backend.log(name, ALL).await.map(|s| s.lines).unwrap();
     let has = |lines: &[String], text: &str| lines.iter().any(|l| l.contains(text));
     assert!(has(
         &live,
@@ -817,7 +833,7 @@ async fn logs_are_read_live_then_copied_through_the_aggregated_log_link_and_kept
     y.fake.aggregate(&id);
     y.fake.set(&id, "app-finished-succeeded");
     assert_eq!(w.exit_of(job).await, Some(0));
-    let kept = w.backend.log(name).await.unwrap();
+    let kept = w.backend.log(name, ALL).await.map(|s| s.lines).unwrap();
     assert!(has(&kept, "Pi is roughly 3.141592"), "{kept:?}");
     assert!(has(
         &kept,
@@ -836,7 +852,10 @@ async fn logs_are_read_live_then_copied_through_the_aggregated_log_link_and_kept
 
     // Kept on the node: reading it again asks the cluster nothing.
     let asked = y.fake.requests().len();
-    assert_eq!(w.backend.log(name).await.unwrap(), kept);
+    assert_eq!(
+        w.backend.log(name, ALL).await.map(|s| s.lines).unwrap(),
+        kept
+    );
     assert_eq!(y.fake.requests().len(), asked);
     assert!(y
         .cfg
@@ -878,7 +897,12 @@ async fn with_a_log_server_the_end_waits_for_aggregation_and_reads_the_aggregate
 
     y.fake.aggregate(&id);
     assert_eq!(w.exit_of(job).await, Some(0));
-    let kept = w.backend.log("kindling-1-1").await.unwrap();
+    let kept = w
+        .backend
+        .log("kindling-1-1", ALL)
+        .await
+        .map(|s| s.lines)
+        .unwrap();
     assert!(kept
         .iter()
         .any(|l| l.contains("Final app status: SUCCEEDED")));
@@ -981,7 +1005,12 @@ async fn an_unreachable_resource_manager_is_a_clear_error_naming_the_cluster() {
             other => panic!("{other:?}"),
         }
     }
-    let log = w.backend.log("kindling-1-1").await.unwrap();
+    let log = w
+        .backend
+        .log("kindling-1-1", ALL)
+        .await
+        .map(|s| s.lines)
+        .unwrap();
     assert!(
         log.iter()
             .any(|l| l.contains("cannot ask the ResourceManager") && l.contains(&a)),
@@ -1134,7 +1163,12 @@ async fn against_a_real_cluster() {
     assert_eq!(w.launch(pi(1, "10")).await, id);
     assert_eq!(w.exit_of(JobId(1)).await, Some(0));
     assert!(w.end_of("kindling-1-1").contains("FINISHED/SUCCEEDED"));
-    let log = w.backend.log("kindling-1-1").await.unwrap();
+    let log = w
+        .backend
+        .log("kindling-1-1", ALL)
+        .await
+        .map(|s| s.lines)
+        .unwrap();
     assert!(log.iter().any(|l| l.contains("Pi is roughly")), "{log:?}");
 
     let long = pi(2, "200000");

@@ -9,7 +9,9 @@
 
 use crate::leadership::LeaderState;
 use async_trait::async_trait;
-use kindling_backend::{BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, Result};
+use kindling_backend::{
+    BackendError, BackendEvent, ClusterBackend, Found, LaunchSpec, LogSlice, LogWindow, Result,
+};
 use kindling_chaos_checker::ledger::Launch;
 use kindling_chaos_checker::rng::Rng;
 use kindling_events::spec::JobKind;
@@ -250,8 +252,8 @@ impl ClusterBackend for SimBackend {
         Ok(())
     }
 
-    async fn log(&self, _driver_name: &str) -> Result<Vec<String>> {
-        Ok(vec![])
+    async fn log(&self, _driver_name: &str, _window: LogWindow) -> Result<LogSlice> {
+        Ok(LogSlice::default())
     }
 }
 

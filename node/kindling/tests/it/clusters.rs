@@ -498,6 +498,27 @@ fn clusters_that_fail_fail_their_own_jobs_while_the_others_run() {
             && reason.contains("does not answer"),
         "{reason}"
     );
+    // A listing reads no driver's log, so a cluster that does not answer holds it up not at
+    // all; one batch's object says why its log cannot be read rather than failing.
+    let asked = Instant::now();
+    let (status, list) = node.get("/batches");
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    let listed = list["sessions"].as_array().unwrap();
+    assert!(listed.iter().all(|b| b["log"] == json!([])), "{list}");
+    let (status, one) = node.get(&format!("/batches/{down}"));
+    assert_eq!(status, 200, "{one}");
+    let note = one["log"][0].as_str().unwrap_or_default();
+    assert!(
+        note.contains("cannot be read now") && note.contains("'down'"),
+        "{one}"
+    );
+    let (status, log) = node.get(&format!("/batches/{down}/log"));
+    assert_eq!(status, 503, "{log}");
     // The default cluster runs jobs meanwhile.
     for _ in 0..2 {
         let (_, l) = node.post("/batches", json!({"file": file}));
