@@ -4,7 +4,8 @@
 //! node's runtime executes it.
 //!
 //! - [`ids`]: typed identifiers and log positions.
-//! - [`spec`]: what a user asked for (a batch or a session, with Spark settings).
+//! - [`spec`]: what a user asked for (a batch or a session, with Spark settings), and
+//!   [`spec_check`]: what a spec may hold.
 //! - [`state`]: Livy's state strings and the legal moves between them.
 //! - [`event`]: the events and their envelope; [`codec`] their versioned binary form.
 //! - [`fence`]: the rule by which every reader ignores a deposed leader's late writes.
@@ -12,6 +13,7 @@
 //! - [`statement`]: statement documents as the read side shows them.
 //! - [`cluster`]: the registry of Spark clusters jobs run on, with its own `decide`/`apply`.
 //! - [`plan`]: the scheduler's placement decision over a snapshot, under per-cluster capacity.
+//! - [`units`]: the one reading of memory sizes and durations.
 
 pub mod cluster;
 pub mod codec;
@@ -22,8 +24,10 @@ pub mod ids;
 pub mod job;
 pub mod plan;
 pub mod spec;
+pub mod spec_check;
 pub mod state;
 pub mod statement;
+pub mod units;
 
 pub use cluster::{
     Capacity, Cluster, ClusterConfig, ClusterKind, Credentials, Registry, RegistryCommand,
@@ -37,3 +41,4 @@ pub use job::{Command, Job};
 pub use spec::{BatchSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources};
 pub use state::{JobState, StatementState};
 pub use statement::Statement;
+pub use units::{parse_duration, MemorySize};

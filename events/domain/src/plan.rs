@@ -47,21 +47,9 @@ impl Demand {
     }
 }
 
-/// A JVM memory string (`512m`, `4g`, `2048`: MiB without a unit, as Spark reads driver
-/// memory) in MiB, rounded down.
+/// A Spark memory size in MiB, rounded down ([`crate::units::MemorySize`]).
 pub fn memory_mb(s: &str) -> Option<u64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().ok()?;
-    match unit {
-        "k" => Some(n / 1024),
-        "m" | "" => Some(n),
-        "g" => n.checked_mul(1024),
-        "t" => n.checked_mul(1024 * 1024),
-        _ => None,
-    }
+    crate::units::MemorySize::parse(s).ok().map(|m| m.mib())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,6 +11,17 @@ pub struct DurationSpec {
     pub millis: u64,
 }
 
+impl DurationSpec {
+    /// `text` read as a duration ([`crate::units::parse_duration`]).
+    pub fn parse(text: &str) -> Result<DurationSpec, crate::units::UnitError> {
+        let d = crate::units::parse_duration(text)?;
+        Ok(DurationSpec {
+            text: text.trim().to_string(),
+            millis: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
 /// Spark resources and files common to batches and sessions (Livy's request fields).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SparkResources {

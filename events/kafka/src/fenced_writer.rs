@@ -292,17 +292,11 @@ impl Task {
             .map(|e| Envelope::new(UNASSIGNED, e))
             .collect();
         let values: Vec<Vec<u8>> = envelopes.iter().map(codec::encode).collect();
-        if let Some((i, v)) = values
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.len() > self.max_record_bytes)
-        {
-            let _ = req.reply.send(Err(StoreError::Backend(format!(
-                "event {i} of the append encodes to {} bytes, over the {}-byte record limit; \
-                 nothing was written",
-                v.len(),
-                self.max_record_bytes
-            ))));
+        if let Some(v) = values.iter().find(|v| v.len() > self.max_record_bytes) {
+            let _ = req.reply.send(Err(StoreError::TooLarge {
+                bytes: v.len(),
+                limit: self.max_record_bytes,
+            }));
             return None;
         }
         Some(Encoded {

@@ -172,16 +172,11 @@ async fn enqueue(
         .map(|e| Envelope::new(UNASSIGNED, e))
         .collect();
     let values: Vec<Vec<u8>> = envelopes.iter().map(codec::encode).collect();
-    if let Some((i, v)) = values
-        .iter()
-        .enumerate()
-        .find(|(_, v)| v.len() > max_record_bytes)
-    {
-        let _ = req.reply.send(Err(StoreError::Backend(format!(
-            "event {i} of the append encodes to {} bytes, over the {max_record_bytes}-byte \
-             record limit; nothing was written",
-            v.len()
-        ))));
+    if let Some(v) = values.iter().find(|v| v.len() > max_record_bytes) {
+        let _ = req.reply.send(Err(StoreError::TooLarge {
+            bytes: v.len(),
+            limit: max_record_bytes,
+        }));
         return None;
     }
     let mut deliveries = Vec::with_capacity(values.len());

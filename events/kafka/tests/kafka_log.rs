@@ -184,7 +184,9 @@ async fn an_oversized_event_is_refused_whole() {
         code: "x".repeat(500),
     };
     match log.append(events).await {
-        Err(StoreError::Backend(msg)) => assert!(msg.contains("nothing was written"), "{msg}"),
+        Err(e @ StoreError::TooLarge { limit: 200, .. }) => {
+            assert!(e.to_string().contains("nothing was written"), "{e}")
+        }
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(log.end(), LogPosition(0));

@@ -7,6 +7,13 @@ pub enum StoreError {
     /// The storage engine failed; the operation may or may not have happened.
     #[error("storage failed: {0}")]
     Backend(String),
+    /// An event is larger than the log takes in one record; nothing of the append was
+    /// written. The request's fault, not the store's.
+    #[error(
+        "an event of {bytes} bytes is over the event log's record limit of {limit} bytes; \
+         nothing was written"
+    )]
+    TooLarge { bytes: usize, limit: usize },
     /// Stored bytes could not be decoded.
     #[error("corrupt record at {at}: {reason}")]
     Corrupt { at: String, reason: String },

@@ -7,6 +7,7 @@ use crate::Invalid;
 use kindling_backend::settings;
 use kindling_events::cluster::{check_name, is_secret_key, is_secret_reference_key, redacted_conf};
 use kindling_events::plan::memory_mb;
+use kindling_events::spec_check::no_nul;
 use kindling_events::{Capacity, Cluster, ClusterConfig, ClusterKind, Credentials};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -168,6 +169,8 @@ fn strings(field: &str, map: BTreeMap<String, Value>) -> Result<BTreeMap<String,
                 )))
             }
         };
+        no_nul(&format!("{field} key"), &k).map_err(|e| bad(e.0))?;
+        no_nul(&format!("{field}.{k}"), &s).map_err(|e| bad(e.0))?;
         out.insert(k, s);
     }
     Ok(out)
@@ -313,7 +316,13 @@ impl ClusterRequest {
             )));
         }
         let credentials = match (self.credentials, current) {
-            (Some(c), _) => c.into_domain()?,
+            (Some(c), _) => {
+                let c = c.into_domain()?;
+                for (field, path) in c.files() {
+                    no_nul(&format!("credentials.{field}"), path).map_err(|e| bad(e.0))?;
+                }
+                c
+            }
             (None, Some(current)) => current.clone(),
             (None, None) => Credentials::None,
         };

@@ -6,6 +6,7 @@ use crate::Invalid;
 use kindling_events::spec::{
     BatchSpec, DurationSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources,
 };
+use kindling_events::spec_check::{MAX_CORES, MAX_EXECUTORS, MAX_TIMEOUT_MS};
 use kindling_events::{Aggregate, Envelope, Job, Statement, StatementOutput, CLUSTER_CONF_KEY};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -165,92 +166,27 @@ struct CommonFields {
     conf: BTreeMap<String, Value>,
 }
 
-const MAX_CORES: i64 = 1024;
-const MAX_EXECUTORS: i64 = 100_000;
-const MAX_MEMORY_MB: u64 = 4 * 1024 * 1024;
-const MAX_LIST: usize = 1000;
-
-fn count(field: &str, v: Option<i64>, max: i64) -> Result<Option<u32>, Invalid> {
+/// A count field (`driverCores`, `numExecutors`) within `1..=max`.
+fn count(field: &str, v: Option<i64>, max: u32) -> Result<Option<u32>, Invalid> {
     match v {
         None => Ok(None),
-        Some(n) if (1..=max).contains(&n) => Ok(Some(n as u32)),
+        Some(n) if (1..=i64::from(max)).contains(&n) => Ok(Some(n as u32)),
         Some(n) => Err(Invalid::new(format!(
             "{field} must be between 1 and {max}, got {n}"
         ))),
     }
 }
 
-/// Spark's memory strings: a number with an optional unit (`512m`, `4g`, `1024k`).
-fn memory(field: &str, v: &Option<String>) -> Result<Option<String>, Invalid> {
-    let Some(s) = v else { return Ok(None) };
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let mb = match (num.parse::<u64>(), unit) {
-        (Ok(n), "k") => n / 1024,
-        (Ok(n), "m" | "") => n,
-        (Ok(n), "g") => n.saturating_mul(1024),
-        (Ok(n), "t") => n.saturating_mul(1024 * 1024),
-        _ => {
-            return Err(Invalid::new(format!(
-                "{field} must be a Spark memory size like 512m or 4g, got {s:?}"
-            )))
-        }
-    };
-    if mb == 0 || mb > MAX_MEMORY_MB {
-        return Err(Invalid::new(format!(
-            "{field} must be between 1m and 4t, got {s:?}"
-        )));
-    }
-    Ok(Some(s.trim().to_string()))
-}
-
-/// Livy's time strings: a number and an optional unit (`us`, `ms`, `s`, `m`, `min`, `h`,
-/// `d`); no unit means milliseconds.
+/// Livy's time strings (`kindling_events::units`: a bare number is milliseconds).
 pub fn duration(field: &str, v: &Option<String>) -> Result<Option<DurationSpec>, Invalid> {
     let Some(s) = v else { return Ok(None) };
-    let t = s.trim().to_ascii_lowercase();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num.parse().map_err(|_| {
-        Invalid::new(format!(
-            "{field} must be a duration like 30s, 10m or 2h, got {s:?}"
-        ))
-    })?;
-    let millis = match unit.trim() {
-        "us" => n / 1000,
-        "ms" | "" => n,
-        "s" => n.saturating_mul(1000),
-        "m" | "min" => n.saturating_mul(60_000),
-        "h" => n.saturating_mul(3_600_000),
-        "d" => n.saturating_mul(86_400_000),
-        u => {
-            return Err(Invalid::new(format!(
-                "{field} has an unknown unit {u:?}; use us, ms, s, m, min, h or d"
-            )))
-        }
-    };
-    if millis == 0 || millis > 365 * 86_400_000 {
+    let d = DurationSpec::parse(s).map_err(|e| Invalid::new(format!("{field}: {e}")))?;
+    if d.millis == 0 || d.millis > MAX_TIMEOUT_MS {
         return Err(Invalid::new(format!(
             "{field} must be between 1ms and 365d, got {s:?}"
         )));
     }
-    Ok(Some(DurationSpec {
-        text: s.trim().to_string(),
-        millis,
-    }))
-}
-
-fn list(field: &str, v: Vec<String>) -> Result<Vec<String>, Invalid> {
-    if v.len() > MAX_LIST {
-        return Err(Invalid::new(format!(
-            "{field} lists {} entries; at most {MAX_LIST} are accepted",
-            v.len()
-        )));
-    }
-    if v.iter().any(|s| s.trim().is_empty()) {
-        return Err(Invalid::new(format!("{field} has an empty entry")));
-    }
-    Ok(v)
+    Ok(Some(d))
 }
 
 impl CommonFields {
@@ -267,27 +203,21 @@ impl CommonFields {
                     )))
                 }
             };
-            if k.trim().is_empty() {
-                return Err(Invalid::new("conf has an empty key"));
-            }
             conf.insert(k, s);
         }
         let r = SparkResources {
-            driver_memory: memory("driverMemory", &self.driver_memory)?,
+            driver_memory: self.driver_memory.map(|m| m.trim().to_string()),
             driver_cores: count("driverCores", self.driver_cores, MAX_CORES)?,
-            executor_memory: memory("executorMemory", &self.executor_memory)?,
+            executor_memory: self.executor_memory.map(|m| m.trim().to_string()),
             executor_cores: count("executorCores", self.executor_cores, MAX_CORES)?,
             num_executors: count("numExecutors", self.num_executors, MAX_EXECUTORS)?,
             queue: self.queue,
-            jars: list("jars", self.jars)?,
-            py_files: list("pyFiles", self.py_files)?,
-            files: list("files", self.files)?,
-            archives: list("archives", self.archives)?,
+            jars: self.jars,
+            py_files: self.py_files,
+            files: self.files,
+            archives: self.archives,
             conf,
         };
-        if self.name.as_deref().is_some_and(|n| n.len() > 256) {
-            return Err(Invalid::new("name is longer than 256 characters"));
-        }
         Ok((r, self.name))
     }
 }
@@ -804,14 +734,5 @@ mod tests {
         assert!(duration("ttl", &Some("ten".into())).is_err());
         assert!(duration("ttl", &Some("5y".into())).is_err());
         assert!(duration("ttl", &Some("0s".into())).is_err());
-    }
-
-    #[test]
-    fn memory_sizes_are_checked() {
-        assert!(memory("m", &Some("512m".into())).is_ok());
-        assert!(memory("m", &Some("4g".into())).is_ok());
-        assert!(memory("m", &Some("-1g".into())).is_err());
-        assert!(memory("m", &Some("99999t".into())).is_err());
-        assert!(memory("m", &Some("lots".into())).is_err());
     }
 }

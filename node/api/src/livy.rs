@@ -315,6 +315,17 @@ pub async fn submit_statement(
     if req.code.trim().is_empty() {
         return Err(ApiError::bad_request("code is empty; send the code to run"));
     }
+    let limit = s.gateway.max_statement_bytes();
+    if req.code.len() > limit {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "code is {} bytes; a statement may be at most {limit} bytes, what the link to \
+                 the session's driver carries",
+                req.code.len()
+            ),
+        ));
+    }
     let (_, envs) = s
         .core
         .execute(

@@ -51,6 +51,8 @@ impl AppState {
     ) -> ApiResult<Job> {
         let params = Params::from_query(query)?;
         let mut spec = req.into_spec(&self.caller(headers, &params))?;
+        // Every rule of the domain, so nothing that would fail at launch is accepted.
+        spec.check().map_err(|e| ApiError::bad_request(e.0))?;
         let cluster = self.job_cluster(&mut spec).await?;
         if cluster.config.kind == kindling_events::ClusterKind::Local {
             // Elsewhere, local paths are paths on the cluster's machines or in its image.

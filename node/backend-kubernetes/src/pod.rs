@@ -96,18 +96,7 @@ pub fn is_ours(pod: &Pod, cfg: &KubernetesConfig) -> bool {
 
 /// A Spark memory size (`512m`, `2g`, `1024` = MiB) in MiB.
 pub fn spark_mib(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let mib = match unit.trim_end_matches('b') {
-        "" | "m" => n,
-        "k" => n.div_ceil(1024),
-        "g" => n.checked_mul(1024)?,
-        "t" => n.checked_mul(1024 * 1024)?,
-        _ => return None,
-    };
-    Some(mib)
+    kindling_events::MemorySize::parse(s).ok().map(|m| m.mib())
 }
 
 /// The job's Spark properties as the driver gets them: the cluster's defaults, then the job's
@@ -596,7 +585,7 @@ mod tests {
         assert_eq!(spark_mib("2g"), Some(2048));
         assert_eq!(spark_mib("2GB"), Some(2048));
         assert_eq!(spark_mib("1024"), Some(1024));
-        assert_eq!(spark_mib("1536k"), Some(2));
+        assert_eq!(spark_mib("1536k"), Some(1), "rounded down, as Spark does");
         assert_eq!(spark_mib("lots"), None);
         assert_eq!(spark_mib("1x"), None);
     }

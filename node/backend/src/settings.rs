@@ -331,26 +331,22 @@ fn directory(v: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `2s`, `500ms`, `10m`, `1h`: a positive duration.
+/// A duration setting: a positive duration that names its unit (`2s`, `500ms`, `10m`), read
+/// as every duration is ([`kindling_events::units::parse_duration`]); a bare number, which
+/// some would read as seconds and others as milliseconds, is refused.
 pub fn parse_duration(v: &str) -> Option<Duration> {
-    let t = v.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" | "" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.checked_mul(60)?),
-        "h" => Duration::from_secs(n.checked_mul(3600)?),
-        _ => return None,
-    };
-    (!d.is_zero()).then_some(d)
+    if !kindling_events::units::has_unit(v) {
+        return None;
+    }
+    kindling_events::units::parse_duration(v)
+        .ok()
+        .filter(|d| !d.is_zero())
 }
 
 fn duration(v: &str) -> Result<(), String> {
-    parse_duration(v)
-        .map(|_| ())
-        .ok_or_else(|| format!("must be a duration like 500ms, 2s or 10m, not {v:?}"))
+    parse_duration(v).map(|_| ()).ok_or_else(|| {
+        format!("must be a duration with its unit, like 500ms, 2s or 10m, not {v:?}")
+    })
 }
 
 fn retention(v: &str) -> Result<(), String> {
@@ -456,5 +452,6 @@ mod tests {
         assert_eq!(parse_duration("10m"), Some(Duration::from_secs(600)));
         assert_eq!(parse_duration("0s"), None);
         assert_eq!(parse_duration("soon"), None);
+        assert_eq!(parse_duration("2"), None, "a bare number is ambiguous here");
     }
 }

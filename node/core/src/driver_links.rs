@@ -16,6 +16,10 @@ pub trait DriverLinks: Send + Sync + 'static {
     /// How many session drivers are linked to this node.
     fn connected(&self) -> usize;
 
+    /// The largest statement (its code, in bytes) the link to a driver carries: a larger one
+    /// could never reach the driver, and is refused when it is submitted.
+    fn max_statement_bytes(&self) -> usize;
+
     /// Opens the route of a session's driver before it is launched: in Kafka mode its topic
     /// pair, which the launch hands to the driver; `None` when drivers dial the gateways.
     async fn open_route(&self, job: JobId, attempt: Attempt) -> Result<Option<KafkaRoute>>;

@@ -67,6 +67,8 @@ impl Error {
             Error::Store(
                 kindling_store::StoreError::Closed | kindling_store::StoreError::Fenced(_),
             ) => ErrorCode::Unavailable,
+            // An event the log does not take in one record: nothing was written.
+            Error::Store(kindling_store::StoreError::TooLarge { .. }) => ErrorCode::PayloadTooLarge,
             Error::Store(_) | Error::Member(_) => ErrorCode::Internal,
         }
     }

@@ -13,6 +13,15 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+/// The largest message a driver's gRPC client receives (gRPC's default, which the runner
+/// keeps).
+const GRPC_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The largest message on a session's Kafka route: the producers' `message.max.bytes`, which
+/// brokers accept by default.
+pub(crate) const ROUTE_MESSAGE_BYTES: usize = 1_000_000;
+/// What a statement's message holds besides its code (its id, its kind, the framing).
+const MESSAGE_HEADROOM: usize = 1024;
+
 /// How long a completion request waits for the driver's answer.
 const COMPLETION_WAIT: Duration = Duration::from_secs(10);
 
@@ -29,6 +38,14 @@ impl DriverLinks for Gateway {
 
     fn connected(&self) -> usize {
         self.links.lock().unwrap().len()
+    }
+
+    fn max_statement_bytes(&self) -> usize {
+        let message = match self.routes {
+            Some(_) => ROUTE_MESSAGE_BYTES,
+            None => GRPC_MESSAGE_BYTES,
+        };
+        message - MESSAGE_HEADROOM
     }
 
     /// In Kafka mode: creates the session's topic pair and follows its replies; returns what

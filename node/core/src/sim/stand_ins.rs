@@ -23,6 +23,9 @@ impl DriverLinks for NoDrivers {
     fn connected(&self) -> usize {
         0
     }
+    fn max_statement_bytes(&self) -> usize {
+        usize::MAX
+    }
     async fn open_route(&self, _: JobId, _: Attempt) -> Result<Option<KafkaRoute>> {
         Ok(None)
     }

@@ -57,6 +57,10 @@ impl RouteConfig {
     pub(super) fn producer(&self) -> ClientConfig {
         let mut c = self.client("route-requests");
         c.set("enable.idempotence", "true")
+            .set(
+                "message.max.bytes",
+                crate::links::ROUTE_MESSAGE_BYTES.to_string(),
+            )
             .set("acks", "all")
             .set("linger.ms", "0")
             .set("message.timeout.ms", "30000");

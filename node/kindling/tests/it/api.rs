@@ -19,7 +19,8 @@ fn app(dir: &std::path::Path) -> String {
 #[test]
 fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start(dir.path(), &["--max-body-bytes", "65536"]);
+    // Bodies up to 8 MiB: more than the driver link carries in one statement.
+    let node = start(dir.path(), &["--max-body-bytes", "8388608"]);
     let file = app(dir.path());
     // A session whose driver exits at once (the fake spark-submit) ends in error: a dead
     // session for the statement checks below.
@@ -111,6 +112,31 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
             400,
             "name",
         ),
+        // A NUL byte no process takes as an argument: refused now, not at launch.
+        (
+            "/batches",
+            json!({"file": file, "args": ["a\u{0}b"]}).to_string(),
+            400,
+            "args[0] contains a NUL byte",
+        ),
+        (
+            "/batches",
+            json!({"file": file, "name": "pi\u{0}"}).to_string(),
+            400,
+            "name contains a NUL byte",
+        ),
+        (
+            "/api/v1/batches",
+            json!({"file": file, "conf": {"spark.x": "a\u{0}"}}).to_string(),
+            400,
+            "conf.spark.x contains a NUL byte",
+        ),
+        (
+            "/batches",
+            json!({"file": file, "driverMemory": "512b"}).to_string(),
+            400,
+            "driverMemory must be between 1m and 4t",
+        ),
         (
             "/sessions",
             json!({"kind": "cobol"}).to_string(),
@@ -156,6 +182,12 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         ),
         (
             &*Box::leak(format!("/sessions/{dead}/statements").into_boxed_str()),
+            json!({"code": "x".repeat(5 << 20)}).to_string(),
+            413,
+            "a statement may be at most 4193280 bytes",
+        ),
+        (
+            &*Box::leak(format!("/sessions/{dead}/statements").into_boxed_str()),
             json!({"code": "1", "kind": "r"}).to_string(),
             400,
             "not supported",
@@ -197,10 +229,10 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         );
     }
     // A body over the limit.
-    let huge = json!({"file": file, "args": ["x".repeat(70_000)]}).to_string();
+    let huge = json!({"file": file, "args": ["x".repeat(9 << 20)]}).to_string();
     let (got, reply) = node.post_raw("/batches", huge);
     assert_eq!(got, 413, "{reply}");
-    assert!(reply["msg"].as_str().unwrap().contains("65536"));
+    assert!(reply["msg"].as_str().unwrap().contains("8388608"));
     // Unknown ids and bad parameters on reads.
     for (path, status) in [
         ("/batches/4242", 404),
