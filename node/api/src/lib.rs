@@ -51,5 +51,21 @@ pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
                 r
             },
         ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// A handler that panicked answers 500 with the usual error body, and the node goes on:
+/// nothing it holds is left poisoned (its locks do not poison).
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic");
+    tracing::error!(panic = %what, "a request handler panicked");
+    axum::response::IntoResponse::into_response(ApiError::new(
+        ErrorCode::Internal,
+        "the node failed on this request; its log says why",
+    ))
 }

@@ -34,8 +34,9 @@ use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kindling_events::{Attempt, JobId};
 use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams, PostParams, Preconditions};
 use logs::LogStore;
+use parking_lot::Mutex;
 use state::DriverPhase;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -165,8 +166,8 @@ impl Inner {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        self.state.lock()
     }
     /// Deletes the driver's pod (if it is this cluster's), its service and its secret.
     async fn delete_driver(&self, name: &str) -> Result<()> {

@@ -15,10 +15,11 @@ use kindling_backend::{
 };
 use kindling_events::spec::JobKind;
 use kindling_events::{Attempt, JobId};
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -140,7 +141,7 @@ impl LocalBackend {
         pid: i32,
         child: Option<tokio::process::Child>,
     ) {
-        self.pids.lock().unwrap().insert(name.to_string(), pid);
+        self.pids.lock().insert(name.to_string(), pid);
         let events = self.events.clone();
         let pids = self.pids.clone();
         let dir = self.dir(name);
@@ -169,7 +170,7 @@ impl LocalBackend {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             done.cancel();
-            pids.lock().unwrap().remove(&name);
+            pids.lock().remove(&name);
             let _ = events.send(BackendEvent::Exited {
                 job,
                 attempt,
@@ -360,7 +361,7 @@ impl ClusterBackend for LocalBackend {
     }
 
     async fn find(&self, job: JobId, attempt: Attempt, driver_name: &str) -> Result<Found> {
-        if let Some(pid) = self.pids.lock().unwrap().get(driver_name) {
+        if let Some(pid) = self.pids.lock().get(driver_name) {
             return Ok(Found::Running {
                 driver_id: format!("local:{pid}"),
             });
@@ -384,7 +385,6 @@ impl ClusterBackend for LocalBackend {
         let pid = self
             .pids
             .lock()
-            .unwrap()
             .get(driver_name)
             .copied()
             .or_else(|| find_process(&self.tag(driver_name)));

@@ -43,9 +43,10 @@ use kindling_backend::{
 };
 use kindling_events::spec::JobKind;
 use kindling_events::{Attempt, JobId};
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -487,7 +488,7 @@ impl Inner {
             .filter(|d| d.mainclass.as_deref() == Some(SPARK_SUBMIT))
             .collect();
         let unread: Vec<(String, Option<String>)> = {
-            let tags = self.tags.lock().unwrap();
+            let tags = self.tags.lock();
             ours.iter()
                 .filter(|d| !tags.contains_key(&d.id))
                 .map(|d| {
@@ -504,7 +505,7 @@ impl Inner {
         .buffer_unordered(8)
         .collect()
         .await;
-        let mut tags = self.tags.lock().unwrap();
+        let mut tags = self.tags.lock();
         // Forget drivers the master has forgotten: the cache stays as small as its list.
         tags.retain(|id, _| ours.iter().any(|d| &d.id == id));
         for (id, found) in read {
@@ -561,9 +562,8 @@ impl Inner {
     fn watch(&self, job: JobId, attempt: Attempt, name: &str, driver_id: &str) {
         self.tags
             .lock()
-            .unwrap()
             .insert(driver_id.to_string(), Some(tag(&self.cfg, name)));
-        let mut watched = self.watched.lock().unwrap();
+        let mut watched = self.watched.lock();
         if watched.get(name).is_some_and(|w| w.driver_id == driver_id) {
             return;
         }
@@ -581,7 +581,7 @@ impl Inner {
 
     /// The id of the driver called `name`: the watched one, else the one the cluster holds.
     async fn driver_id(&self, name: &str) -> Result<Option<String>> {
-        if let Some(w) = self.watched.lock().unwrap().get(name) {
+        if let Some(w) = self.watched.lock().get(name) {
             return Ok(Some(w.driver_id.clone()));
         }
         let tag = tag(&self.cfg, name);
@@ -601,7 +601,6 @@ impl Inner {
         let watched: Vec<(String, String, bool)> = self
             .watched
             .lock()
-            .unwrap()
             .iter()
             .map(|(n, w)| (n.clone(), w.driver_id.clone(), w.app_reported))
             .collect();
@@ -639,7 +638,7 @@ impl Inner {
                     }
                 },
             };
-            if let Some(w) = self.watched.lock().unwrap().get_mut(&name) {
+            if let Some(w) = self.watched.lock().get_mut(&name) {
                 w.missing = 0;
             }
             let phase = driver_phase(&state);
@@ -669,7 +668,7 @@ impl Inner {
         if driver_id == old_id || !driver_phase(&state).live() {
             return;
         }
-        let mut watched = self.watched.lock().unwrap();
+        let mut watched = self.watched.lock();
         if let Some(w) = watched.get_mut(name).filter(|w| w.driver_id == old_id) {
             tracing::info!(driver = %name, %old_id, new_id = %driver_id, "the master relaunched the driver");
             w.driver_id = driver_id;
@@ -680,7 +679,7 @@ impl Inner {
 
     fn on_missing(&self, name: &str, driver_id: &str) {
         let gone = {
-            let mut watched = self.watched.lock().unwrap();
+            let mut watched = self.watched.lock();
             match watched.get_mut(name) {
                 Some(w) if w.driver_id == driver_id => {
                     w.missing += 1;
@@ -697,7 +696,7 @@ impl Inner {
 
     fn end(&self, name: &str, driver_id: &str, exit_code: Option<i32>) {
         let w = {
-            let mut watched = self.watched.lock().unwrap();
+            let mut watched = self.watched.lock();
             match watched.get(name) {
                 Some(w) if w.driver_id == driver_id => watched.remove(name),
                 _ => None,
@@ -728,7 +727,7 @@ impl Inner {
         // The driver runs on the worker's host.
         let spark_ui_url = ui_port.map(|port| format!("http://{}:{port}", worker.host));
         let w = {
-            let mut watched = self.watched.lock().unwrap();
+            let mut watched = self.watched.lock();
             match watched.get_mut(name) {
                 Some(w) if w.driver_id == driver_id && !w.app_reported => {
                     w.app_reported = true;
@@ -811,7 +810,7 @@ impl ClusterBackend for StandaloneBackend {
 
     async fn find(&self, job: JobId, attempt: Attempt, driver_name: &str) -> Result<Found> {
         let inner = &self.inner;
-        if let Some(w) = inner.watched.lock().unwrap().get(driver_name) {
+        if let Some(w) = inner.watched.lock().get(driver_name) {
             return Ok(Found::Running {
                 driver_id: w.driver_id.clone(),
             });

@@ -36,11 +36,12 @@ pub use config::{
 use kindling_events::spec::JobKind;
 use kindling_events::{Attempt, JobId};
 use logs::LogStore;
+use parking_lot::Mutex;
 use rm::{App, Killed, Rm, RmError};
 use state::AppPhase;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracker::Watched;
@@ -129,8 +130,8 @@ impl Inner {
         BackendError::Io(format!("cluster {}: {what}: {e}", self.name()))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watched>> {
-        self.watched.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> parking_lot::MutexGuard<'_, HashMap<String, Watched>> {
+        self.watched.lock()
     }
 
     /// The application of the driver called `name` on this cluster: the first submitted, if
@@ -287,12 +288,12 @@ impl Inner {
 impl Inner {
     /// The lock of one driver's launches on this node.
     fn launch_lock(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut launching = self.launching.lock().unwrap_or_else(|p| p.into_inner());
+        let mut launching = self.launching.lock();
         launching.entry(name.to_string()).or_default().clone()
     }
 
     fn launch_done(&self, name: &str, lock: Arc<tokio::sync::Mutex<()>>) {
-        let mut launching = self.launching.lock().unwrap_or_else(|p| p.into_inner());
+        let mut launching = self.launching.lock();
         // Only the map and this launch hold it: nobody waits.
         if Arc::strong_count(&lock) == 2 {
             launching.remove(name);

@@ -8,10 +8,10 @@
 //! Every request carries `user.name` (Hadoop's simple authentication): the RM needs a user to
 //! kill an application, and applies view ACLs to what it shows.
 
+use parking_lot::Mutex;
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::sync::Mutex;
 use std::time::Duration;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -162,10 +162,7 @@ impl Rm {
 
     /// The server that answered last, if any.
     pub fn active(&self) -> Option<String> {
-        self.active
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.active.lock().clone()
     }
 
     async fn send(
@@ -243,7 +240,7 @@ impl Rm {
                 failures.push(format!("{base}: standby, no active ResourceManager"));
                 continue;
             }
-            *self.active.lock().unwrap_or_else(|p| p.into_inner()) = Some(base.clone());
+            *self.active.lock() = Some(base.clone());
             return Ok(Answer {
                 url: base,
                 status,

@@ -12,9 +12,10 @@
 use crate::{BackendEvent, ClusterBackend};
 use async_trait::async_trait;
 use kindling_events::{Cluster, LogPosition};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +79,7 @@ impl Backends {
     /// The backend of `cluster`, built for its revision (or a newer one already built).
     pub async fn get(&self, cluster: &Cluster) -> Result<Arc<dyn ClusterBackend>, String> {
         let slot = {
-            let mut slots = self.slots.lock().unwrap();
+            let mut slots = self.slots.lock();
             match slots.get(&cluster.name) {
                 Some(s) if s.revision >= cluster.revision => s.clone(),
                 old => {
@@ -111,7 +112,7 @@ impl Backends {
 
     /// Stops and drops the backend of a cluster that left the registry.
     pub fn forget(&self, name: &str) {
-        if let Some(slot) = self.slots.lock().unwrap().remove(name) {
+        if let Some(slot) = self.slots.lock().remove(name) {
             slot.stop.cancel();
         }
     }

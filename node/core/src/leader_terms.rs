@@ -7,8 +7,8 @@
 //! Fed by the projector only; read by `Core`. It holds positions and terms, never events.
 
 use kindling_events::{Envelope, LeaderFence, LogPosition, Term};
+use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::Mutex;
 
 /// Rises kept. Terms change a few times a minute at worst (the chaos runs: about 1,000 an
 /// hour), and a question is only ever about the last moments of the log.
@@ -32,7 +32,7 @@ impl LeaderTerms {
     /// Starts from the fence the projections reached, for the log before `next`: a replay
     /// applies events without showing them one by one.
     pub fn seed(&self, fence: LeaderFence, next: LogPosition) {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.lock();
         if next <= inner.next {
             return;
         }
@@ -48,7 +48,7 @@ impl LeaderTerms {
     /// Notes the terms of `batch`, consecutive events in log order; events already observed
     /// are skipped.
     pub fn observe(&self, batch: &[Envelope]) {
-        let mut guard = self.inner.lock().unwrap();
+        let mut guard = self.inner.lock();
         let inner = &mut *guard;
         for env in batch {
             if env.position < inner.next {
@@ -68,7 +68,7 @@ impl LeaderTerms {
     /// The first event of a newer term than `term` before `position`, if one was observed:
     /// its term and position.
     pub fn newer_before(&self, term: Term, position: LogPosition) -> Option<(Term, LogPosition)> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock();
         inner
             .rises
             .iter()

@@ -59,3 +59,43 @@ impl WriteModel {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kindling_events::{Envelope, Event, LogPosition, NewEvent, NodeId, Origin};
+
+    fn job(id: u64) -> Job {
+        let spec = kindling_store::conformance::batch_spec(None);
+        let env = Envelope::new(
+            LogPosition(id),
+            NewEvent {
+                aggregate: kindling_events::Aggregate::Job(JobId(id)),
+                version: 1,
+                origin: Origin::Api,
+                node: NodeId(1),
+                at_ms: 0,
+                event: Event::JobSubmitted { spec },
+            },
+        );
+        Job::created(&env).unwrap()
+    }
+
+    /// A request that panics while it holds the map (here: a thread) must not leave every
+    /// later request failing on a poisoned lock, as a `std::sync::Mutex` would.
+    #[test]
+    fn a_panic_while_the_map_is_locked_leaves_it_usable() {
+        let model = Arc::new(WriteModel::default());
+        model.adopt(job(1));
+        let holder = model.clone();
+        let crashed = std::thread::spawn(move || {
+            let _held = holder.jobs.lock();
+            panic!("a request failed while holding the write model");
+        })
+        .join();
+        assert!(crashed.is_err());
+        assert!(model.get(JobId(1)).is_some());
+        model.adopt(job(2));
+        assert_eq!(model.len(), 2);
+    }
+}

@@ -110,8 +110,8 @@ async fn pump<M, F>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parking_lot::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
     use tokio::sync::Notify;
 
     #[tokio::test]
@@ -132,7 +132,7 @@ mod tests {
                         // The result's append to the log is held until the test lets it go.
                         append_done.notified().await;
                     }
-                    handled.lock().unwrap().push(m);
+                    handled.lock().push(m);
                 }
             },
         );
@@ -150,7 +150,7 @@ mod tests {
             tokio::time::timeout(Duration::from_secs(10), all_heard)
                 .await
                 .expect("the heartbeats were heard while the result waited on the log");
-            assert!(handled.lock().unwrap().is_empty());
+            assert!(handled.lock().is_empty());
             append_done.notify_one();
             tx.send("started").unwrap();
             drop(tx);
@@ -158,7 +158,7 @@ mod tests {
         tokio::join!(pumped, driver);
         assert_eq!(heard.load(Ordering::SeqCst), 5);
         assert_eq!(
-            *handled.lock().unwrap(),
+            *handled.lock(),
             ["result", "heartbeat", "heartbeat", "heartbeat", "started"],
             "handled one at a time, in the order sent"
         );

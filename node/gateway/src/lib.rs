@@ -30,10 +30,11 @@ use kindling_events::{
     Attempt, Command, JobId, JobState, Origin, StatementId, StatementOutput, StatementState,
 };
 use kindling_proto::driver::v1 as pb;
+use parking_lot::Mutex;
 use status::status;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tonic::Status;
@@ -98,7 +99,7 @@ impl Gateway {
     }
 
     fn sender(&self, job: JobId) -> Option<mpsc::Sender<Outgoing>> {
-        self.links.lock().unwrap().get(&job).map(|l| l.tx.clone())
+        self.links.lock().get(&job).map(|l| l.tx.clone())
     }
 
     fn leader_hint(&self) -> String {
@@ -159,7 +160,7 @@ impl Gateway {
                 heartbeat_interval_ms: self.heartbeat_interval.as_millis() as u32,
             },
         ))));
-        self.links.lock().unwrap().insert(
+        self.links.lock().insert(
             job,
             Link {
                 attempt,
@@ -176,7 +177,7 @@ impl Gateway {
     /// the current one.
     fn unlink(&self, job: JobId, conn: u64) -> Option<Link> {
         let removed = {
-            let mut links = self.links.lock().unwrap();
+            let mut links = self.links.lock();
             match links.get(&job) {
                 Some(l) if l.conn == conn => links.remove(&job),
                 _ => None,
@@ -240,7 +241,7 @@ impl Gateway {
     /// The driver on link `conn` of `job` was heard from just now (any message counts as a
     /// heartbeat).
     pub(crate) fn heard(&self, job: JobId, conn: u64) {
-        if let Some(l) = self.links.lock().unwrap().get_mut(&job) {
+        if let Some(l) = self.links.lock().get_mut(&job) {
             if l.conn == conn {
                 l.last_seen = Instant::now();
             }
@@ -281,8 +282,7 @@ impl Gateway {
                     .await;
                 match recorded {
                     Ok(_) | Err(Error::Domain(_)) => {
-                        if let Some(at) = self.dispatched.lock().unwrap().remove(&(job, statement))
-                        {
+                        if let Some(at) = self.dispatched.lock().remove(&(job, statement)) {
                             metrics::statement_latency(at.elapsed());
                         }
                         if let Some(tx) = self.sender(job) {
@@ -298,7 +298,7 @@ impl Gateway {
                 }
             }
             Body::Completion(c) => {
-                if let Some(done) = self.completions.lock().unwrap().remove(&c.request_id) {
+                if let Some(done) = self.completions.lock().remove(&c.request_id) {
                     let _ = done.send(c.candidates);
                 }
             }

@@ -30,14 +30,13 @@ impl DriverLinks for Gateway {
     fn last_seen(&self, job: JobId, attempt: Attempt) -> Option<Instant> {
         self.links
             .lock()
-            .unwrap()
             .get(&job)
             .filter(|l| l.attempt == attempt)
             .map(|l| l.last_seen)
     }
 
     fn connected(&self) -> usize {
-        self.links.lock().unwrap().len()
+        self.links.lock().len()
     }
 
     fn max_statement_bytes(&self) -> usize {
@@ -75,7 +74,7 @@ impl DriverLinks for Gateway {
         if let Some(routes) = &self.routes {
             routes.stop_all();
         }
-        let links: Vec<Link> = self.links.lock().unwrap().drain().map(|(_, l)| l).collect();
+        let links: Vec<Link> = self.links.lock().drain().map(|(_, l)| l).collect();
         for l in links {
             let _ = l.tx.try_send(Err(status(
                 ErrorCode::Unavailable,
@@ -90,7 +89,7 @@ impl DriverLinks for Gateway {
         if let Some(routes) = &self.routes {
             routes.stop(job);
         }
-        let link = self.links.lock().unwrap().remove(&job);
+        let link = self.links.lock().remove(&job);
         if let Some(l) = link {
             let _ =
                 l.tx.send(Ok(msg(pb::node_message::Body::Shutdown(pb::Shutdown {
@@ -104,7 +103,6 @@ impl DriverLinks for Gateway {
     async fn run(&self, job: JobId, statement: StatementId, kind: SessionKind, code: String) {
         self.dispatched
             .lock()
-            .unwrap()
             .entry((job, statement))
             .or_insert_with(Instant::now);
         if let Some(tx) = self.sender(job) {
@@ -144,7 +142,7 @@ impl DriverLinks for Gateway {
         };
         let id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let (done, rx) = oneshot::channel();
-        self.completions.lock().unwrap().insert(id, done);
+        self.completions.lock().insert(id, done);
         let _ = tx
             .send(Ok(msg(pb::node_message::Body::Complete(
                 pb::CompletionRequest {
@@ -156,7 +154,7 @@ impl DriverLinks for Gateway {
             ))))
             .await;
         let out = tokio::time::timeout(COMPLETION_WAIT, rx).await;
-        self.completions.lock().unwrap().remove(&id);
+        self.completions.lock().remove(&id);
         match out {
             Ok(Ok(c)) => Ok(c),
             _ => Err(Error::Unavailable(format!(

@@ -6,7 +6,8 @@
 use crate::core::Core;
 use crate::error::Result;
 use kindling_events::{Cluster, Registry, DEFAULT_CLUSTER};
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 pub struct Catalog {
     builtin: Cluster,
@@ -39,7 +40,7 @@ impl Catalog {
 
     /// Keeps `registry` unless the cache already holds a later one.
     pub fn remember(&self, registry: Arc<Registry>) {
-        let mut cached = self.cached.lock().unwrap();
+        let mut cached = self.cached.lock();
         if registry.version >= cached.version {
             *cached = registry;
         }
@@ -50,7 +51,7 @@ impl Catalog {
         if name == DEFAULT_CLUSTER {
             return Ok(Some(self.builtin.clone()));
         }
-        let cached = self.cached.lock().unwrap().clone();
+        let cached = self.cached.lock().clone();
         if let Some(c) = cached.get(name) {
             return Ok(Some(c.clone()));
         }
@@ -67,7 +68,7 @@ impl Catalog {
 
     /// The names of every cluster, for messages about an unknown one.
     pub fn names(&self) -> Vec<String> {
-        let cached = self.cached.lock().unwrap().clone();
+        let cached = self.cached.lock().clone();
         std::iter::once(self.builtin.name.clone())
             .chain(cached.clusters.keys().cloned())
             .collect()

@@ -45,6 +45,7 @@ use kindling_backend::KafkaRoute;
 use kindling_core::{Error, Result};
 use kindling_events::{Attempt, JobId};
 use kindling_proto::driver::v1 as pb;
+use parking_lot::Mutex;
 use prost::Message as _;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
@@ -53,7 +54,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -188,7 +189,7 @@ impl KafkaRoutes {
     /// Stops following `job`'s route (its driver ended or is being stopped).
     pub(super) fn stop(&self, job: JobId) {
         let topic = self.cfg.route(job).replies;
-        if let Some(f) = self.followed.lock().unwrap().remove(&topic) {
+        if let Some(f) = self.followed.lock().remove(&topic) {
             self.unfollow(&topic, f);
         }
     }
@@ -196,7 +197,7 @@ impl KafkaRoutes {
     /// Stops following `job`'s route if it still serves `attempt`.
     fn stop_attempt(&self, job: JobId, attempt: Attempt) {
         let topic = self.cfg.route(job).replies;
-        let mut followed = self.followed.lock().unwrap();
+        let mut followed = self.followed.lock();
         if followed.get(&topic).is_some_and(|f| f.attempt == attempt) {
             let f = followed.remove(&topic).expect("just seen");
             drop(followed);
@@ -206,7 +207,7 @@ impl KafkaRoutes {
 
     /// Stops following every route (this node no longer leads).
     pub(super) fn stop_all(&self) {
-        let all: Vec<(String, Followed)> = self.followed.lock().unwrap().drain().collect();
+        let all: Vec<(String, Followed)> = self.followed.lock().drain().collect();
         for (topic, f) in all {
             self.unfollow(&topic, f);
         }
@@ -229,7 +230,7 @@ impl KafkaRoutes {
         how: Resume,
     ) -> Result<()> {
         let topic = self.cfg.route(job).replies;
-        let mut followed = self.followed.lock().unwrap();
+        let mut followed = self.followed.lock();
         if let Some(f) = followed.get(&topic) {
             if f.attempt == attempt {
                 return Ok(());
@@ -305,7 +306,7 @@ impl KafkaRoutes {
                     }
                 }
             };
-            let followed = self.followed.lock().unwrap().get(m.topic()).map(|f| {
+            let followed = self.followed.lock().get(m.topic()).map(|f| {
                 let ours = m.key() == Some(f.attempt.0.to_string().as_bytes());
                 (f.inbox.clone(), ours.then(|| f.heard.clone()))
             });

@@ -40,7 +40,7 @@ fn follow(routes: &KafkaRoutes, topic: &str) -> mpsc::Receiver<Reply> {
 }
 
 fn follow_hearing(routes: &KafkaRoutes, topic: &str, heard: Heard) -> mpsc::Receiver<Reply> {
-    let mut followed = routes.followed.lock().unwrap();
+    let mut followed = routes.followed.lock();
     routes
         .read(&mut followed, topic, JobId(3), Attempt(1), heard)
         .unwrap()

@@ -10,6 +10,7 @@ mod api;
 mod cluster_restarts;
 mod clusters;
 mod driver_routes;
+mod elections;
 mod spark_batches;
 mod spark_clients;
 mod spark_cluster;

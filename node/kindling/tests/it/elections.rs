@@ -1,0 +1,66 @@
+//! What a client is told while no member can lead: two `kindling` processes on the real
+//! broker (tansu), the leader killed, so the survivor has no quorum. A request that needs a
+//! leader (a new job's id block, a command forwarded to the leader) answers 503 with
+//! `Retry-After`, never 500. `spark-submit` is a short shell program: Spark is not what is
+//! checked.
+
+use crate::common::cluster::{wait_for_leader, Cluster};
+use crate::common::fake_spark_home;
+use kindling_testkit::services;
+use serde_json::json;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+#[test]
+fn without_a_leader_requests_that_need_one_answer_503_with_retry_after() {
+    let kafka = services::local_kafka();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster {
+        dir: dir.path().to_path_buf(),
+        spark_home: fake_spark_home(dir.path()),
+        flags: [
+            "--event-log",
+            "kafka",
+            "--kafka-brokers",
+            &kafka.addr.to_string(),
+            "--kafka-topic",
+            "kindling.elections.events",
+        ]
+        .map(String::from)
+        .to_vec(),
+    };
+    let (mut n1, raft1) = cluster.start(1, None);
+    let (n2, _) = cluster.start(2, Some(&raft1));
+    assert_eq!(wait_for_leader(&[&n1, &n2], 2, T), 1);
+    let app = crate::common::program(dir.path(), "app.py", "print(1)\n");
+    let (status, b) = n1.post("/batches", json!({"file": app, "args": ["sleep=60"]}));
+    assert_eq!(status, 201, "{b}");
+    n1.kill9();
+
+    let http = reqwest::blocking::Client::new();
+    // Node 2 never leased a block of job ids, and cannot without a leader.
+    let submitted = http
+        .post(n2.url("/batches"))
+        .json(&json!({"file": app}))
+        .send()
+        .unwrap();
+    // A command on an existing job goes to the leader, and there is none.
+    let killed = http
+        .delete(n2.url(&format!("/batches/{}", b["id"])))
+        .send()
+        .unwrap();
+    for (what, r) in [("a new batch", submitted), ("a kill", killed)] {
+        assert_eq!(r.status().as_u16(), 503, "{what}");
+        let retry = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        assert_eq!(retry.as_deref(), Some("1"), "{what}");
+        let body: serde_json::Value = r.json().unwrap();
+        assert!(
+            body["msg"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}: {body}"
+        );
+    }
+}
