@@ -8,7 +8,8 @@
 //! driver pods ([`watch`]) feeds a cache of their latest state; drivers the scheduler launched
 //! or found are reported from it (application id once the container runs, exit with Kubernetes'
 //! reason once it ends, [`state`]); logs are copied to local files as they stream ([`logs`]).
-//! It keeps nothing else: what it must find again after a restart it finds on the cluster.
+//! It keeps nothing else: what it must find again after a restart it finds on the cluster
+//! (or, for a driver whose pod is gone, in the end it kept).
 //! It must not touch pods that are not labelled with its Kindling cluster id.
 
 mod from_cluster;
@@ -317,7 +318,12 @@ impl ClusterBackend for KubernetesBackend {
             .await
             .map_err(|e| inner.io(&format!("cannot read pod {driver_name}"), e))?;
         let Some(pod) = pod else {
-            return Ok(Found::Never);
+            // The cluster has no trace of it; this node may have: the end of a driver whose
+            // pod a kill or the retention deleted.
+            return Ok(match inner.logs.read_exit(driver_name) {
+                Some(exit_code) => Found::Ended { exit_code },
+                None => Found::Never,
+            });
         };
         if !pod::is_driver_of(&pod, &inner.cfg, job, attempt) {
             return Err(BackendError::Io(format!(

@@ -2,7 +2,8 @@
 //! into `<logs_dir>/<cluster>/<driver>.log` as it streams, so it outlives the pod. Lines are
 //! stored as the kubelet timestamps them (`timestamps=true`), which is how a copy interrupted
 //! by a disconnect or a node restart resumes (`sinceTime`) without losing or repeating lines.
-//! How a driver ended is kept beside it in `<driver>.end`, one line.
+//! How a driver ended is kept beside it in `<driver>.end`, one line, and its exit code in
+//! `<driver>.exit`.
 
 use k8s_openapi::jiff::Timestamp;
 use std::io::{Read, Seek, SeekFrom};
@@ -78,12 +79,22 @@ impl LogStore {
         path.exists().then_some(path)
     }
 
-    pub fn write_end(&self, driver: &str, line: &str) {
+    /// Keeps how the driver ended: the line that closes its log, and its exit code (`-`
+    /// when unknown), which `find` answers once the pod is gone.
+    pub fn write_end(&self, driver: &str, line: &str, exit_code: Option<i32>) {
+        let code = exit_code.map_or_else(|| "-".to_string(), |c| c.to_string());
         let written = std::fs::create_dir_all(&self.dir)
+            .and_then(|_| std::fs::write(self.path(driver, "exit"), format!("{code}\n")))
             .and_then(|_| std::fs::write(self.path(driver, "end"), format!("{line}\n")));
         if let Err(e) = written {
             tracing::warn!(driver, error = %e, "cannot keep how the driver ended");
         }
+    }
+
+    /// The kept exit code of a driver whose end this node kept (`Some(None)`: unknown).
+    pub fn read_exit(&self, driver: &str) -> Option<Option<i32>> {
+        let text = std::fs::read_to_string(self.path(driver, "exit")).ok()?;
+        Some(text.trim().parse().ok())
     }
 
     pub fn read_end(&self, driver: &str) -> Option<String> {
@@ -232,7 +243,11 @@ mod tests {
         let shown: Vec<&str> = text.lines().map(text_of).collect();
         assert_eq!(shown, ["hello", "world"]);
         assert_eq!(store.resume("d").skip, 1);
-        store.write_end("d", "kindling: ended");
+        assert_eq!(store.read_exit("d"), None);
+        store.write_end("d", "kindling: ended", Some(143));
         assert_eq!(store.read_end("d").as_deref(), Some("kindling: ended"));
+        assert_eq!(store.read_exit("d"), Some(Some(143)));
+        store.write_end("d", "kindling: ended", None);
+        assert_eq!(store.read_exit("d"), Some(None));
     }
 }

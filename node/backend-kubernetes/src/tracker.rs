@@ -222,6 +222,7 @@ impl Inner {
                 self.driver_id(name),
                 exit.describe()
             ),
+            exit.exit_code,
         );
     }
 

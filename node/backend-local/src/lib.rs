@@ -23,8 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Runs the driver command, then writes its exit status where the node will look.
-const WRAPPER: &str = r#""$@"; code=$?; echo "$code" > "$KINDLING_EXIT_FILE"; exit "$code""#;
+/// Runs the driver command, then writes its exit status where the node will look. A kill
+/// signals the whole process group: the wrapper outlives the SIGTERM (its trap runs only once
+/// the driver has exited) so that a killed driver's status (143 from a JVM) is recorded too.
+const WRAPPER: &str =
+    r#"trap : TERM; "$@"; code=$?; echo "$code" > "$KINDLING_EXIT_FILE"; exit "$code""#;
 
 #[derive(Debug, Clone)]
 pub struct LocalConfig {
@@ -289,6 +292,11 @@ fn app_id_in(dir: &Path) -> Option<String> {
 #[async_trait]
 impl ClusterBackend for LocalBackend {
     async fn launch(&self, l: LaunchSpec) -> Result<String> {
+        if let Some(pid) = self.pids.lock().get(&l.driver_name) {
+            // Re-issued launch of a driver this node watches already: a second watch would
+            // report its end twice.
+            return Ok(format!("local:{pid}"));
+        }
         if let Some(pid) = find_process(&self.tag(&l.driver_name)) {
             // Re-issued launch: the driver exists already.
             self.watch(l.job, l.attempt, &l.driver_name, pid, None);

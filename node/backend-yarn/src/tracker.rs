@@ -199,16 +199,20 @@ impl Inner {
         self.record_end(&name, &app_id, &end);
         tracing::info!(cluster = %self.name(), driver = %name, %app_id,
             exit_code = ?end.exit_code, reason = %end.reason, "driver ended");
+        // No longer watched before the end is out: a `find` after it asks the cluster, which
+        // says it ended, instead of answering "running" from here.
+        {
+            let mut watched = self.lock();
+            if watched.get(&name).is_some_and(|w| w.app_id == app_id) {
+                watched.remove(&name);
+            }
+        }
         let _ = self.events.send(BackendEvent::Exited {
             job,
             attempt,
             exit_code: end.exit_code,
             reason: Some(end.reason.clone()).filter(|r| !r.is_empty()),
         });
-        let mut watched = self.lock();
-        if watched.get(&name).is_some_and(|w| w.app_id == app_id) {
-            watched.remove(&name);
-        }
     }
 
     pub(super) fn record_end(&self, name: &str, app_id: &str, end: &AppEnd) {

@@ -6,9 +6,13 @@
 //! Beside the port: [`Backends`], one instance per cluster built through a
 //! [`BackendFactory`] (the node wires the adapters into one), and [`settings`], the
 //! connection settings each kind of cluster takes. The adapters (local, standalone,
-//! Kubernetes, YARN) are crates of their own; none of them is known here.
+//! Kubernetes, YARN) are crates of their own; none of them is known here. Each passes the one
+//! conformance suite of the port, `conformance` (behind the feature of that name), from its
+//! own tests.
 
 pub mod backends;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 pub mod driver_log;
 pub mod settings;
 

@@ -1,6 +1,7 @@
 //! Spark homes for tests: the project venv's real pyspark (`ops/dev/install-spark` makes it),
 //! and a stand-in whose `spark-submit` is a short shell program, for tests of Kindling's own
-//! bookkeeping where Spark itself is not what is checked.
+//! bookkeeping where Spark itself is not what is checked; and the small Python driver the
+//! backends' conformance suite runs on real Spark.
 
 use std::path::{Path, PathBuf};
 
@@ -55,4 +56,40 @@ pub fn program(dir: &Path, name: &str, code: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, code).unwrap();
     p.display().to_string()
+}
+
+/// The driver of the backends' conformance suite, for clusters that run real Spark: a Python
+/// program (no SparkSession, so it costs one driver JVM and nothing more) that prints its
+/// first argument on a line, waits for the file its third argument names (`-`: none) to
+/// exist, then exits with its second. It gives up waiting, and exits, once the file's
+/// directory is gone: a test that failed leaves no driver behind when its directory goes.
+pub fn conformance_driver(dir: &Path) -> PathBuf {
+    let path = dir.join("conformance_driver.py");
+    std::fs::write(
+        &path,
+        r#"import os
+import sys
+import time
+
+line, code, release = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+print(line, flush=True)
+while release != "-" and not os.path.exists(release):
+    if not os.path.isdir(os.path.dirname(release)):
+        break
+    time.sleep(0.1)
+sys.exit(code)
+"#,
+    )
+    .unwrap();
+    path
+}
+
+/// The arguments of [`conformance_driver`]: print `line`, then exit with `code`, once `release`
+/// exists if one is given.
+pub fn conformance_args(line: &str, code: i32, release: Option<&Path>) -> Vec<String> {
+    vec![
+        line.to_string(),
+        code.to_string(),
+        release.map_or_else(|| "-".to_string(), |p| p.display().to_string()),
+    ]
 }

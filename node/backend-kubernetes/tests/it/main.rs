@@ -5,7 +5,10 @@
 //! run a small shell program in place of Spark (`busybox` by default), which does what the
 //! fake's control calls would have done; tests that need what only the fake can do (break a
 //! watch, compact the history, evict a pod, two API servers) say so and stop early there.
-//! Waits are on observable state with deadlines; nothing sleeps to synchronise.
+//! Waits are on observable state with deadlines; nothing sleeps to synchronise. The
+//! `ClusterBackend` conformance suite runs on the fake too ([`conformance`]).
+
+mod conformance;
 
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kindling_backend::{
@@ -875,9 +878,12 @@ async fn kill_deletes_the_pod_its_service_and_its_secret() {
     .await;
     // Killing what is gone already is not an error.
     w.backend.kill(&name).await.unwrap();
+    // The pod is gone; this node kept its end.
     assert_eq!(
         w.backend.find(job, Attempt(1), &name).await.unwrap(),
-        Found::Never
+        Found::Ended {
+            exit_code: Some(EXIT_KILLED)
+        }
     );
 }
 

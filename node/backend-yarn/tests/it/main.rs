@@ -5,8 +5,10 @@
 //! `spark-submit --master yarn --deploy-mode cluster` prints, and "submits" by leaving the
 //! application id where the fake takes it in. Tests script each application's life through
 //! the fake. docs/yarn.md says how to check the backend against a real cluster.
-//! Waits are on observable state with deadlines; nothing sleeps to synchronise.
+//! Waits are on observable state with deadlines; nothing sleeps to synchronise. The
+//! `ClusterBackend` conformance suite runs on the fake too ([`conformance`]).
 
+mod conformance;
 mod yarn_fake;
 
 use kindling_backend::{

@@ -83,6 +83,12 @@ impl KubeFake {
         self.shared.store().all(resource)
     }
 
+    /// Changes whenever anything in the fake does (an object written, a log line added), for a
+    /// test that plays the kubelet as pods appear.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.changed.subscribe()
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.shared.requests.lock().unwrap().clone()
     }

@@ -20,7 +20,8 @@
 //! e.g. rejected), with its `startedTime` set then, as the RM sets it when it takes an
 //! application in. Tests then script its
 //! life: [`RmFake::set`] serves another recorded state, [`RmFake::aggregate`] moves its logs to
-//! the log server. Every request is recorded.
+//! the log server, [`RmFake::print`] adds a line to its driver's `stdout`. Every request is
+//! recorded.
 
 #![allow(dead_code)]
 
@@ -72,6 +73,8 @@ pub struct FakeApp {
     /// A kill was accepted: the application is `KILLED` when next read.
     pub killing: bool,
     pub logs: Logs,
+    /// Lines the driver printed (to its container's `stdout`) besides the recorded ones.
+    pub printed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,6 +235,12 @@ impl RmFake {
         });
     }
 
+    /// The driver prints a line: its container's `stdout` shows it after the recorded lines,
+    /// on the NodeManager and, once aggregated, on the log server.
+    pub fn print(&self, id: &str, line: &str) {
+        self.update(id, |a| a.printed.push(line.to_string()));
+    }
+
     /// YARN finished aggregating the logs: they are on the log server now.
     pub fn aggregate(&self, id: &str) {
         self.update(id, |a| {
@@ -254,6 +263,7 @@ impl RmFake {
             patch: Map::new(),
             killing: false,
             logs: Logs::OnNode,
+            printed: vec![],
         };
         self.shared.lock().apps.insert(id.clone(), app);
         id
@@ -321,6 +331,27 @@ impl Shared {
             app[k] = val.clone();
         }
         v["app"].take()
+    }
+
+    /// A recorded log page of an application's container with what its driver printed since:
+    /// at the end of the `stdout` page's log text, HTML-escaped as the pages escape it.
+    fn log_page(&self, fixture: &str, a: &FakeApp, file: &str) -> String {
+        let page = self.rewrite(&self.fixture(fixture), &a.id, &a.user);
+        let printed: String = a
+            .printed
+            .iter()
+            .map(|l| {
+                let l = l
+                    .replace('&', "&amp;")
+                    .replace('<', "&lt;")
+                    .replace('>', "&gt;");
+                format!("{l}\n")
+            })
+            .collect();
+        match page.find("</pre>") {
+            Some(end) if file == "stdout" => format!("{}{printed}{}", &page[..end], &page[end..]),
+            _ => page,
+        }
     }
 
     /// Takes in what the stand-in `spark-submit` submitted since the last look.
@@ -405,6 +436,7 @@ impl Shared {
                     patch,
                     killing: false,
                     logs: Logs::OnNode,
+                    printed: vec![],
                 },
             );
         }

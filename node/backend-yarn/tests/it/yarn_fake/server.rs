@@ -341,8 +341,7 @@ async fn container_log(
             .insert(header::LOCATION, HeaderValue::from_str(&location).unwrap());
         return resp;
     }
-    let text = shared.fixture(&format!("nm-containerlogs-{file}.html"));
-    html(shared.rewrite(&text, &id, &a.user))
+    html(shared.log_page(&format!("nm-containerlogs-{file}.html"), &a, &file))
 }
 
 async fn aggregated_log(
@@ -351,13 +350,14 @@ async fn aggregated_log(
 ) -> Response {
     let id = app_of_container(&container);
     let app = read_app(&shared, &id);
-    let (fixture, user) = match &app {
+    match &app {
         Some(a) if a.logs == Logs::Aggregated => {
-            (format!("jhs-aggregated-{file}.html"), a.user.clone())
+            html(shared.log_page(&format!("jhs-aggregated-{file}.html"), a, &file))
         }
-        Some(a) => ("jhs-not-aggregated.html".to_string(), a.user.clone()),
-        None => ("jhs-not-aggregated.html".to_string(), "alice".to_string()),
-    };
-    let text = shared.fixture(&fixture);
-    html(shared.rewrite(&text, &id, &user))
+        _ => {
+            let user = app.as_ref().map_or("alice", |a| a.user.as_str());
+            let text = shared.fixture("jhs-not-aggregated.html");
+            html(shared.rewrite(&text, &id, user))
+        }
+    }
 }
