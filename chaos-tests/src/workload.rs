@@ -286,7 +286,7 @@ pub async fn batch_client(ctx: Arc<Ctx>, client: u32) {
                     let (kind, req) = if rng.chance(60) {
                         (
                             OpKind::KillJob,
-                            ctx.http.delete(format!("{url}/api/v1/jobs/{id}")),
+                            ctx.http.post(format!("{url}/api/v1/jobs/{id}/kill")),
                         )
                     } else {
                         (

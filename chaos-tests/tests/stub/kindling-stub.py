@@ -3,7 +3,8 @@
 
 It speaks just enough of the HA node's contract for a chaos run: the `serve` flags, the ready
 line, `/api/v1/cluster`, `/api/v1/health`, Livy's `POST/GET/DELETE /batches`, the native
-job listing, documents and events, and the log (`/api/v1/events`). Its nodes share a
+kill (`POST /api/v1/jobs/{id}/kill`), job listing, documents and events, and the log
+(`/api/v1/events`). Its nodes share a
 JSON-lines event log and a leader lease in files (they run on one machine; partitions do not
 affect them), the lease holder launches
 batches through `$SPARK_HOME/bin/spark-submit` like the local backend, and a new leader
@@ -171,6 +172,13 @@ class Api(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        p = urlparse(self.path).path.strip("/").split("/")
+        if p[:3] == ["api", "v1", "jobs"] and p[-1] == "kill":
+            j = jobs().get(self.job_id(p, 3))
+            if j is None:
+                return self.reply(404, {"msg": "no such job"})
+            append(j["id"], "KillRequested", {"reason": "client"})
+            return self.reply(200, jobs()[j["id"]])
         if self.path == "/batches":
             with Locked():  # the id is taken by the append, under the lock
                 log = read_log()
@@ -188,15 +196,12 @@ class Api(BaseHTTPRequestHandler):
 
     def do_DELETE(self):
         p = urlparse(self.path).path.strip("/").split("/")
-        i = 3 if p[0] == "api" else 1
-        j = jobs().get(self.job_id(p, i))
+        j = jobs().get(self.job_id(p, 1)) if p[0] == "batches" else None
         if j is None:
             return self.reply(404, {"msg": "no such job"})
         append(j["id"], "KillRequested", {"reason": "client"})
-        if p[0] == "batches":
-            append(j["id"], "JobDeleted", {})
-            return self.reply(200, {"msg": "deleted"})
-        return self.reply(200, jobs()[j["id"]])
+        append(j["id"], "JobDeleted", {})
+        return self.reply(200, {"msg": "deleted"})
 
 
 def lease_loop():

@@ -88,10 +88,12 @@ pub fn check_local_files(spec: &kindling_events::JobSpec) -> ApiResult<()> {
                 .or_else(|| f.strip_prefix("local://"))
                 .unwrap_or(f);
             let path = path.split('#').next().unwrap_or(path);
+            // The node's files, as they are now: a 409, not a malformed request.
             if !std::path::Path::new(path).is_file() {
-                return Err(ApiError::bad_request(format!(
-                    "{field}: {f} does not exist or is not a file on this node"
-                )));
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("{field}: {f} does not exist or is not a file on this node"),
+                ));
             }
         }
     }

@@ -11,7 +11,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use kindling_api_model::model::*;
-use kindling_core::Error;
+use kindling_core::{Error, ErrorCode};
 use kindling_events::{Command, JobState, LogPosition, Origin};
 use kindling_store::{JobQuery, KindFilter};
 use serde::Serialize;
@@ -107,20 +107,21 @@ pub async fn cluster(axum::extract::State(s): State) -> Json<ClusterInfo> {
 
 #[utoipa::path(delete, path = "/api/v1/cluster/members/{id}", tag = "native",
     params(("id" = u64, Path, description = "the member's node id")),
-    responses((status = 200, body = Msg), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = Msg)))]
 pub async fn remove_member(
     axum::extract::State(s): State,
     Path(raw): Path<String>,
 ) -> ApiResult<Json<Msg>> {
-    let id: u64 = raw
-        .parse()
-        .map_err(|_| ApiError::bad_request(format!("member id {raw:?} is not a number")))?;
+    let Ok(id) = raw.parse::<u64>() else {
+        return Err(ApiError::not_found("Member", &raw));
+    };
     let view = s.cluster.cluster_view();
     if !view.members.iter().any(|m| m.id.0 == id) {
         return Err(ApiError::not_found("Member", &raw));
     }
     if view.members.len() == 1 {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
             "cannot remove the only member of the cluster",
         ));
     }
@@ -133,7 +134,10 @@ pub async fn remove_member(
                     "cannot remove member {id} now: {e}; retry"
                 )))
             } else {
-                ApiError::bad_request(format!("cannot remove member {id}: {e}"))
+                ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("cannot remove member {id}: {e}"),
+                )
             }
         })?;
     Ok(Json(Msg {
@@ -260,8 +264,10 @@ pub async fn get_job(
     Ok(Json(JobDoc::from(&job)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/jobs/{id}", tag = "native", params(("id" = u64, Path)),
-    responses((status = 200, body = JobDoc, description = "kill requested; the job stays listed"), (status = 404, body = ErrorBody)))]
+/// Stops the job (its driver, if it runs); the job stays, with its history, and ends as
+/// killed. (Livy's `DELETE /batches/{id}` also hides it from Livy's view.)
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/kill", tag = "native", params(("id" = u64, Path)),
+    responses((status = 200, body = JobDoc, description = "kill requested; the job stays listed")))]
 pub async fn kill_job(
     axum::extract::State(s): State,
     Path(id): Path<String>,

@@ -2,6 +2,7 @@
 //! handler's annotation), on top of the document's info, tags and shared schemas. It cannot
 //! drift from what the server routes; a test walks it against a running node.
 
+use super::error::ErrorBody;
 use super::routes;
 use axum::Json;
 use kindling_api_model::model;
@@ -11,7 +12,7 @@ use utoipa::OpenApi;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Kindling", description = "A highly available job server for Apache Spark: Livy-compatible REST at the root, native API under /api/v1."),
-    components(schemas(model::LivyList<model::LivyBatch>, model::LivyList<model::LivySession>)),
+    components(schemas(model::LivyList<model::LivyBatch>, model::LivyList<model::LivySession>, ErrorBody)),
     tags((name = "livy", description = "Apache Livy's REST API, field for field"),
          (name = "native", description = "Kindling's own API"),
          (name = "clusters", description = "The registry of Spark clusters jobs run on"))

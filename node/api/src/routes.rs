@@ -9,7 +9,7 @@ use axum::routing::MethodRouter;
 use axum::Router;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use utoipa::openapi::path::{HttpMethod, Paths};
+use utoipa::openapi::path::{HttpMethod, Operation, Paths};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
 use utoipa_axum::router::UtoipaMethodRouter;
@@ -155,14 +155,93 @@ pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>>
         })
 }
 
+/// Views of the node itself: they neither read the projections nor need the leader, so
+/// they never answer 503.
+const NODE_VIEWS: [&str; 5] = [
+    "/version",
+    "/metrics",
+    "/api/v1/openapi.json",
+    "/api/v1/health",
+    "/api/v1/cluster",
+];
+
 /// The OpenAPI document of `table`, on top of `base` (its info, tags and shared schemas).
+/// Every operation also documents the errors its shape makes possible (see
+/// [`error_statuses`]), so that no status the server answers is undocumented.
 pub fn document(table: Vec<Route>, mut base: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let components = base.components.get_or_insert_with(Default::default);
-    for route in table {
+    for mut route in table {
         components.schemas.extend(route.schemas);
+        for item in route.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let command = route.method != HttpMethod::Get;
+                for (status, description) in error_statuses(&route.path, command, op) {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error_response(description));
+                }
+            }
+        }
         base.paths.merge(route.paths);
     }
     base
+}
+
+/// The errors an operation can answer, by its shape: a 400 for a request it can find wrong
+/// (query parameters or a body), a 404 for an id in its path, a 409 for a command the state
+/// of what it names may refuse, a 413 for a body, a 503 unless it is a view of the node.
+fn error_statuses(path: &str, command: bool, op: &Operation) -> Vec<(u16, &'static str)> {
+    use utoipa::openapi::path::ParameterIn;
+    let params = op.parameters.as_deref().unwrap_or_default();
+    let has = |place: ParameterIn| params.iter().any(|p| p.parameter_in == place);
+    let body = op.request_body.is_some();
+    let mut out = vec![];
+    if body || has(ParameterIn::Query) {
+        out.push((400, "the request is wrong; the message says what to fix"));
+    }
+    if has(ParameterIn::Path) {
+        out.push((404, "what the path names does not exist"));
+    }
+    if command {
+        out.push((
+            409,
+            "the state of what the request names does not allow it now",
+        ));
+    }
+    if body {
+        out.push((
+            413,
+            "the request (or its code) is larger than the node takes",
+        ));
+    }
+    if !NODE_VIEWS.contains(&path) {
+        out.push((
+            503,
+            "not now (an election, a store that is away); retry after Retry-After",
+        ));
+    }
+    out
+}
+
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let body = utoipa::openapi::ContentBuilder::new()
+        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+        .build();
+    RefOr::T(
+        utoipa::openapi::ResponseBuilder::new()
+            .description(description)
+            .content("application/json", body)
+            .build(),
+    )
 }
 
 #[cfg(test)]

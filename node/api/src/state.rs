@@ -9,7 +9,7 @@ use crate::livy;
 use axum::http::HeaderMap;
 use kindling_api_model::model::{self, Caller};
 use kindling_core::clusters::Clusters;
-use kindling_core::{Core, DriverLinks};
+use kindling_core::{Core, DriverLinks, ErrorCode};
 use kindling_events::{Job, JobId, Statement, StatementId};
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::sync::Arc;
@@ -70,8 +70,11 @@ impl AppState {
     ) -> ApiResult<kindling_events::Cluster> {
         use kindling_events::plan::{never_fits, Demand, Limit};
         let name = spec.cluster().to_string();
+        // The request is well formed; what refuses it is the registry as it is now (a
+        // cluster that does not exist, or is smaller than the driver): a 409.
+        let conflict = |msg: String| ApiError::new(ErrorCode::Conflict, msg);
         let Some(cluster) = self.clusters.catalog.get(&name).await? else {
-            return Err(ApiError::bad_request(format!(
+            return Err(conflict(format!(
                 "cluster '{name}' (from cluster or conf.{}) does not exist; the clusters are: {}",
                 kindling_events::CLUSTER_CONF_KEY,
                 self.clusters.catalog.names().join(", ")
@@ -83,12 +86,14 @@ impl AppState {
         let demand = Demand::of(spec, &cluster.config.spark_conf);
         match never_fits(&cluster.config.capacity, demand) {
             None => Ok(cluster),
-            Some(Limit::Cores(n)) => Err(ApiError::bad_request(format!(
-                "driverCores: the driver needs {} cores but cluster '{name}' allows {n} driver                  cores in all",
+            Some(Limit::Cores(n)) => Err(conflict(format!(
+                "driverCores: the driver needs {} cores but cluster '{name}' allows {n} driver \
+                 cores in all",
                 demand.cores
             ))),
-            Some(limit) => Err(ApiError::bad_request(format!(
-                "driverMemory: the driver needs {} MB but cluster '{name}' allows {} MB of                  driver memory in all",
+            Some(limit) => Err(conflict(format!(
+                "driverMemory: the driver needs {} MB but cluster '{name}' allows {} MB of \
+                 driver memory in all",
                 demand.memory_mb,
                 match limit {
                     Limit::MemoryMb(n) => n,

@@ -278,12 +278,12 @@ fn bad_cluster_input_gets_a_clear_4xx_and_writes_nothing() {
         (put, "/api/v1/clusters/local", local("local", 9).to_string(), 409, "built in"),
         (put, "/api/v1/clusters/small", local("big", 1).to_string(), 400, "cannot be renamed"),
         (put, "/api/v1/clusters/small", json!({"type": "local", "capacity": {"maxDrivers": -1}}).to_string(), 400, "capacity.maxDrivers"),
-        (post, "/api/v1/batches", json!({"file": file, "cluster": "nope"}).to_string(), 400, "cluster 'nope' (from cluster or conf.kindling.cluster) does not exist; the clusters are: local, other, small"),
-        (post, "/batches", json!({"file": file, "conf": {"kindling.cluster": "nope"}}).to_string(), 400, "cluster 'nope'"),
-        (post, "/sessions", json!({"conf": {"kindling.cluster": "nope"}}).to_string(), 400, "cluster 'nope'"),
+        (post, "/api/v1/batches", json!({"file": file, "cluster": "nope"}).to_string(), 409, "cluster 'nope' (from cluster or conf.kindling.cluster) does not exist; the clusters are: local, other, small"),
+        (post, "/batches", json!({"file": file, "conf": {"kindling.cluster": "nope"}}).to_string(), 409, "cluster 'nope'"),
+        (post, "/sessions", json!({"conf": {"kindling.cluster": "nope"}}).to_string(), 409, "cluster 'nope'"),
         (post, "/api/v1/batches", json!({"file": file, "cluster": "small", "conf": {"kindling.cluster": "other"}}).to_string(), 400, "differ"),
-        (post, "/api/v1/batches", json!({"file": file, "cluster": "small", "driverCores": 8}).to_string(), 400, "driverCores: the driver needs 8 cores but cluster 'small' allows 4"),
-        (post, "/api/v1/sessions", json!({"cluster": "small", "driverMemory": "4g"}).to_string(), 400, "driverMemory: the driver needs 4096 MB"),
+        (post, "/api/v1/batches", json!({"file": file, "cluster": "small", "driverCores": 8}).to_string(), 409, "driverCores: the driver needs 8 cores but cluster 'small' allows 4"),
+        (post, "/api/v1/sessions", json!({"cluster": "small", "driverMemory": "4g"}).to_string(), 409, "driverMemory: the driver needs 4096 MB"),
         // Livy's body is Livy's: the cluster goes in conf.
         (post, "/batches", json!({"file": file, "cluster": "small"}).to_string(), 400, "unknown field `cluster`"),
     ];
@@ -438,7 +438,8 @@ fn jobs_queue_per_cluster_with_a_visible_reason_and_clusters_with_jobs_stay() {
     );
 
     for j in [a1, a2, b1] {
-        assert_eq!(node.delete(&format!("/api/v1/jobs/{j}")).0, 200);
+        let (status, killed) = node.post(&format!("/api/v1/jobs/{j}/kill"), json!({}));
+        assert_eq!(status, 200, "{killed}");
     }
     for j in [a1, a2, b1] {
         node.wait_state(&format!("/api/v1/jobs/{j}"), &["killed"], T);
@@ -446,7 +447,7 @@ fn jobs_queue_per_cluster_with_a_visible_reason_and_clusters_with_jobs_stay() {
     let (status, msg) = node.delete("/api/v1/clusters/a");
     assert_eq!(status, 200, "{msg}");
     let (status, gone) = node.post("/api/v1/batches", json!({"file": file, "cluster": "a"}));
-    assert_eq!(status, 400, "{gone}");
+    assert_eq!(status, 409, "{gone}");
     // The jobs of a deleted cluster keep their history.
     assert_eq!(job(&node, a1)["cluster"], "a");
 }
