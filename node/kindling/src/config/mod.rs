@@ -1,126 +1,19 @@
 //! The node's configuration: command-line flags, `KINDLING_*` environment variables and an
 //! optional TOML file (`--config`), in that order of precedence, validated into [`Config`].
 
+mod args;
+mod file;
+#[cfg(test)]
+mod tests;
+
+pub use args::ServeArgs;
+use file::FileConfig;
+
 use anyhow::{bail, Context, Result};
-use clap::Args;
-use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// Flags of `kindling serve`. Every flag also reads `KINDLING_<NAME>`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ServeArgs {
-    /// TOML file with any of the settings below (flags and environment win over it).
-    #[arg(long, env = "KINDLING_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// HTTP address of the REST API (Livy's port by default).
-    #[arg(long, env = "KINDLING_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    /// gRPC address drivers connect to.
-    #[arg(long, env = "KINDLING_DRIVER_LISTEN")]
-    pub driver_listen: Option<SocketAddr>,
-    /// Address drivers are told to connect to (defaults to the bound driver address).
-    #[arg(long, env = "KINDLING_DRIVER_ADVERTISE")]
-    pub driver_advertise: Option<String>,
-    /// Where the event log, projections and driver logs live.
-    #[arg(long, env = "KINDLING_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Spark installation (then `SPARK_HOME`, then the project's venv).
-    #[arg(long, env = "KINDLING_SPARK_HOME")]
-    pub spark_home: Option<PathBuf>,
-    /// Python for PySpark drivers (defaults to the project's venv, then `python3`).
-    #[arg(long, env = "KINDLING_PYTHON")]
-    pub python: Option<PathBuf>,
-    /// Spark master of the local backend, e.g. `local[2]`.
-    #[arg(long, env = "KINDLING_LOCAL_MASTER")]
-    pub local_master: Option<String>,
-    /// Most drivers running at once on the built-in `local` cluster; more jobs queue.
-    #[arg(long, env = "KINDLING_MAX_DRIVERS")]
-    pub max_drivers: Option<usize>,
-    /// Default Spark conf for every job, `key=value` (repeatable).
-    #[arg(
-        long = "spark-conf",
-        env = "KINDLING_SPARK_CONF",
-        value_delimiter = ','
-    )]
-    pub spark_conf: Vec<String>,
-    /// A silent session driver is declared dead after this many seconds.
-    #[arg(long, env = "KINDLING_DRIVER_HEARTBEAT_TIMEOUT_SECS")]
-    pub driver_heartbeat_timeout_secs: Option<u64>,
-    /// How long a session's driver may take to reconnect after a node restart.
-    #[arg(long, env = "KINDLING_RECOVERY_GRACE_SECS")]
-    pub recovery_grace_secs: Option<u64>,
-    /// Largest accepted request body, in bytes.
-    #[arg(long, env = "KINDLING_MAX_BODY_BYTES")]
-    pub max_body_bytes: Option<usize>,
-    /// Header carrying the authenticated user from a trusted proxy (e.g. `X-Remote-User`).
-    #[arg(long, env = "KINDLING_TRUSTED_USER_HEADER")]
-    pub trusted_user_header: Option<String>,
-    /// This node's id.
-    #[arg(long, env = "KINDLING_NODE_ID")]
-    pub node_id: Option<u64>,
-    /// Where the event log lives: `sled` (embedded, in the data dir) or `kafka`.
-    #[arg(long, env = "KINDLING_EVENT_LOG")]
-    pub event_log: Option<String>,
-    /// Kafka bootstrap servers, `host:port,...` (with `--event-log kafka`).
-    #[arg(long, env = "KINDLING_KAFKA_BROKERS")]
-    pub kafka_brokers: Option<String>,
-    /// The event log's topic (created with one partition if missing).
-    #[arg(long, env = "KINDLING_KAFKA_TOPIC")]
-    pub kafka_topic: Option<String>,
-    /// Replication factor of a topic Kindling creates (3 in production).
-    #[arg(long, env = "KINDLING_KAFKA_REPLICATION")]
-    pub kafka_replication: Option<i32>,
-    /// Whether the leader writes through a transactional producer, which the broker fences
-    /// when a newer leader opens its own (`true`, the default). `false` leaves the Raft-term
-    /// fence alone: for brokers whose transactions are incomplete (see docs/cluster.md).
-    #[arg(long, env = "KINDLING_KAFKA_TRANSACTIONS")]
-    pub kafka_transactions: Option<bool>,
-    /// How long, in milliseconds, the log's follower waits at the end of the topic for new
-    /// records (default 100). Kafka answers as soon as records arrive, so this only paces an
-    /// idle follower's fetches; a broker that answers only when the wait is over (tansu 0.6)
-    /// shows other nodes' writes after about half of it. Raise it to spare a slow broker.
-    #[arg(long, env = "KINDLING_KAFKA_TAIL_WAIT_MS")]
-    pub kafka_tail_wait_ms: Option<u64>,
-    /// Where the projections live: `sled` (embedded) or `mongodb`.
-    #[arg(long, env = "KINDLING_PROJECTIONS")]
-    pub projections: Option<String>,
-    /// MongoDB connection string (with `--projections mongodb`).
-    #[arg(long, env = "KINDLING_MONGO_URI")]
-    pub mongo_uri: Option<String>,
-    /// MongoDB database of the projections (one per node).
-    #[arg(long, env = "KINDLING_MONGO_DATABASE")]
-    pub mongo_database: Option<String>,
-    /// Address of this node's Raft link (peers dial it). Without it the node listens on a free
-    /// loopback port, which is all a single node needs.
-    #[arg(long, env = "KINDLING_RAFT_LISTEN")]
-    pub raft_listen: Option<SocketAddr>,
-    /// Address peers are told to dial for the Raft link (defaults to the bound address).
-    #[arg(long, env = "KINDLING_RAFT_ADVERTISE")]
-    pub raft_advertise: Option<String>,
-    /// Address clients are told to use for this node's REST API (defaults to the bound one).
-    #[arg(long, env = "KINDLING_HTTP_ADVERTISE")]
-    pub http_advertise: Option<String>,
-    /// Raft addresses of members of an existing cluster to join, `host:port,...`. Without
-    /// it, a node whose Raft directory is empty starts a new cluster of its own.
-    #[arg(long, env = "KINDLING_JOIN", value_delimiter = ',')]
-    pub join: Vec<String>,
-    /// Where the local backend keeps driver logs and exit codes. Nodes of one cluster on one
-    /// machine share it, so whichever leads finds the drivers another launched.
-    #[arg(long, env = "KINDLING_DRIVERS_DIR")]
-    pub drivers_dir: Option<PathBuf>,
-    /// How session drivers and the leader talk: `grpc` (the driver streams to the leader's
-    /// driver gateway and reconnects after a failover) or `kafka` (each session has its own
-    /// request and reply topics on the event log's brokers; needs `--event-log kafka`).
-    #[arg(long, env = "KINDLING_DRIVER_ROUTE")]
-    pub driver_route: Option<String>,
-    /// Prefix of the sessions' route topics, `<prefix>.job.<id>.requests` and `.replies`
-    /// (with `--driver-route kafka`; defaults to the event log topic without `.events`).
-    #[arg(long, env = "KINDLING_KAFKA_ROUTE_PREFIX")]
-    pub kafka_route_prefix: Option<String>,
-}
 
 /// How session drivers reach the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,42 +46,6 @@ pub enum LogConfig {
 pub enum ProjectionConfig {
     Sled,
     Mongo { uri: String, database: String },
-}
-
-/// The same settings as a TOML file; every key optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct FileConfig {
-    listen: Option<SocketAddr>,
-    driver_listen: Option<SocketAddr>,
-    driver_advertise: Option<String>,
-    data_dir: Option<PathBuf>,
-    spark_home: Option<PathBuf>,
-    python: Option<PathBuf>,
-    local_master: Option<String>,
-    max_drivers: Option<usize>,
-    spark_conf: Option<BTreeMap<String, String>>,
-    driver_heartbeat_timeout_secs: Option<u64>,
-    recovery_grace_secs: Option<u64>,
-    max_body_bytes: Option<usize>,
-    trusted_user_header: Option<String>,
-    node_id: Option<u64>,
-    event_log: Option<String>,
-    kafka_brokers: Option<String>,
-    kafka_topic: Option<String>,
-    kafka_replication: Option<i32>,
-    kafka_transactions: Option<bool>,
-    kafka_tail_wait_ms: Option<u64>,
-    projections: Option<String>,
-    mongo_uri: Option<String>,
-    mongo_database: Option<String>,
-    raft_listen: Option<SocketAddr>,
-    raft_advertise: Option<String>,
-    http_advertise: Option<String>,
-    join: Option<Vec<String>>,
-    drivers_dir: Option<PathBuf>,
-    driver_route: Option<String>,
-    kafka_route_prefix: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -473,100 +330,4 @@ fn route_prefix(log_topic: &str) -> String {
         .strip_suffix(".events")
         .unwrap_or(log_topic)
         .to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn args(dir: &Path) -> ServeArgs {
-        std::fs::create_dir_all(dir.join("bin")).unwrap();
-        std::fs::write(dir.join("bin/spark-submit"), "").unwrap();
-        ServeArgs {
-            spark_home: Some(dir.to_path_buf()),
-            ..Default::default()
-        }
-    }
-
-    fn on_kafka(dir: &Path, topic: Option<&str>) -> ServeArgs {
-        ServeArgs {
-            event_log: Some("kafka".into()),
-            kafka_brokers: Some("k1:9092,k2:9092".into()),
-            kafka_topic: topic.map(String::from),
-            kafka_replication: Some(3),
-            driver_route: Some("kafka".into()),
-            ..args(dir)
-        }
-    }
-
-    #[test]
-    fn drivers_use_grpc_unless_told_otherwise() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = args(dir.path()).resolve().unwrap();
-        assert_eq!(cfg.driver_route, DriverRouteConfig::Grpc);
-    }
-
-    #[test]
-    fn kafka_routes_live_on_the_event_log_brokers() {
-        let dir = tempfile::tempdir().unwrap();
-        let route = |a: ServeArgs| a.resolve().unwrap().driver_route;
-        let want = |prefix: &str| DriverRouteConfig::Kafka {
-            brokers: "k1:9092,k2:9092".into(),
-            prefix: prefix.into(),
-            replication: 3,
-        };
-        assert_eq!(route(on_kafka(dir.path(), None)), want("kindling"));
-        assert_eq!(
-            route(on_kafka(dir.path(), Some("prod.events"))),
-            want("prod")
-        );
-        assert_eq!(route(on_kafka(dir.path(), Some("log"))), want("log"));
-        let chosen = ServeArgs {
-            kafka_route_prefix: Some("routes".into()),
-            ..on_kafka(dir.path(), None)
-        };
-        assert_eq!(route(chosen), want("routes"));
-    }
-
-    #[test]
-    fn kafka_routes_need_the_kafka_event_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let sled = ServeArgs {
-            driver_route: Some("kafka".into()),
-            ..args(dir.path())
-        };
-        let e = sled.resolve().unwrap_err().to_string();
-        assert!(e.contains("--event-log kafka"), "{e}");
-        let typo = ServeArgs {
-            driver_route: Some("kafak".into()),
-            ..args(dir.path())
-        };
-        let e = typo.resolve().unwrap_err().to_string();
-        assert!(e.contains("grpc or kafka"), "{e}");
-    }
-
-    #[test]
-    fn the_log_followers_wait_defaults_to_100_ms_and_is_bounded() {
-        let dir = tempfile::tempdir().unwrap();
-        let tail_wait = |ms: Option<u64>| -> Result<Duration> {
-            let cfg = ServeArgs {
-                kafka_tail_wait_ms: ms,
-                ..on_kafka(dir.path(), None)
-            }
-            .resolve()?;
-            match cfg.log {
-                LogConfig::Kafka { tail_wait, .. } => Ok(tail_wait),
-                LogConfig::Sled => unreachable!("asked for kafka"),
-            }
-        };
-        assert_eq!(tail_wait(None).unwrap(), Duration::from_millis(100));
-        assert_eq!(tail_wait(Some(500)).unwrap(), Duration::from_millis(500));
-        for bad in [0, 10_001] {
-            let e = tail_wait(Some(bad)).unwrap_err().to_string();
-            assert!(
-                e.contains("--kafka-tail-wait-ms must be between 1 and 10000"),
-                "{e}"
-            );
-        }
-    }
 }

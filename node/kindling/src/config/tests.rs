@@ -1,0 +1,92 @@
+use super::*;
+
+fn args(dir: &Path) -> ServeArgs {
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    std::fs::write(dir.join("bin/spark-submit"), "").unwrap();
+    ServeArgs {
+        spark_home: Some(dir.to_path_buf()),
+        ..Default::default()
+    }
+}
+
+fn on_kafka(dir: &Path, topic: Option<&str>) -> ServeArgs {
+    ServeArgs {
+        event_log: Some("kafka".into()),
+        kafka_brokers: Some("k1:9092,k2:9092".into()),
+        kafka_topic: topic.map(String::from),
+        kafka_replication: Some(3),
+        driver_route: Some("kafka".into()),
+        ..args(dir)
+    }
+}
+
+#[test]
+fn drivers_use_grpc_unless_told_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = args(dir.path()).resolve().unwrap();
+    assert_eq!(cfg.driver_route, DriverRouteConfig::Grpc);
+}
+
+#[test]
+fn kafka_routes_live_on_the_event_log_brokers() {
+    let dir = tempfile::tempdir().unwrap();
+    let route = |a: ServeArgs| a.resolve().unwrap().driver_route;
+    let want = |prefix: &str| DriverRouteConfig::Kafka {
+        brokers: "k1:9092,k2:9092".into(),
+        prefix: prefix.into(),
+        replication: 3,
+    };
+    assert_eq!(route(on_kafka(dir.path(), None)), want("kindling"));
+    assert_eq!(
+        route(on_kafka(dir.path(), Some("prod.events"))),
+        want("prod")
+    );
+    assert_eq!(route(on_kafka(dir.path(), Some("log"))), want("log"));
+    let chosen = ServeArgs {
+        kafka_route_prefix: Some("routes".into()),
+        ..on_kafka(dir.path(), None)
+    };
+    assert_eq!(route(chosen), want("routes"));
+}
+
+#[test]
+fn kafka_routes_need_the_kafka_event_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = ServeArgs {
+        driver_route: Some("kafka".into()),
+        ..args(dir.path())
+    };
+    let e = sled.resolve().unwrap_err().to_string();
+    assert!(e.contains("--event-log kafka"), "{e}");
+    let typo = ServeArgs {
+        driver_route: Some("kafak".into()),
+        ..args(dir.path())
+    };
+    let e = typo.resolve().unwrap_err().to_string();
+    assert!(e.contains("grpc or kafka"), "{e}");
+}
+
+#[test]
+fn the_log_followers_wait_defaults_to_100_ms_and_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let tail_wait = |ms: Option<u64>| -> Result<Duration> {
+        let cfg = ServeArgs {
+            kafka_tail_wait_ms: ms,
+            ..on_kafka(dir.path(), None)
+        }
+        .resolve()?;
+        match cfg.log {
+            LogConfig::Kafka { tail_wait, .. } => Ok(tail_wait),
+            LogConfig::Sled => unreachable!("asked for kafka"),
+        }
+    };
+    assert_eq!(tail_wait(None).unwrap(), Duration::from_millis(100));
+    assert_eq!(tail_wait(Some(500)).unwrap(), Duration::from_millis(500));
+    for bad in [0, 10_001] {
+        let e = tail_wait(Some(bad)).unwrap_err().to_string();
+        assert!(
+            e.contains("--kafka-tail-wait-ms must be between 1 and 10000"),
+            "{e}"
+        );
+    }
+}
