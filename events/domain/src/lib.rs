@@ -13,7 +13,8 @@
 //! - [`statement`]: statement documents as the read side shows them.
 //! - [`cluster`]: the registry of Spark clusters jobs run on, with its own `decide`/`apply`.
 //! - [`plan`]: the scheduler's placement decision over a snapshot, under per-cluster capacity.
-//! - [`units`]: the one reading of memory sizes and durations.
+//! - [`units`]: the one reading of memory sizes and durations; [`patterns`]: the regular
+//!   expressions that say, in the API's document, what they and the other checks accept.
 
 pub mod cluster;
 pub mod codec;
@@ -22,6 +23,7 @@ pub mod event;
 pub mod fence;
 pub mod ids;
 pub mod job;
+pub mod patterns;
 pub mod plan;
 pub mod spec;
 pub mod spec_check;

@@ -16,7 +16,7 @@ impl DurationSpec {
     pub fn parse(text: &str) -> Result<DurationSpec, crate::units::UnitError> {
         let d = crate::units::parse_duration(text)?;
         Ok(DurationSpec {
-            text: text.trim().to_string(),
+            text: text.to_string(),
             millis: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
         })
     }

@@ -1,6 +1,6 @@
 //! The JSON shapes of `/api/v1/clusters`: the request that registers or replaces a cluster,
-//! checked into the domain's `ClusterConfig` with messages that name the field, and the
-//! document that shows one. Credentials are references to files on the nodes; a document
+//! checked into the domain's `ClusterConfig` with messages that name the field (its schema,
+//! from the same tables, is `cluster_schema`), and the document that shows one. Credentials are references to files on the nodes; a document
 //! says which kind a cluster uses, never the reference, and hides credential-like conf.
 
 use crate::Invalid;
@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 /// A cluster to register (`POST`) or its new configuration (`PUT`, which replaces it whole,
 /// except that omitted `credentials` keep the current ones).
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ClusterRequest {
     /// 1 to 63 lowercase letters, digits and `-`, starting with a letter. Required on POST;
@@ -25,26 +25,20 @@ pub struct ClusterRequest {
     /// `local`, `standalone`, `kubernetes` or `yarn`.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// Where the cluster is, per type. local: `master`. standalone: `restUrl`, `webUiUrl`
-    /// (required), `python`, `runner`, `proto`, `pollInterval`. kubernetes: `namespace`,
-    /// `image` (required), `apiServer` (required unless the credentials are a kubeconfig),
-    /// `serviceAccount`, `imagePullPolicy`, `caFile`, `runner`, `podRetention`,
-    /// `inClusterMaster`. yarn: `hadoopConfDir` (required), `resourceManagerUrl`, `queue`.
+    /// Where the cluster is: the settings of its type (`kindling_backend::settings`).
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>)]
     pub connection: BTreeMap<String, Value>,
     pub credentials: Option<CredentialsRequest>,
     /// Spark conf applied to every job on the cluster before the job's own. Keys that look
     /// like credentials (secret, password, token, access.key) are refused.
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, String>)]
     pub spark_conf: BTreeMap<String, Value>,
     #[serde(default)]
     pub capacity: CapacityRequest,
 }
 
 /// Credentials by reference: files every node can read. Secrets themselves are refused.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CredentialsRequest {
     /// `none`, `tokenFile` (kubernetes), `kubeconfig` (kubernetes), `clientCertificate`
@@ -62,19 +56,19 @@ pub struct CredentialsRequest {
     pub principal: Option<String>,
     pub keytab: Option<String>,
     /// Refused: secrets are never accepted inline (see `path`).
-    #[schema(value_type = Option<String>)]
     pub token: Option<Value>,
     /// Refused: secrets are never accepted inline.
-    #[schema(value_type = Option<String>)]
     pub password: Option<Value>,
 }
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CapacityRequest {
     /// Most drivers running at once (no limit when absent).
+    #[serde(default, deserialize_with = "crate::json::whole_number")]
     pub max_drivers: Option<i64>,
     /// Most driver cores in use at once, summed over running drivers.
+    #[serde(default, deserialize_with = "crate::json::whole_number")]
     pub max_driver_cores: Option<i64>,
     /// Most driver memory in use at once, e.g. `64g`.
     pub max_driver_memory: Option<String>,
@@ -153,7 +147,13 @@ fn bad(msg: impl Into<String>) -> Invalid {
     Invalid::new(msg)
 }
 
-fn strings(field: &str, map: BTreeMap<String, Value>) -> Result<BTreeMap<String, String>, Invalid> {
+/// A map of settings: every key not blank, values texts; with `scalars`, numbers and
+/// booleans too, taken as the text they are written as (Spark conf).
+fn strings(
+    field: &str,
+    map: BTreeMap<String, Value>,
+    scalars: bool,
+) -> Result<BTreeMap<String, String>, Invalid> {
     let mut out = BTreeMap::new();
     for (k, v) in map {
         if k.trim().is_empty() {
@@ -161,13 +161,8 @@ fn strings(field: &str, map: BTreeMap<String, Value>) -> Result<BTreeMap<String,
         }
         let s = match v {
             Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            other => {
-                return Err(bad(format!(
-                    "{field}.{k} must be a string, number or boolean, got {other}"
-                )))
-            }
+            other if scalars => crate::json::conf_text(field, &k, other)?,
+            other => return Err(bad(format!("{field}.{k} must be a string, got {other}"))),
         };
         no_nul(&format!("{field} key"), &k).map_err(|e| bad(e.0))?;
         no_nul(&format!("{field}.{k}"), &s).map_err(|e| bad(e.0))?;
@@ -208,57 +203,20 @@ impl CredentialsRequest {
         let kind = self.kind.clone().ok_or_else(|| {
             bad("credentials.type is required: none, tokenFile, kubeconfig, clientCertificate or keytab")
         })?;
-        let unused = |fields: &[(&str, bool)]| match fields.iter().find(|(_, set)| *set) {
-            Some((f, _)) => Err(bad(format!(
-                "credentials.{f} does not belong to credentials of type {kind}"
-            ))),
-            None => Ok(()),
-        };
-        let c = match kind.as_str() {
-            "none" => {
-                unused(&[
-                    ("path", self.path.is_some()),
-                    ("cert", self.cert.is_some()),
-                    ("keytab", self.keytab.is_some()),
-                ])?;
-                Credentials::None
-            }
-            "tokenFile" => {
-                unused(&[
-                    ("cert", self.cert.is_some()),
-                    ("keytab", self.keytab.is_some()),
-                ])?;
-                Credentials::TokenFile {
-                    path: need("path", self.path)?,
-                }
-            }
-            "kubeconfig" => {
-                unused(&[
-                    ("cert", self.cert.is_some()),
-                    ("keytab", self.keytab.is_some()),
-                ])?;
-                Credentials::Kubeconfig {
-                    path: need("path", self.path)?,
-                    context: self.context,
-                }
-            }
-            "clientCertificate" => {
-                unused(&[
-                    ("path", self.path.is_some()),
-                    ("keytab", self.keytab.is_some()),
-                ])?;
-                Credentials::ClientCertificate {
-                    cert: need("cert", self.cert)?,
-                    key: need("key", self.key)?,
-                }
-            }
-            "keytab" => {
-                unused(&[("path", self.path.is_some()), ("cert", self.cert.is_some())])?;
-                Credentials::Keytab {
-                    principal: need("principal", self.principal)?,
-                    keytab: need("keytab", self.keytab)?,
-                }
-            }
+        let given = [
+            ("path", self.path.is_some()),
+            ("context", self.context.is_some()),
+            ("cert", self.cert.is_some()),
+            ("key", self.key.is_some()),
+            ("principal", self.principal.is_some()),
+            ("keytab", self.keytab.is_some()),
+        ];
+        let fields: &[&str] = match kind.as_str() {
+            "none" => &[],
+            "tokenFile" => &["path"],
+            "kubeconfig" => &["path", "context"],
+            "clientCertificate" => &["cert", "key"],
+            "keytab" => &["principal", "keytab"],
             other => {
                 return Err(bad(format!(
                     "credentials.type {other:?} is unknown; use none, tokenFile, kubeconfig, \
@@ -266,25 +224,54 @@ impl CredentialsRequest {
                 )))
             }
         };
+        if let Some((f, _)) = given.iter().find(|(f, set)| *set && !fields.contains(f)) {
+            return Err(bad(format!(
+                "credentials.{f} does not belong to credentials of type {kind}"
+            )));
+        }
+        for (field, v) in [("context", &self.context), ("principal", &self.principal)] {
+            if let Some(v) = v {
+                no_nul(&format!("credentials.{field}"), v).map_err(|e| bad(e.0))?;
+            }
+        }
+        if self.context.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return Err(bad(
+                "credentials.context must not be blank; omit it for the file's current context",
+            ));
+        }
+        let c = match kind.as_str() {
+            "tokenFile" => Credentials::TokenFile {
+                path: need("path", self.path)?,
+            },
+            "kubeconfig" => Credentials::Kubeconfig {
+                path: need("path", self.path)?,
+                context: self.context,
+            },
+            "clientCertificate" => Credentials::ClientCertificate {
+                cert: need("cert", self.cert)?,
+                key: need("key", self.key)?,
+            },
+            "keytab" => Credentials::Keytab {
+                principal: need("principal", self.principal)?,
+                keytab: need("keytab", self.keytab)?,
+            },
+            _ => Credentials::None,
+        };
         Ok(c)
     }
 }
 
 impl ClusterRequest {
-    /// The name and configuration the request asks for. `path_name` is the name in the
-    /// path (PUT); `current` the credentials an update keeps when it names none.
+    /// The name and configuration the request asks for, if well formed (whether the files it
+    /// names are on the node is [`settings::present`]). `path_name` is the name in the path
+    /// (PUT); `current` the credentials an update keeps when it names none.
     pub fn into_config(
         self,
         path_name: Option<&str>,
         current: Option<&Credentials>,
     ) -> Result<(String, ClusterConfig), Invalid> {
+        // The API refuses a rename (409) before it asks for the configuration.
         let name = match (path_name, self.name) {
-            (Some(p), Some(n)) if p != n => {
-                return Err(bad(format!(
-                    "name {n:?} differs from the cluster in the path, {p:?}; a cluster cannot \
-                     be renamed"
-                )))
-            }
             (Some(p), _) => p.to_string(),
             (None, Some(n)) => n,
             (None, None) => return Err(bad("name is required: the cluster's name, e.g. k8s-east")),
@@ -302,8 +289,8 @@ impl ClusterRequest {
                 ))
             })?,
         };
-        let connection = strings("connection", self.connection)?;
-        let spark_conf = strings("sparkConf", self.spark_conf)?;
+        let connection = strings("connection", self.connection, false)?;
+        let spark_conf = strings("sparkConf", self.spark_conf, true)?;
         if let Some(k) = spark_conf
             .keys()
             .find(|k| is_secret_key(k) && !is_secret_reference_key(k))

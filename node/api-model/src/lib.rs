@@ -5,7 +5,10 @@
 //! a client would read.
 
 pub mod cluster;
+pub mod cluster_schema;
 pub mod invalid;
+pub mod json;
 pub mod model;
+pub mod schemas;
 
 pub use invalid::Invalid;

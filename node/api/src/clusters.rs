@@ -9,8 +9,10 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use kindling_api_model::cluster::{ClusterDoc, ClusterList, ClusterRequest};
+use kindling_api_model::cluster_schema::{ClusterChange, NewCluster};
 use kindling_api_model::model::Msg;
-use kindling_events::{RegistryCommand, DEFAULT_CLUSTER};
+use kindling_backend::settings;
+use kindling_events::{ClusterConfig, RegistryCommand, DEFAULT_CLUSTER};
 
 fn doc(s: &super::AppState, c: &kindling_events::Cluster) -> ClusterDoc {
     let _ = s;
@@ -26,30 +28,43 @@ pub async fn list_clusters(axum::extract::State(s): State) -> ApiResult<Json<Clu
     }))
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters", tag = "clusters", request_body = ClusterRequest,
+#[utoipa::path(post, path = "/api/v1/clusters", tag = "clusters", request_body = NewCluster,
     responses((status = 201, body = ClusterDoc), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "the name is taken (or is the built-in local cluster)")))]
+        (status = 409, body = ErrorBody, description = "the name is taken (or is the built-in local cluster), or a file or directory it names is not on this node")))]
 pub async fn create_cluster(
     axum::extract::State(s): State,
     JsonBody(req): JsonBody<ClusterRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let (name, config) = req.into_config(None, None)?;
-    let registry = s
-        .clusters
-        .commands
-        .execute(RegistryCommand::Register {
-            name: name.clone(),
-            config,
-        })
-        .await?;
-    let c = registry
-        .get(&name)
-        .ok_or_else(|| ApiError::not_found("Cluster", &name))?;
+    let doc = record(&s, &name, config, |name, config| {
+        RegistryCommand::Register { name, config }
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/clusters/{name}"))],
-        Json(doc(&s, c)),
+        Json(doc),
     ))
+}
+
+/// Records a registration or an update once what it names is on this node, and shows the
+/// cluster as the registry has it then.
+async fn record(
+    s: &super::AppState,
+    name: &str,
+    config: ClusterConfig,
+    command: impl FnOnce(String, ClusterConfig) -> RegistryCommand,
+) -> ApiResult<ClusterDoc> {
+    settings::present(&config).map_err(ApiError::conflict)?;
+    let registry = s
+        .clusters
+        .commands
+        .execute(command(name.to_string(), config))
+        .await?;
+    let c = registry
+        .get(name)
+        .ok_or_else(|| ApiError::not_found("Cluster", name))?;
+    Ok(doc(s, c))
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{name}", tag = "clusters",
@@ -72,29 +87,29 @@ pub async fn get_cluster(
 }
 
 #[utoipa::path(put, path = "/api/v1/clusters/{name}", tag = "clusters",
-    params(("name" = String, Path)), request_body = ClusterRequest,
+    params(("name" = String, Path)), request_body = ClusterChange,
     responses((status = 200, body = ClusterDoc), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "the built-in cluster, or a move (type, location) while jobs run there")))]
+        (status = 409, body = ErrorBody, description = "the built-in cluster, a move (type, location) while jobs run there, a rename, or a file or directory it names is not on this node")))]
 pub async fn update_cluster(
     axum::extract::State(s): State,
     Path(name): Path<String>,
     JsonBody(req): JsonBody<ClusterRequest>,
 ) -> ApiResult<Json<ClusterDoc>> {
+    if let Some(other) = req.name.as_deref().filter(|n| *n != name) {
+        return Err(ApiError::conflict(format!(
+            "name {other:?} differs from the cluster in the path, {name:?}; a cluster cannot be \
+             renamed"
+        )));
+    }
     let current = s.clusters.catalog.registry().await?;
     let current = current.get(&name).map(|c| c.config.credentials.clone());
     let (name, config) = req.into_config(Some(&name), current.as_ref())?;
-    let registry = s
-        .clusters
-        .commands
-        .execute(RegistryCommand::Update {
-            name: name.clone(),
-            config,
-        })
-        .await?;
-    let c = registry
-        .get(&name)
-        .ok_or_else(|| ApiError::not_found("Cluster", &name))?;
-    Ok(Json(doc(&s, c)))
+    let doc = record(&s, &name, config, |name, config| RegistryCommand::Update {
+        name,
+        config,
+    })
+    .await?;
+    Ok(Json(doc))
 }
 
 #[utoipa::path(delete, path = "/api/v1/clusters/{name}", tag = "clusters",

@@ -41,6 +41,12 @@ impl ApiError {
         ApiError::new(ErrorCode::NotFound, format!("{what} '{id}' not found."))
     }
 
+    /// Refused by the node's state, not by the request's shape: the same request may succeed
+    /// once the state changes.
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        ApiError::new(ErrorCode::Conflict, msg)
+    }
+
     pub fn unavailable(msg: impl Into<String>) -> Self {
         ApiError::new(ErrorCode::Unavailable, msg)
     }

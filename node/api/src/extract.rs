@@ -67,16 +67,28 @@ impl Params {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let k = percent_decode(k);
             let v = percent_decode(v);
+            if v.contains('\0') {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter {k} must not contain a NUL byte"
+                )));
+            }
             map.insert(k, v);
         }
         Ok(Params(map))
     }
 
+    /// A text parameter; given empty (`doAs=`), it is absent, as Livy reads it.
     pub fn str(&self, name: &str) -> Option<&str> {
         self.0
             .get(name)
             .map(String::as_str)
             .filter(|s| !s.is_empty())
+    }
+
+    /// A parameter as given, empty or not: for one whose values are a fixed set or a format,
+    /// where `state=` is not a value.
+    pub fn given(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
     }
 
     /// An integer parameter within `lo..=hi` (`hi = i64::MAX`: no upper bound), or `default`.
@@ -92,8 +104,10 @@ impl Params {
         }))
     }
 
+    /// An integer parameter; given empty (`from=`), it is not an integer.
     pub fn int(&self, name: &str) -> Result<Option<i64>, ApiError> {
-        self.str(name)
+        self.0
+            .get(name)
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {
                     ApiError::bad_request(format!(

@@ -182,6 +182,11 @@ pub fn document(table: Vec<Route>, mut base: utoipa::openapi::OpenApi) -> utoipa
             .into_iter()
             .flatten()
             {
+                for param in op.parameters.iter_mut().flatten() {
+                    if let Some(schema) = parameter_schema(&param.name) {
+                        param.schema = Some(RefOr::T(schema));
+                    }
+                }
                 let command = route.method != HttpMethod::Get;
                 for (status, description) in error_statuses(&route.path, command, op) {
                     op.responses
@@ -230,6 +235,32 @@ fn error_statuses(path: &str, command: bool, op: &Operation) -> Vec<(u16, &'stat
         ));
     }
     out
+}
+
+/// The schemas of parameters that mean the same wherever they appear, declared once: texts
+/// the server takes without a NUL byte, a long poll's wait, the filters of job listings,
+/// a cluster's name.
+fn parameter_schema(name: &str) -> Option<utoipa::openapi::schema::Schema> {
+    use kindling_api_model::schemas;
+    use kindling_events::JobState;
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    let one_of = |values: Vec<&'static str>| {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Array(vec![Type::String, Type::Null]))
+            .enum_values(Some(values))
+            .into()
+    };
+    Some(match name {
+        "doAs" | "owner" => schemas::optional_text(),
+        "wait" => schemas::wait(),
+        "state" => one_of(JobState::ALL.iter().map(|s| s.as_str()).collect()),
+        "kind" => one_of(vec!["batch", "session"]),
+        "name" => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(kindling_events::patterns::NAME))
+            .into(),
+        _ => return None,
+    })
 }
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {

@@ -240,7 +240,10 @@ fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 413);
     let reply: Value = r.json().unwrap();
-    assert!(reply["msg"].as_str().unwrap().contains("8388608"), "{reply}");
+    assert!(
+        reply["msg"].as_str().unwrap().contains("8388608"),
+        "{reply}"
+    );
     // Unknown ids and bad parameters on reads.
     for (path, status) in [
         ("/batches/4242", 404),

@@ -11,6 +11,7 @@ mod cluster_restarts;
 mod clusters;
 mod driver_routes;
 mod elections;
+mod schema;
 mod spark_batches;
 mod spark_clients;
 mod spark_cluster;

@@ -2,18 +2,13 @@
 //! client classes, as its kernels use them) and pylivy. The Python checks live in
 //! `tests/it/clients/` and run in the clients venv that `ops/dev/install-clients` creates.
 
-use crate::common::{program, real_spark_home, spark_conf, Node};
+use crate::common::{program, real_spark_home, spark_conf, venv_program, Node};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
 
 fn clients_python() -> PathBuf {
-    std::env::var_os("KINDLING_CLIENTS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/kindling/clients")
-        })
-        .join("bin/python")
+    venv_program("KINDLING_CLIENTS_VENV", "clients", "python")
 }
 
 fn check(script: &str, args: &[&str]) -> Value {

@@ -241,6 +241,20 @@ fn spawn_at(data: &Path, spark_home: &Path, extra: &[String], http: &str, driver
     (child, format!("{base} {driver}"), stdout)
 }
 
+/// A program of one of the project's Python venvs under `~/.cache/kindling` (the dev scripts
+/// make them), or of the venv `var` names.
+pub fn venv_program(var: &str, venv: &str, program: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var("HOME").unwrap())
+                .join(".cache/kindling")
+                .join(venv)
+        })
+        .join("bin")
+        .join(program)
+}
+
 /// A loopback address whose port was free a moment ago, for a process that must be started
 /// again on the same address (a cluster member's Raft link).
 pub fn free_addr() -> String {

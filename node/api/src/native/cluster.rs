@@ -1,0 +1,146 @@
+//! The node and its cluster: health, the Raft membership (and removing a member),
+//! Prometheus metrics.
+
+use crate::error::{ApiError, ApiResult};
+use crate::State;
+use axum::extract::Path;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use kindling_api_model::model::*;
+use kindling_core::{Error, ErrorCode};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub status: String,
+    pub node: u64,
+    /// Next log position to be written.
+    pub log_end: u64,
+    /// Next log position the projections will apply.
+    pub projected: u64,
+    pub drivers_connected: usize,
+}
+
+#[utoipa::path(get, path = "/api/v1/health", tag = "native", responses((status = 200, body = Health)))]
+pub async fn health(axum::extract::State(s): State) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        node: s.core.node.0,
+        log_end: s.core.reads().log_end().0,
+        projected: s.core.projected().borrow().0,
+        drivers_connected: s.gateway.connected(),
+    })
+}
+
+/// A member of the cluster, from the Raft membership.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Member {
+    pub id: u64,
+    /// The member's REST address (`host:port`).
+    pub http_addr: String,
+    /// The member's Raft address, as its peers dial it.
+    pub raft_addr: String,
+    /// The member's driver gateway, as session drivers dial it.
+    pub driver_addr: String,
+    /// Voters elect and commit; a joining member is a learner until it has caught up.
+    pub voter: bool,
+    pub leader: bool,
+    /// The last Raft log index known to be on the member (the leader knows it for all).
+    pub matched_index: Option<u64>,
+}
+
+/// Who leads, in which term, and the members.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClusterInfo {
+    /// The member that answered.
+    pub node_id: u64,
+    /// The Raft term, as it fences scheduler events.
+    pub term: u64,
+    pub leader_id: Option<u64>,
+    /// Whether the answering member schedules now (it leads and has caught up).
+    pub scheduling: bool,
+    pub members: Vec<Member>,
+    /// Next event log position, as this node knows it.
+    pub log_end: u64,
+    /// Next log position this node's projections will apply.
+    pub projected: u64,
+}
+
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "native", responses((status = 200, body = ClusterInfo)))]
+pub async fn cluster(axum::extract::State(s): State) -> Json<ClusterInfo> {
+    let view = s.cluster.cluster_view();
+    let leader = *s.core.leadership().borrow();
+    Json(ClusterInfo {
+        node_id: view.node_id.0,
+        term: leader.term.0,
+        leader_id: view.leader.map(|l| l.0),
+        scheduling: s.core.leading_term().is_some(),
+        members: view
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id.0,
+                http_addr: m.http_addr.clone(),
+                raft_addr: m.raft_addr.clone(),
+                driver_addr: m.driver_addr.clone(),
+                voter: m.voter,
+                leader: m.leader,
+                matched_index: m.matched_index,
+            })
+            .collect(),
+        log_end: s.core.reads().log_end().0,
+        projected: s.core.projected().borrow().0,
+    })
+}
+
+#[utoipa::path(delete, path = "/api/v1/cluster/members/{id}", tag = "native",
+    params(("id" = u64, Path, description = "the member's node id")),
+    responses((status = 200, body = Msg)))]
+pub async fn remove_member(
+    axum::extract::State(s): State,
+    Path(raw): Path<String>,
+) -> ApiResult<Json<Msg>> {
+    let Ok(id) = raw.parse::<u64>() else {
+        return Err(ApiError::not_found("Member", &raw));
+    };
+    let view = s.cluster.cluster_view();
+    if !view.members.iter().any(|m| m.id.0 == id) {
+        return Err(ApiError::not_found("Member", &raw));
+    }
+    if view.members.len() == 1 {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "cannot remove the only member of the cluster",
+        ));
+    }
+    s.cluster
+        .remove_member(kindling_events::NodeId(id))
+        .await
+        .map_err(|e| {
+            if e.is_retryable() {
+                ApiError::from(Error::Unavailable(format!(
+                    "cannot remove member {id} now: {e}; retry"
+                )))
+            } else {
+                ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("cannot remove member {id}: {e}"),
+                )
+            }
+        })?;
+    Ok(Json(Msg {
+        msg: format!("member {id} removed; stop its process"),
+    }))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "native",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
+pub async fn metrics(axum::extract::State(s): State) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
+}
