@@ -4,7 +4,9 @@
 
 use super::error::ErrorBody;
 use super::routes;
-use axum::Json;
+use axum::body::Bytes;
+use axum::http::header;
+use axum::response::IntoResponse;
 use kindling_api_model::model;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
@@ -24,9 +26,15 @@ pub fn build() -> utoipa::openapi::OpenApi {
     routes::document(routes::table(), Base::openapi())
 }
 
+/// Serves the document, built once on first request and kept as its JSON text (about
+/// 150 KB): the built structure is several times that, and would be serialized again on
+/// every request.
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "native",
     responses((status = 200, description = "this document", content_type = "application/json")))]
-pub async fn document() -> Json<&'static utoipa::openapi::OpenApi> {
-    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    Json(DOCUMENT.get_or_init(build))
+pub async fn document() -> impl IntoResponse {
+    static DOCUMENT: OnceLock<Bytes> = OnceLock::new();
+    let json = DOCUMENT.get_or_init(|| {
+        Bytes::from(serde_json::to_vec(&build()).expect("the document serializes"))
+    });
+    ([(header::CONTENT_TYPE, "application/json")], json.clone())
 }

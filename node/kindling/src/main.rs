@@ -2,14 +2,10 @@
 //! that wires the pieces together (`serve`): storage, leadership, core, projector,
 //! scheduler, backends, driver gateway and REST API. Here: the command line.
 
-/// sled allocates on every write; jemalloc makes replay and appends about twice as fast as
-/// the system allocator (see docs/benchmarks.md).
-#[global_allocator]
-static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 mod config;
 mod factory;
 mod membership;
+mod memory;
 mod metrics;
 mod runner;
 mod serve;

@@ -271,6 +271,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ =
             tokio::time::timeout(Duration::from_secs(10), leading.wait_for(|t| t.is_some())).await;
     }
+    crate::memory::release_freed();
     tracing::info!(http = %http_addr, driver = %driver_addr, data = %data.display(), "kindling is ready");
     // One machine-readable line on stdout, for scripts and tests that start a node on port 0.
     println!(
