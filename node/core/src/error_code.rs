@@ -7,8 +7,10 @@
 pub enum ErrorCode {
     /// The request is wrong; the message says what to fix.
     BadRequest,
-    /// The caller is not who it says (a driver's secret, later a user's credentials).
+    /// The caller is not who it says (a driver's secret, a user's credentials).
     Unauthenticated,
+    /// The caller is known but may not do this (its role, a job's access rules).
+    Forbidden,
     /// What the request names does not exist.
     NotFound,
     /// The endpoint exists, but not with this method.
@@ -20,6 +22,9 @@ pub enum ErrorCode {
     /// The request (or a part of it) is larger than what the server or the path to the driver
     /// carries.
     PayloadTooLarge,
+    /// Too many failed authentications from this client or for this user: refused without
+    /// checking until the window ends.
+    TooManyRequests,
     /// Not now: an election, a store that is away, a driver not connected. Retrying later may
     /// work; clients are told after how long.
     Unavailable,
@@ -35,6 +40,7 @@ pub const RETRY_AFTER_SECS: u32 = 1;
 const GRPC_INVALID_ARGUMENT: i32 = 3;
 const GRPC_DEADLINE_EXCEEDED: i32 = 4;
 const GRPC_NOT_FOUND: i32 = 5;
+const GRPC_PERMISSION_DENIED: i32 = 7;
 const GRPC_RESOURCE_EXHAUSTED: i32 = 8;
 const GRPC_FAILED_PRECONDITION: i32 = 9;
 const GRPC_UNIMPLEMENTED: i32 = 12;
@@ -48,11 +54,13 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => 400,
             ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Timeout => 408,
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
@@ -63,17 +71,20 @@ impl ErrorCode {
         match self {
             ErrorCode::BadRequest => GRPC_INVALID_ARGUMENT,
             ErrorCode::Unauthenticated => GRPC_UNAUTHENTICATED,
+            ErrorCode::Forbidden => GRPC_PERMISSION_DENIED,
             ErrorCode::NotFound => GRPC_NOT_FOUND,
             ErrorCode::MethodNotAllowed => GRPC_UNIMPLEMENTED,
             ErrorCode::Timeout => GRPC_DEADLINE_EXCEEDED,
             ErrorCode::Conflict => GRPC_FAILED_PRECONDITION,
             ErrorCode::PayloadTooLarge => GRPC_RESOURCE_EXHAUSTED,
+            ErrorCode::TooManyRequests => GRPC_RESOURCE_EXHAUSTED,
             ErrorCode::Unavailable => GRPC_UNAVAILABLE,
             ErrorCode::Internal => GRPC_INTERNAL,
         }
     }
 
-    /// How long a client should wait before it retries, when retrying may work.
+    /// How long a client should wait before it retries, when retrying may work (a 429 says
+    /// its own wait, which the limit that refused knows).
     pub const fn retry_after_secs(self) -> Option<u32> {
         match self {
             ErrorCode::Unavailable => Some(RETRY_AFTER_SECS),
@@ -91,11 +102,13 @@ mod tests {
         let all = [
             ErrorCode::BadRequest,
             ErrorCode::Unauthenticated,
+            ErrorCode::Forbidden,
             ErrorCode::NotFound,
             ErrorCode::MethodNotAllowed,
             ErrorCode::Timeout,
             ErrorCode::Conflict,
             ErrorCode::PayloadTooLarge,
+            ErrorCode::TooManyRequests,
             ErrorCode::Unavailable,
             ErrorCode::Internal,
         ];

@@ -1,0 +1,257 @@
+//! The node's authentication: which modes it runs, and the check of one request's
+//! credentials. Slow hashes make a password check cost tens of milliseconds, on purpose; a
+//! check that succeeded is remembered for a few minutes under a keyed digest of the
+//! credentials (never the password itself), so a client that sends the same credentials on
+//! every request pays that once. A change of the users file forgets every remembered check.
+
+use crate::credentials::Credentials;
+use crate::error::AuthError;
+use crate::limiter::FailureLimiter;
+use crate::password;
+use crate::principal::{Principal, RoleMap};
+use crate::users_file::UsersFile;
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// How long a successful check is remembered.
+const REMEMBERED: Duration = Duration::from_secs(300);
+/// Checks remembered at most; past this, all are forgotten.
+const MAX_REMEMBERED: usize = 10_000;
+/// Failed checks allowed per client and per user name in each window.
+const MAX_FAILURES: u32 = 10;
+const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// How the node authenticates callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Nobody: every caller is anonymous and may do everything (loopback only by default).
+    None,
+    /// HTTP Basic against the users file.
+    Basic,
+}
+
+struct Remembered {
+    principal: Principal,
+    generation: u64,
+    at: Instant,
+}
+
+pub struct Authenticator {
+    mode: AuthMode,
+    users: Option<UsersFile>,
+    roles: RoleMap,
+    limiter: FailureLimiter,
+    /// A random key of this process: the digests of remembered credentials mean nothing
+    /// elsewhere.
+    key: [u8; 32],
+    remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+}
+
+impl Authenticator {
+    /// A node without authentication.
+    pub fn none() -> Authenticator {
+        Authenticator::new(AuthMode::None, None, RoleMap::default())
+    }
+
+    /// HTTP Basic against `users`, roles from the users' groups by `roles`.
+    pub fn basic(users: UsersFile, roles: RoleMap) -> Authenticator {
+        Authenticator::new(AuthMode::Basic, Some(users), roles)
+    }
+
+    fn new(mode: AuthMode, users: Option<UsersFile>, roles: RoleMap) -> Authenticator {
+        Authenticator {
+            mode,
+            users,
+            roles,
+            limiter: FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
+            key: rand::random(),
+            remembered: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn mode(&self) -> AuthMode {
+        self.mode
+    }
+
+    /// The `WWW-Authenticate` challenge of a 401.
+    pub fn challenge(&self) -> &'static str {
+        "Basic realm=\"kindling\", charset=\"UTF-8\""
+    }
+
+    /// The caller, if it can be told without a slow check: always without authentication,
+    /// and for credentials checked a moment ago. `None`: call [`Authenticator::authenticate`]
+    /// (away from the async runtime's threads: it may hash).
+    pub fn remembered(&self, header: Option<&[u8]>) -> Option<Principal> {
+        if self.mode == AuthMode::None {
+            return Some(Principal::anonymous());
+        }
+        let Ok(Credentials::Basic { user, password }) = Credentials::parse(header?) else {
+            return None;
+        };
+        let (_, generation) = self.users.as_ref()?.current();
+        let digest = self.digest(&user, &password);
+        let remembered = self.remembered.lock();
+        let r = remembered.get(&digest)?;
+        (r.generation == generation && r.at.elapsed() < REMEMBERED).then(|| r.principal.clone())
+    }
+
+    /// Checks the credentials of a request from `client` (its `Authorization` header).
+    pub fn authenticate(
+        &self,
+        header: Option<&[u8]>,
+        client: Option<IpAddr>,
+    ) -> Result<Principal, AuthError> {
+        if self.mode == AuthMode::None {
+            return Ok(Principal::anonymous());
+        }
+        let Some(header) = header else {
+            return Err(AuthError::Missing("Basic"));
+        };
+        let (user, password) = match Credentials::parse(header)? {
+            Credentials::Basic { user, password } => (user, password),
+            Credentials::Bearer(_) => {
+                return Err(AuthError::Malformed(
+                    "this node takes Basic credentials, not Bearer tokens".into(),
+                ))
+            }
+        };
+        let now = Instant::now();
+        let client_key = client.map(|ip| format!("ip:{ip}"));
+        let user_key = format!("user:{user}");
+        for key in client_key.iter().chain([&user_key]) {
+            if let Err(retry_after_secs) = self.limiter.check(key, now) {
+                return Err(AuthError::Limited { retry_after_secs });
+            }
+        }
+        let Some(file) = &self.users else {
+            return Err(AuthError::Invalid);
+        };
+        let (users, generation) = file.current();
+        let matched = match users.get(&user) {
+            Some(entry) => password::verify(&password, &entry.hash).then_some(entry),
+            None => {
+                password::verify_nobody(&password);
+                None
+            }
+        };
+        let Some(entry) = matched else {
+            for key in client_key.iter().chain([&user_key]) {
+                self.limiter.fail(key, now);
+            }
+            tracing::info!(user = %user, client = ?client, "authentication failed");
+            return Err(AuthError::Invalid);
+        };
+        self.limiter.forgive(&user_key);
+        let principal = Principal::user(entry.name.clone(), self.roles.role(&entry.groups));
+        let mut remembered = self.remembered.lock();
+        if remembered.len() >= MAX_REMEMBERED {
+            remembered.clear();
+        }
+        remembered.insert(
+            self.digest(&user, &password),
+            Remembered {
+                principal: principal.clone(),
+                generation,
+                at: now,
+            },
+        );
+        Ok(principal)
+    }
+
+    fn digest(&self, user: &str, password: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.key);
+        h.update((user.len() as u64).to_le_bytes());
+        h.update(user.as_bytes());
+        h.update(password.as_bytes());
+        h.finalize().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::principal::Role;
+    use crate::users_file::UserEntry;
+    use base64::Engine;
+
+    fn basic(user: &str, password: &str) -> Vec<u8> {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        format!("Basic {b64}").into_bytes()
+    }
+
+    fn authenticator(dir: &std::path::Path) -> Authenticator {
+        let path = dir.join("users");
+        for (name, groups) in [("alice", vec!["admins".to_string()]), ("bob", vec![])] {
+            let entry = UserEntry {
+                name: name.into(),
+                hash: password::hash_password(&format!("{name}-password")),
+                groups,
+            };
+            UsersFile::put(&path, entry).unwrap();
+        }
+        let file = UsersFile::open(&path)
+            .unwrap()
+            .recheck_every(Duration::ZERO);
+        Authenticator::basic(file, RoleMap::default())
+    }
+
+    #[test]
+    fn users_get_their_roles_and_a_check_is_remembered_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path());
+        let alice = basic("alice", "alice-password");
+        assert_eq!(auth.remembered(Some(&alice)), None);
+        let p = auth.authenticate(Some(&alice), None).unwrap();
+        assert_eq!(p, Principal::user("alice", Role::Admin));
+        assert_eq!(auth.remembered(Some(&alice)), Some(p));
+        let bob = auth.authenticate(Some(&basic("bob", "bob-password")), None);
+        assert_eq!(bob.unwrap().role, Role::User);
+        // A new version of the file: alice's password changed.
+        let entry = UserEntry {
+            name: "alice".into(),
+            hash: password::hash_password("new-password"),
+            groups: vec![],
+        };
+        UsersFile::put(&dir.path().join("users"), entry).unwrap();
+        assert_eq!(auth.remembered(Some(&alice)), None);
+        assert_eq!(
+            auth.authenticate(Some(&alice), None),
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[test]
+    fn unknown_users_and_wrong_passwords_read_the_same_and_are_limited() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = authenticator(dir.path());
+        let ip: IpAddr = "10.1.2.3".parse().unwrap();
+        let wrong = auth.authenticate(Some(&basic("bob", "guess")), Some(ip));
+        let unknown = auth.authenticate(Some(&basic("mallory", "guess")), Some(ip));
+        assert_eq!(wrong, Err(AuthError::Invalid));
+        assert_eq!(unknown, Err(AuthError::Invalid));
+        for _ in 2..MAX_FAILURES {
+            let _ = auth.authenticate(Some(&basic("mallory", "guess")), Some(ip));
+        }
+        // This client is refused now, even with the right password...
+        let right = basic("bob", "bob-password");
+        assert!(matches!(
+            auth.authenticate(Some(&right), Some(ip)),
+            Err(AuthError::Limited { .. })
+        ));
+        // ...and another client is not.
+        let other: IpAddr = "10.9.9.9".parse().unwrap();
+        assert!(auth.authenticate(Some(&right), Some(other)).is_ok());
+        assert_eq!(
+            auth.authenticate(None, None),
+            Err(AuthError::Missing("Basic"))
+        );
+        assert!(matches!(
+            auth.authenticate(Some(b"Bearer abc"), None),
+            Err(AuthError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,19 @@
+//! Why a request was not authenticated. The messages say what to fix without telling whether
+//! a user exists: a wrong password and an unknown user read the same.
+
+/// A failed authentication.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials where the node requires them.
+    #[error("authentication required: send an Authorization header ({0})")]
+    Missing(&'static str),
+    /// An `Authorization` header the node cannot read.
+    #[error("malformed Authorization header: {0}")]
+    Malformed(String),
+    /// Credentials that do not name a user with that secret.
+    #[error("invalid user name or password")]
+    Invalid,
+    /// Too many failures from this client or for this user name: refused without checking.
+    #[error("too many failed authentications; retry after {retry_after_secs} s")]
+    Limited { retry_after_secs: u64 },
+}

@@ -1,0 +1,24 @@
+//! Who is calling and what they may do. A request's credentials ([`Credentials`]) are
+//! checked by the [`Authenticator`] against the node's modes (today the users file of
+//! [`UsersFile`]) and become a [`Principal`]: a user name and a [`Role`]. What a principal may
+//! do is decided here too, once: each route of the API declares an [`Access`], and
+//! [`JobRules`] say who may view or modify a job and who may run jobs as another user, the
+//! way Livy's access control does. Nothing here does I/O but reading the users file.
+
+mod authenticator;
+mod credentials;
+mod error;
+mod limiter;
+mod password;
+mod principal;
+mod rules;
+mod users_file;
+
+pub use authenticator::{AuthMode, Authenticator};
+pub use credentials::Credentials;
+pub use error::AuthError;
+pub use limiter::FailureLimiter;
+pub use password::{hash_password, MIN_PASSWORD_LEN};
+pub use principal::{Principal, Role, RoleMap};
+pub use rules::{Access, Denied, JobRules};
+pub use users_file::{UserEntry, UsersFile};
