@@ -49,6 +49,8 @@ pub const APPLIED: &str = "applied";
 pub const STATE: &str = "state";
 pub const KIND: &str = "kind";
 pub const OWNER: &str = "owner";
+/// The user a job runs as; absent in documents written before listings were limited by user.
+pub const PROXY_USER: &str = "proxy_user";
 pub const DELETED: &str = "deleted";
 pub const DATA: &str = "data";
 pub const TAIL: &str = "history_tail";
@@ -83,6 +85,7 @@ impl JobDoc {
             STATE: job.state.as_str(),
             KIND: job.spec.kind_name(),
             OWNER: job.spec.owner.clone(),
+            PROXY_USER: job.spec.proxy_user.clone(),
             DELETED: job.deleted,
             TAIL: i64_array(&self.tail, "history position")?,
             CHUNKS: to_i64(self.chunks, "history chunk count")?,

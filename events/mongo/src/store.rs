@@ -160,6 +160,15 @@ impl ProjectionStore for MongoProjections {
         if let Some(owner) = &query.owner {
             filter.insert(d::OWNER, owner.as_str());
         }
+        if let Some(user) = &query.visible_to {
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { d::OWNER: user.as_str() },
+                    doc! { d::PROXY_USER: user.as_str() },
+                ],
+            );
+        }
         let find = async {
             // A limit of 0 means "no limit" to MongoDB.
             if query.limit == 0 {

@@ -479,6 +479,27 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
         bobs.items.iter().map(|j| j.id).collect::<Vec<_>>(),
         [JobId(2)]
     );
+    // A caller who may view only its own jobs sees those it owns and those that run as it.
+    for (user, expected) in [
+        ("ann", vec![JobId(1)]),
+        ("bob", vec![JobId(2)]),
+        ("alice", vec![JobId(2)]),
+        ("eve", vec![]),
+    ] {
+        let mine = store
+            .jobs(&JobQuery {
+                visible_to: Some(user.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<_> = mine.items.iter().map(|j| j.id).collect();
+        assert_eq!(
+            (ids, mine.total),
+            (expected.clone(), expected.len()),
+            "{user}"
+        );
+    }
 
     // Fencing: a scheduler event from an older term than one applied changes nothing.
     let fenced = Envelope::new(

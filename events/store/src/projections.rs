@@ -21,6 +21,9 @@ pub struct JobQuery {
     pub kind: Option<KindFilter>,
     pub state: Option<JobState>,
     pub owner: Option<String>,
+    /// Only jobs this user owns or that run as this user (a caller who may not view every
+    /// job).
+    pub visible_to: Option<String>,
     /// Include jobs deleted through Livy's DELETE (the native API shows them).
     pub include_deleted: bool,
     /// Number of matching jobs to skip.
@@ -34,6 +37,7 @@ impl Default for JobQuery {
             kind: None,
             state: None,
             owner: None,
+            visible_to: None,
             include_deleted: false,
             offset: 0,
             limit: 100,
@@ -53,6 +57,9 @@ impl JobQuery {
                 .owner
                 .as_deref()
                 .is_none_or(|o| job.spec.owner.as_deref() == Some(o))
+            && self.visible_to.as_deref().is_none_or(|u| {
+                job.spec.owner.as_deref() == Some(u) || job.spec.proxy_user.as_deref() == Some(u)
+            })
     }
 }
 
