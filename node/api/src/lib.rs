@@ -4,6 +4,7 @@
 //! the router, the document and the forwarding to the leader come from there. Handlers
 //! validate, call the core, and shape replies; they hold no state of their own.
 
+pub mod access;
 pub mod clusters;
 pub mod error;
 pub mod extract;

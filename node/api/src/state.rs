@@ -8,6 +8,7 @@ use crate::forward::Forwarder;
 use crate::livy;
 use axum::http::HeaderMap;
 use kindling_api_model::model::{self, Caller};
+use kindling_auth::{Authenticator, JobRules, Principal};
 use kindling_core::clusters::Clusters;
 use kindling_core::{Core, DriverLinks, ErrorCode};
 use kindling_events::{Job, JobId, Statement, StatementId};
@@ -23,18 +24,26 @@ pub struct AppState {
     pub clusters: Arc<Clusters>,
     pub metrics: PrometheusHandle,
     pub trusted_user_header: Option<String>,
+    /// Who callers are.
+    pub auth: Arc<Authenticator>,
+    /// Who may view and modify which job, and run jobs as someone else.
+    pub job_rules: JobRules,
     /// This node's Raft member: membership, leader, term.
     pub cluster: Arc<kindling_raft::ClusterMember>,
     pub forwarder: Forwarder,
 }
 
 impl AppState {
-    pub fn caller(&self, headers: &HeaderMap, params: &Params) -> Caller {
-        let owner = self.trusted_user_header.as_ref().and_then(|h| {
-            headers
-                .get(h.as_str())
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+    /// Who a new job is for: the authenticated user, or without authentication the user the
+    /// trusted header names.
+    pub fn caller(&self, who: &Principal, headers: &HeaderMap, params: &Params) -> Caller {
+        let owner = who.user.clone().or_else(|| {
+            self.trusted_user_header.as_ref().and_then(|h| {
+                headers
+                    .get(h.as_str())
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            })
         });
         Caller {
             owner,
@@ -45,12 +54,18 @@ impl AppState {
     /// Validates a create request and accepts the job (Livy's and the native API alike).
     pub async fn accept(
         &self,
+        who: &Principal,
         headers: &HeaderMap,
         query: Option<&str>,
         req: impl model::CreateJob,
     ) -> ApiResult<Job> {
         let params = Params::from_query(query)?;
-        let mut spec = req.into_spec(&self.caller(headers, &params))?;
+        let mut spec = req.into_spec(&self.caller(who, headers, &params))?;
+        if let Some(proxy_user) = &spec.proxy_user {
+            self.job_rules
+                .may_impersonate(who, proxy_user)
+                .map_err(|d| ApiError::new(ErrorCode::Forbidden, d.0))?;
+        }
         // Every rule of the domain, so nothing that would fail at launch is accepted.
         spec.check().map_err(|e| ApiError::bad_request(e.0))?;
         let cluster = self.job_cluster(&mut spec).await?;
@@ -100,6 +115,15 @@ impl AppState {
                     _ => 0,
                 }
             ))),
+        }
+    }
+
+    /// The user a listing is limited to: `None` when `who` may view every job.
+    pub fn visible_to(&self, who: &Principal) -> Option<String> {
+        if self.job_rules.views_all(who) {
+            None
+        } else {
+            who.user.clone()
         }
     }
 

@@ -16,11 +16,12 @@ use kindling_store::KindFilter;
     responses((status = 201, body = LivyBatch), (status = 400, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
 pub async fn create_batch(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<CreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = s.accept(&headers, q.as_deref(), req).await?;
+    let job = s.accept(&who, &headers, q.as_deref(), req).await?;
     Ok(created(
         format!("/batches/{}", job.id),
         LivyBatch::from_job(&job, vec![]),
@@ -33,9 +34,10 @@ pub async fn create_batch(
     responses((status = 200, body = LivyList<LivyBatch>)))]
 pub async fn list_batches(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<LivyList<LivyBatch>>> {
-    let (from, total, jobs) = list(&s, q, KindFilter::Batch).await?;
+    let (from, total, jobs) = list(&s, &who, q, KindFilter::Batch).await?;
     let mut sessions = Vec::with_capacity(jobs.len());
     for j in &jobs {
         // A listing never reads drivers' logs: one unreachable cluster would fail it, and a

@@ -115,6 +115,7 @@ fn page(params: &Params) -> ApiResult<(usize, usize)> {
 
 async fn list(
     s: &AppState,
+    who: &kindling_auth::Principal,
     q: Option<String>,
     kind: KindFilter,
 ) -> ApiResult<(usize, usize, Vec<Job>)> {
@@ -126,6 +127,7 @@ async fn list(
         .reads()
         .jobs(&JobQuery {
             kind: Some(kind),
+            visible_to: s.visible_to(who),
             offset: from,
             limit: size,
             ..Default::default()

@@ -16,11 +16,12 @@ use kindling_store::KindFilter;
     responses((status = 201, body = LivySession), (status = 400, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
 pub async fn create_session(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<CreateSession>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = s.accept(&headers, q.as_deref(), req).await?;
+    let job = s.accept(&who, &headers, q.as_deref(), req).await?;
     Ok(created(
         format!("/sessions/{}", job.id),
         LivySession::from_job(&job, vec![]),
@@ -33,9 +34,10 @@ pub async fn create_session(
     responses((status = 200, body = LivyList<LivySession>)))]
 pub async fn list_sessions(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<LivyList<LivySession>>> {
-    let (from, total, jobs) = list(&s, q, KindFilter::Session).await?;
+    let (from, total, jobs) = list(&s, &who, q, KindFilter::Session).await?;
     let mut sessions = Vec::with_capacity(jobs.len());
     for j in &jobs {
         sessions.push(LivySession::from_job(j, vec![]));

@@ -32,11 +32,12 @@ fn created(id: u64, doc: JobDoc) -> impl IntoResponse {
     responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create_batch(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<NativeCreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = s.accept(&headers, q.as_deref(), req).await?;
+    let job = s.accept(&who, &headers, q.as_deref(), req).await?;
     Ok(created(job.id.0, JobDoc::from(&job)))
 }
 
@@ -44,11 +45,12 @@ pub async fn create_batch(
     responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
 pub async fn create_session(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<NativeCreateSession>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = s.accept(&headers, q.as_deref(), req).await?;
+    let job = s.accept(&who, &headers, q.as_deref(), req).await?;
     Ok(created(job.id.0, JobDoc::from(&job)))
 }
 
@@ -64,6 +66,7 @@ pub async fn create_session(
     responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)))]
 pub async fn list_jobs(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<JobPage>> {
     let p = Params::from_query(q.as_deref())?;
@@ -108,6 +111,7 @@ pub async fn list_jobs(
             kind,
             state,
             owner: p.str("owner").map(str::to_string),
+            visible_to: s.visible_to(&who),
             include_deleted,
             offset: offset as usize,
             limit: limit as usize,

@@ -1,15 +1,21 @@
 //! Every route of the REST API, declared once in [`table`]: its handler, whose
-//! `#[utoipa::path]` annotation gives the method, the path and the OpenAPI operation, and
-//! where it runs ([`Runs`]). The router, the OpenAPI document and the forwarding to the leader
-//! are all derived from the table, so a route cannot be served undocumented, documented
-//! unserved, or change an existing job without saying where it runs.
+//! `#[utoipa::path]` annotation gives the method, the path and the OpenAPI operation, where
+//! it runs ([`Runs`]) and who may call it ([`Access`]). The router, the OpenAPI document, the
+//! forwarding to the leader and the access checks are all derived from the table, so a route
+//! cannot be served undocumented, documented unserved, change an existing job without saying
+//! where it runs, or be served without saying who may call it.
 
-use super::{clusters, forward, livy, native, openapi, AppState};
+mod document;
+
+pub use document::document;
+
+use super::{access, clusters, forward, livy, native, openapi, AppState};
 use axum::routing::MethodRouter;
 use axum::Router;
+pub use kindling_auth::Access;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use utoipa::openapi::path::{HttpMethod, Operation, Paths};
+use utoipa::openapi::path::{HttpMethod, Paths};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::RefOr;
 use utoipa_axum::router::UtoipaMethodRouter;
@@ -26,19 +32,38 @@ pub enum Runs {
     OnLeader,
 }
 
-/// One route: a method on a path, its handler and OpenAPI operation, where it runs.
+/// One route: a method on a path, its handler and OpenAPI operation, where it runs, who may
+/// call it.
 pub struct Route {
     pub method: HttpMethod,
     /// The path as OpenAPI and axum both write it, e.g. `/batches/{id}`.
     pub path: String,
     pub runs: Runs,
+    pub access: Access,
     handler: MethodRouter<Arc<AppState>>,
     paths: Paths,
     schemas: Vec<(String, RefOr<Schema>)>,
 }
 
 impl Route {
-    fn new(runs: Runs, (schemas, paths, handler): UtoipaMethodRouter<Arc<AppState>>) -> Route {
+    /// The route's method as HTTP writes it.
+    pub fn method_name(&self) -> &'static str {
+        match self.method {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Delete => "DELETE",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Head => "HEAD",
+            _ => "OTHER",
+        }
+    }
+
+    fn new(
+        runs: Runs,
+        access: Access,
+        (schemas, paths, handler): UtoipaMethodRouter<Arc<AppState>>,
+    ) -> Route {
         let (path, method) = {
             let (path, item) = paths
                 .paths
@@ -64,6 +89,7 @@ impl Route {
             method,
             path,
             runs,
+            access,
             handler,
             paths,
             schemas,
@@ -71,10 +97,11 @@ impl Route {
     }
 }
 
-/// A route of `$handler`, which runs `$runs` (`Anywhere` or `OnLeader`).
+/// A route of `$handler`, which runs `$runs` (`Anywhere` or `OnLeader`) for callers with
+/// `$access` (an [`Access`]).
 macro_rules! route {
-    ($runs:ident: $handler:path) => {
-        Route::new(Runs::$runs, routes!($handler))
+    ($runs:ident, $access:ident: $handler:path) => {
+        Route::new(Runs::$runs, Access::$access, routes!($handler))
     };
 }
 
@@ -82,66 +109,77 @@ macro_rules! route {
 pub fn table() -> Vec<Route> {
     vec![
         // Livy's API, field for field.
-        route!(Anywhere: livy::version),
-        route!(Anywhere: livy::create_batch),
-        route!(Anywhere: livy::list_batches),
-        route!(Anywhere: livy::get_batch),
-        route!(Anywhere: livy::batch_state),
-        route!(Anywhere: livy::batch_log),
-        route!(OnLeader: livy::delete_batch),
-        route!(Anywhere: livy::create_session),
-        route!(Anywhere: livy::list_sessions),
-        route!(Anywhere: livy::get_session),
-        route!(Anywhere: livy::session_state),
-        route!(Anywhere: livy::session_log),
-        route!(OnLeader: livy::delete_session),
-        route!(OnLeader: livy::create_statement),
-        route!(Anywhere: livy::list_statements),
-        route!(Anywhere: livy::get_statement),
-        route!(OnLeader: livy::cancel_statement),
-        route!(OnLeader: livy::completion),
+        route!(Anywhere, Public: livy::version),
+        route!(Anywhere, Submit: livy::create_batch),
+        route!(Anywhere, Authenticated: livy::list_batches),
+        route!(Anywhere, ViewJob: livy::get_batch),
+        route!(Anywhere, ViewJob: livy::batch_state),
+        route!(Anywhere, ViewJob: livy::batch_log),
+        route!(OnLeader, ModifyJob: livy::delete_batch),
+        route!(Anywhere, Submit: livy::create_session),
+        route!(Anywhere, Authenticated: livy::list_sessions),
+        route!(Anywhere, ViewJob: livy::get_session),
+        route!(Anywhere, ViewJob: livy::session_state),
+        route!(Anywhere, ViewJob: livy::session_log),
+        route!(OnLeader, ModifyJob: livy::delete_session),
+        route!(OnLeader, ModifyJob: livy::create_statement),
+        route!(Anywhere, ViewJob: livy::list_statements),
+        route!(Anywhere, ViewJob: livy::get_statement),
+        route!(OnLeader, ModifyJob: livy::cancel_statement),
+        route!(OnLeader, ModifyJob: livy::completion),
         // The native API.
-        route!(Anywhere: openapi::document),
-        route!(Anywhere: native::health),
-        route!(Anywhere: native::metrics),
-        route!(Anywhere: native::cluster),
+        route!(Anywhere, Public: openapi::document),
+        route!(Anywhere, Public: native::health),
+        route!(Anywhere, Authenticated: native::metrics),
+        route!(Anywhere, Authenticated: native::cluster),
         // Raft forwards a membership change to its leader itself.
-        route!(Anywhere: native::remove_member),
-        route!(Anywhere: native::list_jobs),
-        route!(Anywhere: native::create_batch),
-        route!(Anywhere: native::create_session),
-        route!(Anywhere: native::get_job),
-        route!(OnLeader: native::kill_job),
-        route!(Anywhere: native::events),
-        route!(Anywhere: native::log_events),
-        route!(Anywhere: native::log),
-        route!(OnLeader: native::create_statement),
-        route!(Anywhere: native::list_statements),
-        route!(Anywhere: native::get_statement),
-        route!(OnLeader: native::cancel_statement),
+        route!(Anywhere, Admin: native::remove_member),
+        route!(Anywhere, Authenticated: native::list_jobs),
+        route!(Anywhere, Submit: native::create_batch),
+        route!(Anywhere, Submit: native::create_session),
+        route!(Anywhere, ViewJob: native::get_job),
+        route!(OnLeader, ModifyJob: native::kill_job),
+        route!(Anywhere, ViewJob: native::events),
+        route!(Anywhere, Admin: native::log_events),
+        route!(Anywhere, ViewJob: native::log),
+        route!(OnLeader, ModifyJob: native::create_statement),
+        route!(Anywhere, ViewJob: native::list_statements),
+        route!(Anywhere, ViewJob: native::get_statement),
+        route!(OnLeader, ModifyJob: native::cancel_statement),
         // The cluster registry.
-        route!(Anywhere: clusters::list_clusters),
-        route!(OnLeader: clusters::create_cluster),
-        route!(Anywhere: clusters::get_cluster),
-        route!(OnLeader: clusters::update_cluster),
-        route!(OnLeader: clusters::delete_cluster),
+        route!(Anywhere, Authenticated: clusters::list_clusters),
+        route!(OnLeader, Admin: clusters::create_cluster),
+        route!(Anywhere, Authenticated: clusters::get_cluster),
+        route!(OnLeader, Admin: clusters::update_cluster),
+        route!(OnLeader, Admin: clusters::delete_cluster),
     ]
 }
 
-/// The router of `table`: each route's handler at its path, behind the forwarding to the
-/// leader where it runs there.
+/// The router of `table`: each route's handler at its path, behind (from the outside in)
+/// the caller's admission, the forwarding to the leader where it runs there, and the check
+/// of the job it names.
 pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>> {
+    use axum::extract::Request;
+    use axum::middleware::{from_fn_with_state, Next};
     let mut by_path: BTreeMap<String, MethodRouter<Arc<AppState>>> = BTreeMap::new();
     for route in table {
-        let handler = match route.runs {
-            Runs::Anywhere => route.handler,
-            Runs::OnLeader => route
-                .handler
-                .route_layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    forward::to_leader,
-                )),
-        };
+        let access = route.access;
+        let mut handler = route.handler;
+        if matches!(access, Access::ViewJob | Access::ModifyJob) {
+            handler = handler.route_layer(from_fn_with_state(
+                state.clone(),
+                move |s: crate::State, params, req: Request, next: Next| {
+                    access::job_access(s, access, params, req, next)
+                },
+            ));
+        }
+        if route.runs == Runs::OnLeader {
+            handler = handler.route_layer(from_fn_with_state(state.clone(), forward::to_leader));
+        }
+        handler = handler.route_layer(from_fn_with_state(
+            state.clone(),
+            move |s: crate::State, req: Request, next: Next| access::admit(s, access, req, next),
+        ));
         let merged = match by_path.remove(&route.path) {
             Some(other) => other.merge(handler),
             None => handler,
@@ -155,148 +193,16 @@ pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>>
         })
 }
 
-/// Views of the node itself: they neither read the projections nor need the leader, so
-/// they never answer 503.
-const NODE_VIEWS: [&str; 5] = [
-    "/version",
-    "/metrics",
-    "/api/v1/openapi.json",
-    "/api/v1/health",
-    "/api/v1/cluster",
-];
-
-/// The OpenAPI document of `table`, on top of `base` (its info, tags and shared schemas).
-/// Every operation also documents the errors its shape makes possible (see
-/// [`error_statuses`]), so that no status the server answers is undocumented.
-pub fn document(table: Vec<Route>, mut base: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    let components = base.components.get_or_insert_with(Default::default);
-    for mut route in table {
-        components.schemas.extend(route.schemas);
-        for item in route.paths.paths.values_mut() {
-            for op in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
-                for param in op.parameters.iter_mut().flatten() {
-                    if let Some(schema) = parameter_schema(&param.name) {
-                        param.schema = Some(RefOr::T(schema));
-                    }
-                }
-                let command = route.method != HttpMethod::Get;
-                for (status, description) in error_statuses(&route.path, command, op) {
-                    op.responses
-                        .responses
-                        .entry(status.to_string())
-                        .or_insert_with(|| error_response(description));
-                }
-            }
-        }
-        base.paths.merge(route.paths);
-    }
-    base
-}
-
-/// The errors an operation can answer, by its shape: a 400 for a request it can find wrong
-/// (query parameters or a body), a 404 for an id in its path, a 409 for a command the state
-/// of what it names may refuse, a 413 for a body, a 503 unless it is a view of the node.
-fn error_statuses(path: &str, command: bool, op: &Operation) -> Vec<(u16, &'static str)> {
-    use utoipa::openapi::path::ParameterIn;
-    let params = op.parameters.as_deref().unwrap_or_default();
-    let has = |place: ParameterIn| params.iter().any(|p| p.parameter_in == place);
-    let body = op.request_body.is_some();
-    let mut out = vec![];
-    if body || has(ParameterIn::Query) {
-        out.push((400, "the request is wrong; the message says what to fix"));
-    }
-    if has(ParameterIn::Path) {
-        out.push((404, "what the path names does not exist"));
-    }
-    if command {
-        out.push((
-            409,
-            "the state of what the request names does not allow it now",
-        ));
-    }
-    if body {
-        out.push((
-            413,
-            "the request (or its code) is larger than the node takes",
-        ));
-    }
-    if !NODE_VIEWS.contains(&path) {
-        out.push((
-            503,
-            "not now (an election, a store that is away); retry after Retry-After",
-        ));
-    }
-    out
-}
-
-/// The schemas of parameters that mean the same wherever they appear, declared once: texts
-/// the server takes without a NUL byte, a long poll's wait, the filters of job listings,
-/// a cluster's name.
-fn parameter_schema(name: &str) -> Option<utoipa::openapi::schema::Schema> {
-    use kindling_api_model::schemas;
-    use kindling_events::JobState;
-    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
-    let one_of = |values: Vec<&'static str>| {
-        ObjectBuilder::new()
-            .schema_type(SchemaType::Array(vec![Type::String, Type::Null]))
-            .enum_values(Some(values))
-            .into()
-    };
-    Some(match name {
-        "doAs" | "owner" => schemas::optional_text(),
-        "wait" => schemas::wait(),
-        "state" => one_of(JobState::ALL.iter().map(|s| s.as_str()).collect()),
-        "kind" => one_of(vec!["batch", "session"]),
-        "name" => ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(kindling_events::patterns::NAME))
-            .into(),
-        _ => return None,
-    })
-}
-
-fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
-    let body = utoipa::openapi::ContentBuilder::new()
-        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-        .build();
-    RefOr::T(
-        utoipa::openapi::ResponseBuilder::new()
-            .description(description)
-            .content("application/json", body)
-            .build(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    fn method_name(m: &HttpMethod) -> &'static str {
-        match m {
-            HttpMethod::Get => "GET",
-            HttpMethod::Post => "POST",
-            HttpMethod::Put => "PUT",
-            HttpMethod::Delete => "DELETE",
-            HttpMethod::Patch => "PATCH",
-            HttpMethod::Head => "HEAD",
-            _ => "OTHER",
-        }
-    }
-
     #[test]
     fn every_route_is_documented_once_and_every_documented_operation_is_a_route() {
         let declared: Vec<(String, &str)> = table()
             .iter()
-            .map(|r| (r.path.clone(), method_name(&r.method)))
+            .map(|r| (r.path.clone(), r.method_name()))
             .collect();
         let unique: BTreeSet<_> = declared.iter().cloned().collect();
         assert_eq!(unique.len(), declared.len(), "a route declared twice");
@@ -314,6 +220,54 @@ mod tests {
         assert_eq!(declared, documented);
     }
 
+    /// A review of the table's fourth column: who may call each route follows from what the
+    /// route does. A new route fails here until its access is decided.
+    #[test]
+    fn every_route_declares_the_access_its_shape_implies() {
+        let public = ["/version", "/api/v1/openapi.json", "/api/v1/health"];
+        for r in table() {
+            let method = r.method_name();
+            let path = r.path.as_str();
+            let read = method == "GET";
+            let expected = if public.contains(&path) {
+                Access::Public
+            } else if path == "/api/v1/events" {
+                // The raw log holds every user's jobs.
+                Access::Admin
+            } else if path == "/metrics" || path.starts_with("/api/v1/cluster") {
+                if read {
+                    Access::Authenticated
+                } else {
+                    Access::Admin
+                }
+            } else if path.contains("{id}") {
+                if read {
+                    Access::ViewJob
+                } else {
+                    Access::ModifyJob
+                }
+            } else {
+                assert!(
+                    [
+                        "/batches",
+                        "/sessions",
+                        "/api/v1/jobs",
+                        "/api/v1/batches",
+                        "/api/v1/sessions"
+                    ]
+                    .contains(&path),
+                    "{method} {path}: a new kind of route; decide who may call it"
+                );
+                if read {
+                    Access::Authenticated
+                } else {
+                    Access::Submit
+                }
+            };
+            assert_eq!(r.access, expected, "{method} {path}");
+        }
+    }
+
     /// A review of the table's third column: a route that changes an existing job or the
     /// registry must run on the leader, whose write model is always current. A new route
     /// fails here until it is placed.
@@ -327,7 +281,7 @@ mod tests {
             ("DELETE", "/api/v1/cluster/members/{id}"),
         ];
         for r in table() {
-            let method = method_name(&r.method);
+            let method = r.method_name();
             let reads_or_creates =
                 method == "GET" || creations_and_node_views.contains(&(method, r.path.as_str()));
             let expected = if reads_or_creates {

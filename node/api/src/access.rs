@@ -1,0 +1,148 @@
+//! Who may call what, applied to every request from the route table: each route declares an
+//! [`Access`], and [`admit`] authenticates the caller (unless the route is public) and
+//! checks the route's role, before any forwarding to the leader; [`job_access`] then checks
+//! the job the path names where the handler runs. A job the caller may not view answers
+//! exactly as a job that does not exist, so ids tell nothing about other users' jobs.
+
+use crate::error::ApiError;
+use crate::State;
+use axum::extract::{ConnectInfo, RawPathParams, Request};
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use kindling_auth::{Access, AuthError, Principal, Role};
+use kindling_core::ErrorCode;
+use kindling_events::JobId;
+use std::net::{IpAddr, SocketAddr};
+
+/// Authenticates the caller of a route with `access` and checks its role; the principal
+/// goes on to the handler as a request extension.
+pub async fn admit(s: State, access: Access, mut req: Request, next: Next) -> Response {
+    if access == Access::Public {
+        return next.run(req).await;
+    }
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes().to_vec());
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let who = match authenticate(&s, header, client).await {
+        Ok(who) => who,
+        Err(e) => return refusal(&s, e),
+    };
+    let denied = match (access, who.role) {
+        (Access::Submit, Role::Viewer) => Some("run jobs"),
+        (Access::ModifyJob, Role::Viewer) => Some("change jobs"),
+        (Access::Admin, Role::User | Role::Viewer) => Some("do this (admins only)"),
+        _ => None,
+    };
+    if let Some(what) = denied {
+        return ApiError::new(
+            ErrorCode::Forbidden,
+            format!("{} '{}' may not {what}", who.role.as_str(), who.name()),
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(who);
+    next.run(req).await
+}
+
+/// The caller presenting `header` (its `Authorization` value) from `client`. A check that
+/// needs a slow hash runs off the async threads.
+async fn authenticate(
+    s: &State,
+    header: Option<Vec<u8>>,
+    client: Option<IpAddr>,
+) -> Result<Principal, AuthError> {
+    if let Some(who) = s.0.auth.remembered(header.as_deref()) {
+        return Ok(who);
+    }
+    let auth = s.0.auth.clone();
+    tokio::task::spawn_blocking(move || auth.authenticate(header.as_deref(), client))
+        .await
+        .unwrap_or(Err(AuthError::Invalid))
+}
+
+fn refusal(s: &State, e: AuthError) -> Response {
+    let (code, retry_after) = match &e {
+        AuthError::Limited { retry_after_secs } => {
+            (ErrorCode::TooManyRequests, Some(*retry_after_secs))
+        }
+        _ => (ErrorCode::Unauthenticated, None),
+    };
+    let mut response = ApiError::new(code, e.to_string()).into_response();
+    let headers = response.headers_mut();
+    match retry_after {
+        Some(secs) => {
+            headers.insert(header::RETRY_AFTER, secs.into());
+        }
+        None => {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(s.0.auth.challenge()),
+            );
+        }
+    }
+    response
+}
+
+/// Checks that the caller may view (or modify) the job `{id}` of the path names. A job that
+/// does not exist is left to the handler, which says so its way; one the caller may not view
+/// gets that same answer.
+pub async fn job_access(
+    s: State,
+    access: Access,
+    params: RawPathParams,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(who) = req.extensions().get::<Principal>().cloned() else {
+        return next.run(req).await;
+    };
+    let Some(raw) = params
+        .iter()
+        .find(|(k, _)| *k == "id")
+        .map(|(_, v)| v.to_string())
+    else {
+        return next.run(req).await;
+    };
+    let Ok(id) = raw.parse::<u64>() else {
+        return next.run(req).await;
+    };
+    let job = match s.0.job(JobId(id)).await {
+        Ok(job) => job,
+        Err(e) if e.code == ErrorCode::NotFound => return next.run(req).await,
+        Err(e) => return e.into_response(),
+    };
+    let rules = &s.0.job_rules;
+    let (owner, proxy) = (job.spec.owner.as_deref(), job.spec.proxy_user.as_deref());
+    if !rules.may_view(&who, owner, proxy) {
+        return hidden(req.uri().path(), &raw, JobId(id)).into_response();
+    }
+    if access == Access::ModifyJob && !rules.may_modify(&who, owner, proxy) {
+        return ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "user '{}' may not change job {id}: only its owner, the user it runs as, \
+                 --modify-users and admins may",
+                who.name()
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// What the handler at `path` answers for a job that does not exist.
+fn hidden(path: &str, raw: &str, id: JobId) -> ApiError {
+    if path.starts_with("/batches/") {
+        ApiError::not_found("Batch", raw)
+    } else if path.starts_with("/sessions/") {
+        ApiError::not_found("Session", raw)
+    } else {
+        ApiError::from(kindling_core::Error::NotFound(id))
+    }
+}
