@@ -10,6 +10,7 @@ mod metrics;
 mod runner;
 mod serve;
 mod storage;
+mod users;
 
 use clap::{Parser, Subcommand};
 use config::ServeArgs;
@@ -28,7 +29,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run a node: REST API, scheduler, driver gateway.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
+    /// Manage the users file of `--auth basic`.
+    #[command(subcommand)]
+    Users(users::UsersCmd),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +46,13 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Cmd::Users(cmd) => {
+            if let Err(e) = users::run(cmd) {
+                eprintln!("kindling: {e:#}");
+                std::process::exit(2);
+            }
+            Ok(())
+        }
         Cmd::Serve(args) => {
             let cfg = match args.resolve() {
                 Ok(c) => c,

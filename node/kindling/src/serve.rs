@@ -248,6 +248,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         clusters,
         metrics: prometheus,
         trusted_user_header: cfg.trusted_user_header.clone(),
+        auth: Arc::new(authenticator(&cfg.auth)?),
+        job_rules: cfg.auth.rules.clone(),
         cluster: member.clone(),
         forwarder: api::forward::Forwarder::new(cfg.max_body_bytes),
     });
@@ -259,6 +261,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             let listener = http_listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
+            // The peer address limits failed authentications per client.
+            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
             axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await
@@ -348,4 +352,16 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
+}
+
+/// The node's authenticator, as configured.
+fn authenticator(cfg: &crate::config::AuthConfig) -> anyhow::Result<kindling_auth::Authenticator> {
+    use kindling_auth::{AuthMode, Authenticator, UsersFile};
+    Ok(match (cfg.mode, &cfg.users_file) {
+        (AuthMode::Basic, Some(path)) => {
+            let users = UsersFile::open(path).map_err(anyhow::Error::msg)?;
+            Authenticator::basic(users, cfg.roles.clone())
+        }
+        _ => Authenticator::none(),
+    })
 }

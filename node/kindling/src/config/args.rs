@@ -115,4 +115,6 @@ pub struct ServeArgs {
     /// (with `--driver-route kafka`; defaults to the event log topic without `.events`).
     #[arg(long, env = "KINDLING_KAFKA_ROUTE_PREFIX")]
     pub kafka_route_prefix: Option<String>,
+    #[command(flatten)]
+    pub auth: super::auth::AuthArgs,
 }

@@ -39,4 +39,6 @@ pub(super) struct FileConfig {
     pub(super) drivers_dir: Option<PathBuf>,
     pub(super) driver_route: Option<String>,
     pub(super) kafka_route_prefix: Option<String>,
+    /// The `[auth]` table.
+    pub(super) auth: Option<super::auth::AuthFile>,
 }

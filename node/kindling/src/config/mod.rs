@@ -2,11 +2,13 @@
 //! optional TOML file (`--config`), in that order of precedence, validated into [`Config`].
 
 mod args;
+mod auth;
 mod file;
 #[cfg(test)]
 mod tests;
 
 pub use args::ServeArgs;
+pub use auth::AuthConfig;
 use file::FileConfig;
 
 use anyhow::{bail, Context, Result};
@@ -72,6 +74,7 @@ pub struct Config {
     pub join: Vec<String>,
     pub drivers_dir: PathBuf,
     pub driver_route: DriverRouteConfig,
+    pub auth: AuthConfig,
 }
 
 /// The project's venv, as `ops/dev/install-spark` creates it.
@@ -280,7 +283,13 @@ impl ServeArgs {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from("data"));
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8998".parse().unwrap());
+        let auth = self.auth.resolve(file.auth, listen)?;
         Ok(Config {
+            auth,
             log,
             projections,
             driver_route,
@@ -295,10 +304,7 @@ impl ServeArgs {
                 .drivers_dir
                 .or(file.drivers_dir)
                 .unwrap_or_else(|| data_dir.join("drivers")),
-            listen: self
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8998".parse().unwrap()),
+            listen,
             driver_listen: self
                 .driver_listen
                 .or(file.driver_listen)

@@ -7,6 +7,7 @@
 mod common;
 
 mod api;
+mod auth;
 mod cluster_restarts;
 mod clusters;
 mod driver_routes;

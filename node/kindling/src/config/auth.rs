@@ -1,0 +1,113 @@
+//! The authentication settings of `kindling serve`: flags, `KINDLING_*` variables and the
+//! `[auth]` table of the configuration file, resolved into [`AuthConfig`]. A node without
+//! authentication serves every caller as an admin, so it refuses to listen beyond loopback
+//! unless the operator says `--insecure-no-auth`.
+
+use anyhow::{bail, Result};
+use clap::Args;
+use kindling_auth::{AuthMode, JobRules, RoleMap};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Authentication flags of `kindling serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AuthArgs {
+    /// How callers authenticate: `none` (the default; the node then listens on loopback only)
+    /// or `basic` (HTTP Basic against `--users-file`).
+    #[arg(long = "auth", env = "KINDLING_AUTH")]
+    pub mode: Option<String>,
+    /// The users of `--auth basic`, as `kindling users add` writes them; re-read when it
+    /// changes.
+    #[arg(long, env = "KINDLING_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+    /// Groups whose members are admins (default `admins`).
+    #[arg(long, env = "KINDLING_ADMIN_GROUPS", value_delimiter = ',')]
+    pub admin_groups: Vec<String>,
+    /// Groups whose members only view (default `viewers`).
+    #[arg(long, env = "KINDLING_VIEWER_GROUPS", value_delimiter = ',')]
+    pub viewer_groups: Vec<String>,
+    /// Users who may run jobs as another user (`proxyUser`, `doAs`).
+    #[arg(long, env = "KINDLING_SUPERUSERS", value_delimiter = ',')]
+    pub superusers: Vec<String>,
+    /// Users who may view every job.
+    #[arg(long, env = "KINDLING_VIEW_USERS", value_delimiter = ',')]
+    pub view_users: Vec<String>,
+    /// Users who may view and modify every job.
+    #[arg(long, env = "KINDLING_MODIFY_USERS", value_delimiter = ',')]
+    pub modify_users: Vec<String>,
+    /// Listen beyond loopback without authentication: every caller is an admin.
+    #[arg(long, env = "KINDLING_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+}
+
+/// The `[auth]` table of the configuration file: the same settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct AuthFile {
+    mode: Option<String>,
+    users_file: Option<PathBuf>,
+    admin_groups: Option<Vec<String>>,
+    viewer_groups: Option<Vec<String>>,
+    superusers: Option<Vec<String>>,
+    view_users: Option<Vec<String>>,
+    modify_users: Option<Vec<String>>,
+    insecure_no_auth: Option<bool>,
+}
+
+/// How the node authenticates and authorizes callers.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    pub users_file: Option<PathBuf>,
+    pub roles: RoleMap,
+    pub rules: JobRules,
+}
+
+impl AuthArgs {
+    /// Resolves the settings (flags over the file) for a node listening on `listen`.
+    pub(super) fn resolve(self, file: Option<AuthFile>, listen: SocketAddr) -> Result<AuthConfig> {
+        let file = file.unwrap_or_default();
+        let list = |flag: Vec<String>, file: Option<Vec<String>>, default: &[&str]| {
+            let v = if flag.is_empty() {
+                file.unwrap_or_else(|| default.iter().map(|s| s.to_string()).collect())
+            } else {
+                flag
+            };
+            v.into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        };
+        let mode = match self.mode.or(file.mode).as_deref() {
+            None | Some("none") => AuthMode::None,
+            Some("basic") => AuthMode::Basic,
+            Some(other) => bail!("--auth must be none or basic, not {other:?}"),
+        };
+        let users_file = self.users_file.or(file.users_file);
+        if mode == AuthMode::Basic && users_file.is_none() {
+            bail!("--auth basic needs --users-file (create it with `kindling users add`)");
+        }
+        let insecure = self.insecure_no_auth || file.insecure_no_auth.unwrap_or(false);
+        if mode == AuthMode::None && !listen.ip().is_loopback() && !insecure {
+            bail!(
+                "--listen {listen} is reachable beyond this machine, and no authentication is \
+                 configured: set --auth basic with --users-file, or pass --insecure-no-auth to \
+                 let every caller act as an admin"
+            );
+        }
+        Ok(AuthConfig {
+            mode,
+            users_file,
+            roles: RoleMap {
+                admin_groups: list(self.admin_groups, file.admin_groups, &["admins"]),
+                viewer_groups: list(self.viewer_groups, file.viewer_groups, &["viewers"]),
+            },
+            rules: JobRules {
+                superusers: list(self.superusers, file.superusers, &[]),
+                view_users: list(self.view_users, file.view_users, &[]),
+                modify_users: list(self.modify_users, file.modify_users, &[]),
+            },
+        })
+    }
+}
