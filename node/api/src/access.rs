@@ -1,7 +1,8 @@
 //! Who may call what, applied to every request from the route table: each route declares an
 //! [`Access`], and [`admit`] authenticates the caller (unless the route is public) and
-//! checks the route's role, before any forwarding to the leader; [`job_access`] then checks
-//! the job the path names where the handler runs. A job the caller may not view answers
+//! checks the route's role, before any forwarding to the leader (a trusted proxy's user
+//! header, from the proxy's addresses, names the caller instead of credentials);
+//! [`job_access`] then checks the job the path names where the handler runs. A job the caller may not view answers
 //! exactly as a job that does not exist, so ids tell nothing about other users' jobs.
 
 use crate::error::ApiError;
@@ -29,7 +30,16 @@ pub async fn admit(s: State, access: Access, mut req: Request, next: Next) -> Re
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let who = match authenticate(&s, header, client).await {
+    let proxied = s.0.auth.trusted_proxy().and_then(|p| {
+        let value = |name: &str| req.headers().get(name).map(|v| v.as_bytes());
+        let groups = p.groups_header.as_deref().and_then(value);
+        s.0.auth.proxied(client, value(&p.user_header), groups)
+    });
+    let who = match proxied {
+        Some(who) => who,
+        None => authenticate(&s, header, client).await,
+    };
+    let who = match who {
         Ok(who) => who,
         Err(e) => return refusal(&s, e),
     };

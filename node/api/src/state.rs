@@ -6,7 +6,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::Params;
 use crate::forward::Forwarder;
 use crate::livy;
-use axum::http::HeaderMap;
 use kindling_api_model::model::{self, Caller};
 use kindling_auth::{Authenticator, JobRules, Principal};
 use kindling_core::clusters::Clusters;
@@ -23,7 +22,6 @@ pub struct AppState {
     /// The cluster registry: which clusters exist, and their backends (for logs).
     pub clusters: Arc<Clusters>,
     pub metrics: PrometheusHandle,
-    pub trusted_user_header: Option<String>,
     /// Who callers are.
     pub auth: Arc<Authenticator>,
     /// Who may view and modify which job, and run jobs as someone else.
@@ -34,19 +32,10 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Who a new job is for: the authenticated user, or without authentication the user the
-    /// trusted header names.
-    pub fn caller(&self, who: &Principal, headers: &HeaderMap, params: &Params) -> Caller {
-        let owner = who.user.clone().or_else(|| {
-            self.trusted_user_header.as_ref().and_then(|h| {
-                headers
-                    .get(h.as_str())
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
-            })
-        });
+    /// Who a new job is for: the authenticated user (none without authentication).
+    pub fn caller(&self, who: &Principal, params: &Params) -> Caller {
         Caller {
-            owner,
+            owner: who.user.clone(),
             do_as: params.str("doAs").map(str::to_string),
         }
     }
@@ -55,12 +44,11 @@ impl AppState {
     pub async fn accept(
         &self,
         who: &Principal,
-        headers: &HeaderMap,
         query: Option<&str>,
         req: impl model::CreateJob,
     ) -> ApiResult<Job> {
         let params = Params::from_query(query)?;
-        let mut spec = req.into_spec(&self.caller(who, headers, &params))?;
+        let mut spec = req.into_spec(&self.caller(who, &params))?;
         if let Some(proxy_user) = &spec.proxy_user {
             self.job_rules
                 .may_impersonate(who, proxy_user)

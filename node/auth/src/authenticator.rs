@@ -9,6 +9,7 @@ use crate::error::AuthError;
 use crate::limiter::FailureLimiter;
 use crate::password;
 use crate::principal::{Principal, RoleMap};
+use crate::trusted_proxy::TrustedProxy;
 use crate::users_file::UsersFile;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
@@ -48,12 +49,13 @@ pub struct Authenticator {
     /// elsewhere.
     key: [u8; 32],
     remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+    proxy: Option<TrustedProxy>,
 }
 
 impl Authenticator {
-    /// A node without authentication.
-    pub fn none() -> Authenticator {
-        Authenticator::new(AuthMode::None, None, RoleMap::default())
+    /// A node without authentication (`roles` give a trusted proxy's users their role).
+    pub fn none(roles: RoleMap) -> Authenticator {
+        Authenticator::new(AuthMode::None, None, roles)
     }
 
     /// HTTP Basic against `users`, roles from the users' groups by `roles`.
@@ -69,7 +71,32 @@ impl Authenticator {
             limiter: FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
             key: rand::random(),
             remembered: Mutex::new(HashMap::new()),
+            proxy: None,
         }
+    }
+
+    /// Also believes `proxy`'s headers, from its addresses.
+    pub fn with_trusted_proxy(mut self, proxy: TrustedProxy) -> Authenticator {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The trusted proxy in front of the node, if any.
+    pub fn trusted_proxy(&self) -> Option<&TrustedProxy> {
+        self.proxy.as_ref()
+    }
+
+    /// The caller a trusted proxy names: `None` unless `client` is one of its addresses and
+    /// sent `user` (its user header's value), whatever the node's mode; the user is then
+    /// who the proxy says.
+    pub fn proxied(
+        &self,
+        client: Option<IpAddr>,
+        user: Option<&[u8]>,
+        groups: Option<&[u8]>,
+    ) -> Option<Result<Principal, AuthError>> {
+        let proxy = self.proxy.as_ref().filter(|p| p.trusts(client))?;
+        Some(proxy.principal(user?, groups, &self.roles))
     }
 
     pub fn mode(&self) -> AuthMode {

@@ -10,6 +10,9 @@ pub enum AuthError {
     /// An `Authorization` header the node cannot read.
     #[error("malformed Authorization header: {0}")]
     Malformed(String),
+    /// A trusted proxy's user header that names no valid user.
+    #[error("{0}")]
+    ProxyHeader(String),
     /// Credentials that do not name a user with that secret.
     #[error("invalid user name or password")]
     Invalid,

@@ -1,9 +1,9 @@
 //! Who is calling and what they may do. A request's credentials ([`Credentials`]) are
-//! checked by the [`Authenticator`] against the node's modes (today the users file of
-//! [`UsersFile`]) and become a [`Principal`]: a user name and a [`Role`]. What a principal may
-//! do is decided here too, once: each route of the API declares an [`Access`], and
-//! [`JobRules`] say who may view or modify a job and who may run jobs as another user, the
-//! way Livy's access control does. Nothing here does I/O but reading the users file.
+//! checked by the [`Authenticator`] against the node's modes (the users file of
+//! [`UsersFile`], a [`TrustedProxy`] in front of the node) and become a [`Principal`]: a
+//! user name and a [`Role`]. What a principal may do is decided here too, once: each route
+//! of the API declares an [`Access`], and [`JobRules`] say who may view or modify a job and
+//! who may run jobs as another user, the way Livy's access control does. Nothing here does I/O but reading the users file.
 
 mod authenticator;
 mod credentials;
@@ -12,6 +12,7 @@ mod limiter;
 mod password;
 mod principal;
 mod rules;
+mod trusted_proxy;
 mod users_file;
 
 pub use authenticator::{AuthMode, Authenticator};
@@ -21,4 +22,5 @@ pub use limiter::FailureLimiter;
 pub use password::{hash_password, MIN_PASSWORD_LEN};
 pub use principal::{Principal, Role, RoleMap};
 pub use rules::{Access, Denied, JobRules};
+pub use trusted_proxy::TrustedProxy;
 pub use users_file::{UserEntry, UsersFile};

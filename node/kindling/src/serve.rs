@@ -247,7 +247,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         gateway,
         clusters,
         metrics: prometheus,
-        trusted_user_header: cfg.trusted_user_header.clone(),
         auth: Arc::new(authenticator(&cfg.auth)?),
         job_rules: cfg.auth.rules.clone(),
         cluster: member.clone(),
@@ -357,11 +356,15 @@ async fn wait_for_signal() {
 /// The node's authenticator, as configured.
 fn authenticator(cfg: &crate::config::AuthConfig) -> anyhow::Result<kindling_auth::Authenticator> {
     use kindling_auth::{AuthMode, Authenticator, UsersFile};
-    Ok(match (cfg.mode, &cfg.users_file) {
+    let auth = match (cfg.mode, &cfg.users_file) {
         (AuthMode::Basic, Some(path)) => {
             let users = UsersFile::open(path).map_err(anyhow::Error::msg)?;
             Authenticator::basic(users, cfg.roles.clone())
         }
-        _ => Authenticator::none(),
+        _ => Authenticator::none(cfg.roles.clone()),
+    };
+    Ok(match &cfg.trusted_proxy {
+        Some(proxy) => auth.with_trusted_proxy(proxy.clone()),
+        None => auth,
     })
 }

@@ -5,7 +5,6 @@ use crate::error::ApiResult;
 use crate::extract::JsonBody;
 use crate::State;
 use axum::extract::{Path, RawQuery};
-use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use axum::Json;
 use kindling_api_model::model::*;
@@ -17,11 +16,10 @@ use kindling_store::KindFilter;
 pub async fn create_batch(
     axum::extract::State(s): State,
     axum::Extension(who): axum::Extension<kindling_auth::Principal>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<CreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = s.accept(&who, &headers, q.as_deref(), req).await?;
+    let job = s.accept(&who, q.as_deref(), req).await?;
     Ok(created(
         format!("/batches/{}", job.id),
         LivyBatch::from_job(&job, vec![]),

@@ -13,7 +13,7 @@ use super::extract::{job_id, JsonBody, Params};
 use super::logs::livy_window;
 use super::State;
 use axum::extract::{Path, RawQuery};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use kindling_api_model::model::*;
@@ -33,11 +33,10 @@ fn created(id: u64, doc: JobDoc) -> impl IntoResponse {
 pub async fn create_batch(
     axum::extract::State(s): State,
     axum::Extension(who): axum::Extension<kindling_auth::Principal>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<NativeCreateBatch>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = s.accept(&who, &headers, q.as_deref(), req).await?;
+    let job = s.accept(&who, q.as_deref(), req).await?;
     Ok(created(job.id.0, JobDoc::from(&job)))
 }
 
@@ -46,11 +45,10 @@ pub async fn create_batch(
 pub async fn create_session(
     axum::extract::State(s): State,
     axum::Extension(who): axum::Extension<kindling_auth::Principal>,
-    headers: HeaderMap,
     RawQuery(q): RawQuery,
     JsonBody(req): JsonBody<NativeCreateSession>,
 ) -> ApiResult<impl IntoResponse> {
-    let job = s.accept(&who, &headers, q.as_deref(), req).await?;
+    let job = s.accept(&who, q.as_deref(), req).await?;
     Ok(created(job.id.0, JobDoc::from(&job)))
 }
 

@@ -50,9 +50,6 @@ pub struct ServeArgs {
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "KINDLING_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
-    /// Header carrying the authenticated user from a trusted proxy (e.g. `X-Remote-User`).
-    #[arg(long, env = "KINDLING_TRUSTED_USER_HEADER")]
-    pub trusted_user_header: Option<String>,
     /// This node's id.
     #[arg(long, env = "KINDLING_NODE_ID")]
     pub node_id: Option<u64>,

@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use kindling_auth::{AuthMode, JobRules, RoleMap};
+use kindling_auth::{AuthMode, JobRules, RoleMap, TrustedProxy};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +36,16 @@ pub struct AuthArgs {
     /// Users who may view and modify every job.
     #[arg(long, env = "KINDLING_MODIFY_USERS", value_delimiter = ',')]
     pub modify_users: Vec<String>,
+    /// The header a trusted proxy names the authenticated user in (e.g. `X-Remote-User`);
+    /// believed only from `--trusted-proxies`.
+    #[arg(long, env = "KINDLING_TRUSTED_USER_HEADER")]
+    pub trusted_user_header: Option<String>,
+    /// The header a trusted proxy lists the user's groups in, comma-separated.
+    #[arg(long, env = "KINDLING_TRUSTED_GROUPS_HEADER")]
+    pub trusted_groups_header: Option<String>,
+    /// The addresses of the proxies whose headers are believed: CIDRs or single addresses.
+    #[arg(long, env = "KINDLING_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
     /// Listen beyond loopback without authentication: every caller is an admin.
     #[arg(long, env = "KINDLING_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
@@ -52,6 +62,9 @@ pub(super) struct AuthFile {
     superusers: Option<Vec<String>>,
     view_users: Option<Vec<String>>,
     modify_users: Option<Vec<String>>,
+    trusted_user_header: Option<String>,
+    trusted_groups_header: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
     insecure_no_auth: Option<bool>,
 }
 
@@ -62,6 +75,7 @@ pub struct AuthConfig {
     pub users_file: Option<PathBuf>,
     pub roles: RoleMap,
     pub rules: JobRules,
+    pub trusted_proxy: Option<TrustedProxy>,
 }
 
 impl AuthArgs {
@@ -88,6 +102,23 @@ impl AuthArgs {
         if mode == AuthMode::Basic && users_file.is_none() {
             bail!("--auth basic needs --users-file (create it with `kindling users add`)");
         }
+        let proxies = list(self.trusted_proxies, file.trusted_proxies, &[]);
+        let trusted_proxy = match self.trusted_user_header.or(file.trusted_user_header) {
+            None if proxies.is_empty() => None,
+            None => bail!(
+                "--trusted-proxies needs --trusted-user-header, the header they name the user in"
+            ),
+            Some(_) if proxies.is_empty() => bail!(
+                "--trusted-user-header needs --trusted-proxies, the addresses of the proxies \
+                 that set it (a header from anyone else would let a client name itself)"
+            ),
+            Some(user_header) => Some(TrustedProxy {
+                user_header,
+                groups_header: self.trusted_groups_header.or(file.trusted_groups_header),
+                from: TrustedProxy::parse_addresses(&proxies)
+                    .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
+            }),
+        };
         let insecure = self.insecure_no_auth || file.insecure_no_auth.unwrap_or(false);
         if mode == AuthMode::None && !listen.ip().is_loopback() && !insecure {
             bail!(
@@ -108,6 +139,7 @@ impl AuthArgs {
                 view_users: list(self.view_users, file.view_users, &[]),
                 modify_users: list(self.modify_users, file.modify_users, &[]),
             },
+            trusted_proxy,
         })
     }
 }

@@ -21,7 +21,6 @@ pub(super) struct FileConfig {
     pub(super) driver_heartbeat_timeout_secs: Option<u64>,
     pub(super) recovery_grace_secs: Option<u64>,
     pub(super) max_body_bytes: Option<usize>,
-    pub(super) trusted_user_header: Option<String>,
     pub(super) node_id: Option<u64>,
     pub(super) event_log: Option<String>,
     pub(super) kafka_brokers: Option<String>,

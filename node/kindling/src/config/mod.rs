@@ -64,7 +64,6 @@ pub struct Config {
     pub driver_heartbeat_timeout: Duration,
     pub recovery_grace: Duration,
     pub max_body_bytes: usize,
-    pub trusted_user_header: Option<String>,
     pub node_id: u64,
     pub log: LogConfig,
     pub projections: ProjectionConfig,
@@ -323,7 +322,6 @@ impl ServeArgs {
                     .unwrap_or(30),
             ),
             max_body_bytes,
-            trusted_user_header: self.trusted_user_header.or(file.trusted_user_header),
             node_id,
         })
     }

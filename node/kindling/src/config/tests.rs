@@ -90,3 +90,27 @@ fn the_log_followers_wait_defaults_to_100_ms_and_is_bounded() {
         );
     }
 }
+
+#[test]
+fn a_trusted_user_header_needs_the_proxies_it_comes_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |header: Option<&str>, proxies: &[&str]| {
+        let mut a = args(dir.path());
+        a.auth.trusted_user_header = header.map(String::from);
+        a.auth.trusted_proxies = proxies.iter().map(|p| p.to_string()).collect();
+        a.resolve().map(|c| c.auth.trusted_proxy)
+    };
+    let e = with(Some("X-Remote-User"), &[]).unwrap_err().to_string();
+    assert!(e.contains("--trusted-proxies"), "{e}");
+    let e = with(None, &["10.0.0.0/8"]).unwrap_err().to_string();
+    assert!(e.contains("--trusted-user-header"), "{e}");
+    let e = with(Some("X-Remote-User"), &["10.0.0.300"])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("10.0.0.300"), "{e}");
+    let proxy = with(Some("X-Remote-User"), &["10.0.0.0/8", "::1"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(proxy.user_header, "X-Remote-User");
+    assert_eq!(proxy.from.len(), 2);
+}

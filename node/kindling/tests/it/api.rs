@@ -613,6 +613,8 @@ fn owner_comes_from_the_trusted_proxy_header_and_filters_jobs() {
         &[
             "--trusted-user-header",
             "X-Remote-User",
+            "--trusted-proxies",
+            "127.0.0.1",
             "--max-drivers",
             "1",
         ],
@@ -637,7 +639,37 @@ fn owner_comes_from_the_trusted_proxy_header_and_filters_jobs() {
         .unwrap()
         .iter()
         .all(|j| j["owner"] == "ann"));
+    // The user the proxy names sees their own jobs only.
+    let bobs: Value = http
+        .get(node.url("/batches"))
+        .header("X-Remote-User", "bob")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(bobs["total"], 1, "{bobs}");
     // Without the header there is no owner.
     let (_, anon) = node.post("/batches", json!({"file": file}));
     assert!(anon["owner"].is_null());
+
+    // From an address that is not a trusted proxy the header is ignored: a client cannot
+    // name itself.
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = start(
+        dir.path(),
+        &[
+            "--trusted-user-header",
+            "X-Remote-User",
+            "--trusted-proxies",
+            "10.0.0.0/8",
+        ],
+    );
+    let r = http
+        .post(elsewhere.url("/batches"))
+        .header("X-Remote-User", "ann")
+        .json(&json!({"file": file}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    assert!(r.json::<Value>().unwrap()["owner"].is_null());
 }
