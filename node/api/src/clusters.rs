@@ -55,6 +55,8 @@ async fn record(
     config: ClusterConfig,
     command: impl FnOnce(String, ClusterConfig) -> RegistryCommand,
 ) -> ApiResult<ClusterDoc> {
+    settings::in_credentials_dir(&s.credentials_dir, &config.credentials)
+        .map_err(ApiError::bad_request)?;
     settings::present(&config).map_err(ApiError::conflict)?;
     let registry = s
         .clusters

@@ -26,6 +26,8 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     /// Who may view and modify which job, and run jobs as someone else.
     pub job_rules: JobRules,
+    /// Where registered clusters' credential files must lie.
+    pub credentials_dir: std::path::PathBuf,
     /// This node's Raft member: membership, leader, term.
     pub cluster: Arc<kindling_raft::ClusterMember>,
     pub forwarder: Forwarder,

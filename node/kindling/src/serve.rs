@@ -25,6 +25,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let data = &cfg.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+    credentials_dir(&cfg.credentials_dir)?;
     let prometheus = metrics::install()?;
     let shutdown = CancellationToken::new();
 
@@ -249,6 +250,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         metrics: prometheus,
         auth: Arc::new(authenticator(&cfg.auth)?),
         job_rules: cfg.auth.rules.clone(),
+        credentials_dir: cfg.credentials_dir.clone(),
         cluster: member.clone(),
         forwarder: api::forward::Forwarder::new(cfg.max_body_bytes),
     });
@@ -367,4 +369,17 @@ fn authenticator(cfg: &crate::config::AuthConfig) -> anyhow::Result<kindling_aut
         Some(proxy) => auth.with_trusted_proxy(proxy.clone()),
         None => auth,
     })
+}
+
+/// Creates the credentials directory if it is missing, readable by this user only.
+fn credentials_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the credentials directory {}", dir.display()))
 }

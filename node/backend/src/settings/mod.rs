@@ -4,8 +4,10 @@
 //! document describes them from the same tables; the backend factory reads the same keys.
 //! Messages name the field (`connection.namespace`, `credentials.path`) and the fix.
 
+mod credentials_dir;
 mod value;
 
+pub use credentials_dir::in_credentials_dir;
 pub use value::{parse_setting_duration as parse_duration, readable_file, SettingValue};
 
 use kindling_events::{ClusterConfig, ClusterKind, Credentials};

@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// machine share it, so whichever leads finds the drivers another launched.
     #[arg(long, env = "KINDLING_DRIVERS_DIR")]
     pub drivers_dir: Option<PathBuf>,
+    /// Where the files of registered clusters' credentials must lie (default
+    /// `<data-dir>/credentials`): a registration naming a file elsewhere is refused.
+    #[arg(long, env = "KINDLING_CREDENTIALS_DIR")]
+    pub credentials_dir: Option<PathBuf>,
     /// How session drivers and the leader talk: `grpc` (the driver streams to the leader's
     /// driver gateway and reconnects after a failover) or `kafka` (each session has its own
     /// request and reply topics on the event log's brokers; needs `--event-log kafka`).

@@ -36,6 +36,7 @@ pub(super) struct FileConfig {
     pub(super) http_advertise: Option<String>,
     pub(super) join: Option<Vec<String>>,
     pub(super) drivers_dir: Option<PathBuf>,
+    pub(super) credentials_dir: Option<PathBuf>,
     pub(super) driver_route: Option<String>,
     pub(super) kafka_route_prefix: Option<String>,
     /// The `[auth]` table.

@@ -72,6 +72,8 @@ pub struct Config {
     pub http_advertise: Option<String>,
     pub join: Vec<String>,
     pub drivers_dir: PathBuf,
+    /// Where registered clusters' credential files must lie.
+    pub credentials_dir: PathBuf,
     pub driver_route: DriverRouteConfig,
     pub auth: AuthConfig,
 }
@@ -303,6 +305,10 @@ impl ServeArgs {
                 .drivers_dir
                 .or(file.drivers_dir)
                 .unwrap_or_else(|| data_dir.join("drivers")),
+            credentials_dir: self
+                .credentials_dir
+                .or(file.credentials_dir)
+                .unwrap_or_else(|| data_dir.join("credentials")),
             listen,
             driver_listen: self
                 .driver_listen

@@ -17,8 +17,12 @@ use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
 
+/// A node whose credentials directory is `dir`, where the tests write their token files.
 fn start(dir: &Path, extra: &[&str]) -> Node {
-    Node::start(&dir.join("data"), &fake_spark_home(dir), extra)
+    let credentials = dir.display().to_string();
+    let mut args = vec!["--credentials-dir", credentials.as_str()];
+    args.extend_from_slice(extra);
+    Node::start(&dir.join("data"), &fake_spark_home(dir), &args)
 }
 
 fn app(dir: &Path) -> String {
@@ -229,6 +233,10 @@ fn bad_cluster_input_gets_a_clear_4xx_and_writes_nothing() {
     let newline = dir.path().join("newline.token");
     std::fs::write(&newline, "abc\n").unwrap();
     let newline = newline.display().to_string();
+    let missing = dir.path().join("no-such.token").display().to_string();
+    let escape = dir.path().join("escape.token");
+    std::os::unix::fs::symlink("/etc/hostname", &escape).unwrap();
+    let escape = escape.display().to_string();
     let post = "POST";
     let put = "PUT";
     let clusters = "/api/v1/clusters";
@@ -257,7 +265,9 @@ fn bad_cluster_input_gets_a_clear_4xx_and_writes_nothing() {
         (post, clusters, k8s(json!({"connection": {"caFile": "/no/such/ca.crt"}})), 409, "connection.caFile"),
         (post, clusters, k8s(json!({"credentials": {"type": "password"}})), 400, "credentials.type \"password\" is unknown"),
         (post, clusters, k8s(json!({"credentials": {"type": "tokenFile", "token": "abc"}})), 400, "credentials.token: secrets are not accepted inline"),
-        (post, clusters, k8s(json!({"credentials": {"type": "tokenFile", "path": "/no/such/token"}})), 409, "credentials.path"),
+        (post, clusters, k8s(json!({"credentials": {"type": "tokenFile", "path": missing}})), 409, "credentials.path"),
+        (post, clusters, k8s(json!({"credentials": {"type": "tokenFile", "path": "/etc/hostname"}})), 400, "credentials.path: /etc/hostname is not in the credentials directory"),
+        (post, clusters, k8s(json!({"credentials": {"type": "tokenFile", "path": escape}})), 400, "a symlink out of it does not count"),
         (post, clusters, k8s(json!({"credentials": {"type": "tokenFile"}})), 400, "credentials.path is required"),
         (post, clusters, k8s(json!({"credentials": {"type": "tokenFile", "path": newline}})), 409, "trailing newline"),
         (post, clusters, k8s(json!({"credentials": {"type": "tokenFile", "path": "token"}})), 400, "credentials.path"),
