@@ -13,9 +13,9 @@ mod leadership;
 mod metrics;
 
 pub use cluster::{
-    open_storage, ClusterConfig, ClusterIdentity, ClusterMember, ClusterView, Command,
-    CommandResponse, KindlingRaft, MemberAddrs, MemberId, MemberView, PeerNetwork, PeerService,
-    SledLogStore, SledStateMachine, TypeConfig,
+    open_storage, ClusterConfig, ClusterIdentity, ClusterMember, ClusterSecret, ClusterView,
+    Command, CommandResponse, KindlingRaft, MemberAddrs, MemberId, MemberView, PeerNetwork,
+    PeerService, SecretError, SledLogStore, SledStateMachine, TypeConfig,
 };
 pub use error::{RaftError, Result};
 pub use leadership::{IdAllocator, LeaderCheck, LeaderState, Leadership};

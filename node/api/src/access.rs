@@ -6,6 +6,9 @@
 //! exactly as a job that does not exist, so ids tell nothing about other users' jobs.
 
 use crate::error::ApiError;
+use crate::forward::{
+    decode_principal, forwarded_payload, FORWARDED_PRINCIPAL, FORWARDED_TOKEN, FORWARD_PURPOSE,
+};
 use crate::State;
 use axum::extract::{ConnectInfo, RawPathParams, Request};
 use axum::http::{header, HeaderValue};
@@ -14,13 +17,23 @@ use axum::response::{IntoResponse, Response};
 use kindling_auth::{Access, AuthError, Principal, Role};
 use kindling_core::ErrorCode;
 use kindling_events::JobId;
+use kindling_raft::ClusterSecret;
 use std::net::{IpAddr, SocketAddr};
 
 /// Authenticates the caller of a route with `access` and checks its role; the principal
 /// goes on to the handler as a request extension.
-pub async fn admit(s: State, access: Access, mut req: Request, next: Next) -> Response {
+pub async fn admit(s: State, access: Access, req: Request, next: Next) -> Response {
     if access == Access::Public {
         return next.run(req).await;
+    }
+    if let (Some(secret), true) = (
+        &s.0.cluster_secret,
+        req.headers().contains_key(FORWARDED_TOKEN),
+    ) {
+        return match forwarded(secret, req, s.0.forwarder.body_limit()).await {
+            Ok((who, req)) => admitted(access, who, req, next).await,
+            Err(response) => response,
+        };
     }
     let header = req
         .headers()
@@ -43,6 +56,11 @@ pub async fn admit(s: State, access: Access, mut req: Request, next: Next) -> Re
         Ok(who) => who,
         Err(e) => return refusal(&s, e),
     };
+    admitted(access, who, req, next).await
+}
+
+/// Runs `req` for `who` if its role allows `access`.
+async fn admitted(access: Access, who: Principal, mut req: Request, next: Next) -> Response {
     let denied = match (access, who.role) {
         (Access::Submit, Role::Viewer) => Some("run jobs"),
         (Access::ModifyJob, Role::Viewer) => Some("change jobs"),
@@ -58,6 +76,42 @@ pub async fn admit(s: State, access: Access, mut req: Request, next: Next) -> Re
     }
     req.extensions_mut().insert(who);
     next.run(req).await
+}
+
+/// The principal a member authenticated and forwarded `req` for, once the cluster token
+/// proves it (with the method, path and body); the request goes on with its body read.
+async fn forwarded(
+    secret: &ClusterSecret,
+    req: Request,
+    body_limit: usize,
+) -> Result<(Principal, Request), Response> {
+    let (parts, body) = req.into_parts();
+    let refuse = |why: String| {
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            format!("forwarded request refused: {why}"),
+        )
+        .into_response()
+    };
+    let bytes = axum::body::to_bytes(body, body_limit)
+        .await
+        .map_err(|_| refuse("its body is unreadable or too large".into()))?;
+    let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let principal = text(FORWARDED_PRINCIPAL).unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let payload = forwarded_payload(parts.method.as_str(), path, principal, &bytes);
+    secret
+        .verify(FORWARD_PURPOSE, text(FORWARDED_TOKEN), &payload)
+        .map_err(|e| refuse(e.to_string()))?;
+    let who = decode_principal(principal).ok_or_else(|| refuse("no principal".into()))?;
+    Ok((
+        who,
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+    ))
 }
 
 /// The caller presenting `header` (its `Authorization` value) from `client`. A check that

@@ -8,6 +8,10 @@
 //! lead (leadership moved in between) is answered 503, so requests never travel in circles.
 //! A request is retried at a new leader only when the old one provably never got it (the
 //! connection was refused), so a statement is never submitted twice by the forwarding.
+//!
+//! The leader does not authenticate the caller again: with a cluster secret, the member
+//! passes on the principal it authenticated, signed together with the request (see
+//! `access::admit`). Without one the leader authenticates the forwarded credentials itself.
 
 use super::error::ApiError;
 use super::State;
@@ -17,12 +21,21 @@ use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use kindling_auth::{Principal, Role};
 use kindling_core::Error;
 use kindling_core::ErrorCode;
 use std::time::{Duration, Instant};
 
 /// Marks a request a member passed on, naming that member.
 pub const FORWARDED_BY: &str = "x-kindling-forwarded-by";
+
+/// The caller a member authenticated, on a request it forwards: `role:user` (`user` empty
+/// for the anonymous caller of a node without authentication).
+pub const FORWARDED_PRINCIPAL: &str = "x-kindling-forwarded-principal";
+/// The cluster token over the forwarded request: method, path, principal and body.
+pub const FORWARDED_TOKEN: &str = "x-kindling-forwarded-token";
+/// What a forwarded request's token is signed for.
+pub const FORWARD_PURPOSE: &str = "forwarded-request";
 
 /// How long a request waits for a leader to be elected (or to finish taking over).
 const LEADER_WAIT: Duration = Duration::from_secs(5);
@@ -45,6 +58,11 @@ impl Forwarder {
                 .expect("static HTTP client configuration"),
             body_limit,
         }
+    }
+
+    /// The largest body it passes on.
+    pub fn body_limit(&self) -> usize {
+        self.body_limit
     }
 }
 
@@ -141,14 +159,29 @@ async fn pass_on(
     let mut req = s
         .forwarder
         .client
-        .request(parts.method.clone(), format!("{base}{path}"))
-        .body(body);
+        .request(parts.method.clone(), format!("{base}{path}"));
     for (name, value) in &parts.headers {
-        if name != header::HOST && name != header::CONTENT_LENGTH && name != header::CONNECTION {
+        let ours = [FORWARDED_BY, FORWARDED_PRINCIPAL, FORWARDED_TOKEN].contains(&name.as_str());
+        if name != header::HOST
+            && name != header::CONTENT_LENGTH
+            && name != header::CONNECTION
+            && !ours
+        {
             req = req.header(name, value);
         }
     }
     req = req.header(FORWARDED_BY, s.core.node.0.to_string());
+    if let (Some(secret), Some(who)) = (&s.cluster_secret, parts.extensions.get::<Principal>()) {
+        let principal = encode_principal(who);
+        let token = secret.sign(
+            FORWARD_PURPOSE,
+            &forwarded_payload(parts.method.as_str(), path, &principal, &body),
+        );
+        req = req
+            .header(FORWARDED_PRINCIPAL, principal)
+            .header(FORWARDED_TOKEN, token);
+    }
+    let req = req.body(body);
     let resp = req.send().await?;
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -164,4 +197,34 @@ async fn pass_on(
     Ok(out
         .body(Body::from(bytes))
         .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response()))
+}
+
+/// What a forwarded request's cluster token covers.
+pub fn forwarded_payload(method: &str, path: &str, principal: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(method.len() + path.len() + principal.len() + body.len() + 3);
+    for part in [method.as_bytes(), path.as_bytes(), principal.as_bytes()] {
+        out.extend_from_slice(part);
+        out.push(0);
+    }
+    out.extend_from_slice(body);
+    out
+}
+
+/// `who` as [`FORWARDED_PRINCIPAL`] carries it.
+pub fn encode_principal(who: &Principal) -> String {
+    format!(
+        "{}:{}",
+        who.role.as_str(),
+        who.user.as_deref().unwrap_or_default()
+    )
+}
+
+/// The principal [`encode_principal`] wrote.
+pub fn decode_principal(value: &str) -> Option<Principal> {
+    let (role, user) = value.split_once(':')?;
+    let role = Role::parse(role)?;
+    Some(match user {
+        "" => Principal { user: None, role },
+        user => Principal::user(user, role),
+    })
 }

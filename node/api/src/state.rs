@@ -28,6 +28,8 @@ pub struct AppState {
     pub job_rules: JobRules,
     /// Where registered clusters' credential files must lie.
     pub credentials_dir: std::path::PathBuf,
+    /// The secret members prove to each other, here on the requests they forward.
+    pub cluster_secret: Option<Arc<kindling_raft::ClusterSecret>>,
     /// This node's Raft member: membership, leader, term.
     pub cluster: Arc<kindling_raft::ClusterMember>,
     pub forwarder: Forwarder,

@@ -13,6 +13,13 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role [`Role::as_str`] names.
+    pub fn parse(name: &str) -> Option<Role> {
+        [Role::Viewer, Role::User, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Viewer => "viewer",

@@ -7,7 +7,8 @@ use anyhow::Context;
 use kindling_core::{LeaderState, MemberError};
 use kindling_events::{JobId, NodeId};
 use kindling_raft::{
-    ClusterConfig, ClusterIdentity, ClusterMember, IdAllocator, LeaderCheck, MemberAddrs,
+    ClusterConfig, ClusterIdentity, ClusterMember, ClusterSecret, IdAllocator, LeaderCheck,
+    MemberAddrs,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,12 +63,14 @@ pub async fn start_member(
     cfg: &Config,
     addrs: MemberAddrs,
     listener: tokio::net::TcpListener,
+    secret: Option<Arc<ClusterSecret>>,
 ) -> anyhow::Result<ClusterMember> {
-    let config = ClusterConfig::new(
+    let mut config = ClusterConfig::new(
         NodeId(cfg.node_id),
         addrs,
         cfg.data_dir.join("raft-cluster"),
     );
+    config.secret = secret;
     let member = ClusterMember::start(config, listener)
         .await
         .context("cannot start the raft member")?;

@@ -26,6 +26,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     credentials_dir(&cfg.credentials_dir)?;
+    let cluster_secret = match &cfg.auth.cluster_secret_file {
+        Some(path) => Some(Arc::new(
+            kindling_raft::ClusterSecret::read(path).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let prometheus = metrics::install()?;
     let shutdown = CancellationToken::new();
 
@@ -101,7 +107,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| driver_addr.to_string()),
     );
-    let member = Arc::new(start_member(&cfg, addrs, raft_listener).await?);
+    let member = Arc::new(start_member(&cfg, addrs, raft_listener, cluster_secret.clone()).await?);
     let identity = with_leader("agree on the cluster's identity", || {
         member.identity(proposed_identity(data, max_term))
     })
@@ -251,6 +257,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         auth: Arc::new(authenticator(&cfg.auth)?),
         job_rules: cfg.auth.rules.clone(),
         credentials_dir: cfg.credentials_dir.clone(),
+        cluster_secret,
         cluster: member.clone(),
         forwarder: api::forward::Forwarder::new(cfg.max_body_bytes),
     });

@@ -1,11 +1,13 @@
 //! A member's settings: who it is, where it listens and keeps its state, and the timings of
 //! its Raft. Turns them into openraft's `Config`; owns no runtime state.
 
+use crate::cluster::secret::ClusterSecret;
 use crate::cluster::types::MemberAddrs;
 use crate::error::{RaftError, Result};
 use kindling_events::NodeId;
 use openraft::SnapshotPolicy;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -48,6 +50,9 @@ pub struct ClusterConfig {
     /// follower that lags less than that catches up from the log, not from a snapshot).
     pub snapshot_every: u64,
     pub logs_kept_after_snapshot: u64,
+    /// The secret members prove to each other on every RPC; `None` trusts whoever reaches
+    /// the Raft port (a loopback-only or private network).
+    pub secret: Option<Arc<ClusterSecret>>,
 }
 
 impl ClusterConfig {
@@ -66,6 +71,7 @@ impl ClusterConfig {
             connect_timeout: Duration::from_secs(1),
             snapshot_every: 1000,
             logs_kept_after_snapshot: 100,
+            secret: None,
         }
     }
 

@@ -58,7 +58,7 @@ impl ClusterMember {
         let db = Arc::new(db);
         let log = SledLogStore::new(db.clone());
         let sm = SledStateMachine::open(db)?;
-        let channels = PeerChannels::new(config.connect_timeout);
+        let channels = PeerChannels::new(config.connect_timeout, config.secret.clone());
         let raft = KindlingRaft::new(
             id.0,
             raft_config,
@@ -77,7 +77,7 @@ impl ClusterMember {
         let leader = Arc::new(tx);
         let watcher = leader_watch::spawn(&raft, leader.clone(), lease, shutdown.clone());
         let server = spawn_server(
-            PeerService::new(raft.clone(), config.catch_up_timeout),
+            PeerService::new(raft.clone(), config.catch_up_timeout, config.secret.clone()),
             listener,
             shutdown.clone(),
         );

@@ -12,6 +12,7 @@ mod member;
 mod metadata;
 mod network;
 mod routing;
+mod secret;
 mod service;
 mod state_machine;
 mod types;
@@ -21,6 +22,7 @@ pub use config::ClusterConfig;
 pub use log_store::SledLogStore;
 pub use member::ClusterMember;
 pub use network::PeerNetwork;
+pub use secret::{ClusterSecret, SecretError};
 pub use service::PeerService;
 pub use state_machine::SledStateMachine;
 pub use types::{

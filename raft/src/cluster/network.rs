@@ -10,6 +10,7 @@
 //! anything else in transport is `Network` (openraft retries at once).
 
 use crate::cluster::codec::{from_wire, to_wire, CodecError, LIMIT, WIRE_CODEC};
+use crate::cluster::secret::ClusterSecret;
 use crate::cluster::types::{MemberAddrs, MemberId, TypeConfig};
 use kindling_proto::raft::v1::raft_peer_client::RaftPeerClient;
 use kindling_proto::raft::v1::{raft_reply, RaftReply, RaftRequest};
@@ -37,6 +38,21 @@ pub(crate) enum Rpc {
     Forward,
 }
 
+impl Rpc {
+    /// The name a call's token is signed for.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Rpc::AppendEntries => "append_entries",
+            Rpc::Vote => "vote",
+            Rpc::InstallSnapshot => "install_snapshot",
+            Rpc::Forward => "forward",
+        }
+    }
+}
+
+/// The metadata key of a call's cluster token.
+pub(crate) const CLUSTER_TOKEN: &str = "x-kindling-cluster-token";
+
 /// How a call failed before an answer came back.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum CallError {
@@ -57,13 +73,16 @@ pub(crate) enum CallError {
 pub(crate) struct PeerChannels {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
     connect_timeout: Duration,
+    secret: Option<Arc<ClusterSecret>>,
 }
 
 impl PeerChannels {
-    pub fn new(connect_timeout: Duration) -> Self {
+    /// Channels that sign every call with `secret`, if the cluster has one.
+    pub fn new(connect_timeout: Duration, secret: Option<Arc<ClusterSecret>>) -> Self {
         PeerChannels {
             channels: Default::default(),
             connect_timeout,
+            secret,
         }
     }
 
@@ -111,10 +130,16 @@ impl PeerChannels {
         Ok: DeserializeOwned,
         Err: DeserializeOwned,
     {
+        let payload = to_wire(req)?;
+        let token = self.secret.as_ref().map(|s| s.sign(rpc.name(), &payload));
         let mut request = tonic::Request::new(RaftRequest {
             codec: WIRE_CODEC,
-            payload: to_wire(req)?,
+            payload,
         });
+        if let Some(token) = token {
+            let value = token.parse().expect("a token is ASCII");
+            request.metadata_mut().insert(CLUSTER_TOKEN, value);
+        }
         // Tells the peer when to stop working on it.
         request.set_timeout(deadline);
         let mut client = RaftPeerClient::new(self.channel(addr)?)
@@ -153,11 +178,12 @@ fn classify(addr: &str, status: tonic::Status) -> CallError {
             addr,
             after: Duration::ZERO,
         },
-        // Connection refused or reset, the peer's Raft stopped, or it speaks another codec:
-        // none of these passes within a retry, so openraft should back off.
-        tonic::Code::Unavailable | tonic::Code::FailedPrecondition => {
-            CallError::Unreachable { addr, status }
-        }
+        // Connection refused or reset, the peer's Raft stopped, it speaks another codec or
+        // holds another cluster secret: none of these passes within a retry, so openraft
+        // should back off.
+        tonic::Code::Unavailable
+        | tonic::Code::FailedPrecondition
+        | tonic::Code::Unauthenticated => CallError::Unreachable { addr, status },
         _ => CallError::Transport { addr, status },
     }
 }

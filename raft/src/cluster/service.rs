@@ -5,15 +5,20 @@
 //! An answer from Raft, error or not, travels as encoded bytes; only failures of the link
 //! itself are gRPC statuses. One exception: when this member's Raft has stopped, the call
 //! fails with UNAVAILABLE, so the caller treats it like a member that is down and backs off.
+//! A call that does not prove the cluster secret (when the member has one) fails with
+//! UNAUTHENTICATED before anything is decoded.
 
 use crate::cluster::codec::{from_wire, to_wire, LIMIT, WIRE_CODEC};
 use crate::cluster::leader_request::{self, LeaderRequest};
+use crate::cluster::network::{Rpc, CLUSTER_TOKEN};
+use crate::cluster::secret::ClusterSecret;
 use crate::cluster::types::{KindlingRaft, MemberId};
 use kindling_proto::raft::v1::raft_peer_server::{RaftPeer, RaftPeerServer};
 use kindling_proto::raft::v1::{raft_reply, RaftReply, RaftRequest};
 use openraft::error::RaftError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 
@@ -22,13 +27,34 @@ use tonic::{Request, Response, Status};
 pub struct PeerService {
     raft: KindlingRaft,
     catch_up: Duration,
+    secret: Option<Arc<ClusterSecret>>,
 }
 
 impl PeerService {
     /// `catch_up` bounds how long a joining member may take to receive the log when this
-    /// member, as leader, adds it.
-    pub fn new(raft: KindlingRaft, catch_up: Duration) -> Self {
-        PeerService { raft, catch_up }
+    /// member, as leader, adds it; with a `secret`, every call must prove it.
+    pub fn new(raft: KindlingRaft, catch_up: Duration, secret: Option<Arc<ClusterSecret>>) -> Self {
+        PeerService {
+            raft,
+            catch_up,
+            secret,
+        }
+    }
+
+    /// Decodes a call of `rpc` once it proves the cluster secret (if this member has one).
+    fn admit<T: DeserializeOwned>(&self, rpc: Rpc, req: Request<RaftRequest>) -> Result<T, Status> {
+        if let Some(secret) = &self.secret {
+            let token = req
+                .metadata()
+                .get(CLUSTER_TOKEN)
+                .and_then(|v| v.to_str().ok());
+            if let Err(e) = secret.verify(rpc.name(), token, &req.get_ref().payload) {
+                let from = req.remote_addr();
+                tracing::warn!(?from, rpc = rpc.name(), error = %e, "raft call refused");
+                return Err(Status::unauthenticated(e.to_string()));
+            }
+        }
+        decode(req)
     }
 
     /// The tonic service, with message limits that fit snapshot chunks and append batches.
@@ -83,22 +109,30 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
-        answer(self.raft.append_entries(decode(request)?).await)
+        answer(
+            self.raft
+                .append_entries(self.admit(Rpc::AppendEntries, request)?)
+                .await,
+        )
     }
 
     async fn vote(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        answer(self.raft.vote(decode(request)?).await)
+        answer(self.raft.vote(self.admit(Rpc::Vote, request)?).await)
     }
 
     async fn install_snapshot(
         &self,
         request: Request<RaftRequest>,
     ) -> Result<Response<RaftReply>, Status> {
-        answer(self.raft.install_snapshot(decode(request)?).await)
+        answer(
+            self.raft
+                .install_snapshot(self.admit(Rpc::InstallSnapshot, request)?)
+                .await,
+        )
     }
 
     async fn forward(&self, request: Request<RaftRequest>) -> Result<Response<RaftReply>, Status> {
-        let req: LeaderRequest = decode(request)?;
+        let req: LeaderRequest = self.admit(Rpc::Forward, request)?;
         tracing::debug!(?req, "executing forwarded leader request");
         encode(&leader_request::execute(&self.raft, req, self.catch_up).await)
     }

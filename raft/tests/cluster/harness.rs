@@ -82,6 +82,11 @@ impl Cluster {
         member.shutdown().await.unwrap();
     }
 
+    /// Members started from now on get `tweak` instead.
+    pub fn set_tweak(&mut self, tweak: Tweak) {
+        self.tweak = tweak;
+    }
+
     pub fn member(&self, id: u64) -> &Arc<ClusterMember> {
         &self.live[&id]
     }

@@ -4,6 +4,7 @@
 //! watches, openraft metrics) against deadlines; nothing sleeps to synchronise.
 
 mod harness;
+mod secret;
 
 use harness::{
     agreed_leader, init_tracing, insert_all_distinct, lease_concurrently, Cluster, DEADLINE,

@@ -1,7 +1,8 @@
 //! The authentication settings of `kindling serve`: flags, `KINDLING_*` variables and the
 //! `[auth]` table of the configuration file, resolved into [`AuthConfig`]. A node without
 //! authentication serves every caller as an admin, so it refuses to listen beyond loopback
-//! unless the operator says `--insecure-no-auth`.
+//! unless the operator says `--insecure-no-auth`; likewise its Raft port without the
+//! cluster secret.
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -46,6 +47,10 @@ pub struct AuthArgs {
     /// The addresses of the proxies whose headers are believed: CIDRs or single addresses.
     #[arg(long, env = "KINDLING_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
+    /// The cluster's shared secret (at least 32 bytes; the same file on every member):
+    /// members prove it on every Raft call and every request one forwards to another.
+    #[arg(long, env = "KINDLING_CLUSTER_SECRET_FILE")]
+    pub cluster_secret_file: Option<PathBuf>,
     /// Listen beyond loopback without authentication: every caller is an admin.
     #[arg(long, env = "KINDLING_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
@@ -65,6 +70,7 @@ pub(super) struct AuthFile {
     trusted_user_header: Option<String>,
     trusted_groups_header: Option<String>,
     trusted_proxies: Option<Vec<String>>,
+    cluster_secret_file: Option<PathBuf>,
     insecure_no_auth: Option<bool>,
 }
 
@@ -76,11 +82,18 @@ pub struct AuthConfig {
     pub roles: RoleMap,
     pub rules: JobRules,
     pub trusted_proxy: Option<TrustedProxy>,
+    pub cluster_secret_file: Option<PathBuf>,
 }
 
 impl AuthArgs {
-    /// Resolves the settings (flags over the file) for a node listening on `listen`.
-    pub(super) fn resolve(self, file: Option<AuthFile>, listen: SocketAddr) -> Result<AuthConfig> {
+    /// Resolves the settings (flags over the file) for a node listening on `listen` for
+    /// clients and on `raft_listen` for its peers.
+    pub(super) fn resolve(
+        self,
+        file: Option<AuthFile>,
+        listen: SocketAddr,
+        raft_listen: SocketAddr,
+    ) -> Result<AuthConfig> {
         let file = file.unwrap_or_default();
         let list = |flag: Vec<String>, file: Option<Vec<String>>, default: &[&str]| {
             let v = if flag.is_empty() {
@@ -127,6 +140,15 @@ impl AuthArgs {
                  let every caller act as an admin"
             );
         }
+        let cluster_secret_file = self.cluster_secret_file.or(file.cluster_secret_file);
+        if cluster_secret_file.is_none() && !raft_listen.ip().is_loopback() && !insecure {
+            bail!(
+                "--raft-listen {raft_listen} is reachable beyond this machine, and no \
+                 --cluster-secret-file is set: anyone reaching it could join, vote and append. \
+                 Give every member the same secret file (e.g. head -c 32 /dev/urandom | base64), \
+                 or pass --insecure-no-auth"
+            );
+        }
         Ok(AuthConfig {
             mode,
             users_file,
@@ -140,6 +162,7 @@ impl AuthArgs {
                 modify_users: list(self.modify_users, file.modify_users, &[]),
             },
             trusted_proxy,
+            cluster_secret_file,
         })
     }
 }

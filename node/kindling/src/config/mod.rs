@@ -288,16 +288,17 @@ impl ServeArgs {
             .listen
             .or(file.listen)
             .unwrap_or_else(|| "127.0.0.1:8998".parse().unwrap());
-        let auth = self.auth.resolve(file.auth, listen)?;
+        let raft_listen = self
+            .raft_listen
+            .or(file.raft_listen)
+            .unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
+        let auth = self.auth.resolve(file.auth, listen, raft_listen)?;
         Ok(Config {
             auth,
             log,
             projections,
             driver_route,
-            raft_listen: self
-                .raft_listen
-                .or(file.raft_listen)
-                .unwrap_or_else(|| "127.0.0.1:0".parse().unwrap()),
+            raft_listen,
             raft_advertise: self.raft_advertise.or(file.raft_advertise),
             http_advertise: self.http_advertise.or(file.http_advertise),
             join,

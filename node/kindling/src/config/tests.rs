@@ -114,3 +114,25 @@ fn a_trusted_user_header_needs_the_proxies_it_comes_from() {
     assert_eq!(proxy.user_header, "X-Remote-User");
     assert_eq!(proxy.from.len(), 2);
 }
+
+#[test]
+fn a_raft_port_beyond_loopback_needs_the_cluster_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |secret: Option<&str>, insecure: bool| {
+        let mut a = args(dir.path());
+        a.raft_listen = Some("0.0.0.0:7000".parse().unwrap());
+        a.auth.cluster_secret_file = secret.map(Into::into);
+        a.auth.insecure_no_auth = insecure;
+        a.resolve().map(|c| c.auth.cluster_secret_file)
+    };
+    let e = with(None, false).unwrap_err().to_string();
+    assert!(
+        e.contains("--cluster-secret-file") && e.contains("--insecure-no-auth"),
+        "{e}"
+    );
+    assert_eq!(
+        with(Some("/etc/kindling/secret"), false).unwrap(),
+        Some("/etc/kindling/secret".into())
+    );
+    assert_eq!(with(None, true).unwrap(), None);
+}

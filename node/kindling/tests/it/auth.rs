@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "a-long-test-password";
+pub(crate) const PASSWORD: &str = "a-long-test-password";
 
 /// Adds `name` to the users file through `kindling users add`, the password on stdin.
-fn add_user(file: &Path, name: &str, groups: &str) {
+pub(crate) fn add_user(file: &Path, name: &str, groups: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kindling"))
         .args(["users", "add", name, "--password-stdin", "--groups", groups])
         .arg("--users-file")

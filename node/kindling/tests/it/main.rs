@@ -8,6 +8,7 @@ mod common;
 
 mod api;
 mod auth;
+mod auth_cluster;
 mod cluster_restarts;
 mod clusters;
 mod driver_routes;
