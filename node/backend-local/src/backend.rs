@@ -3,6 +3,7 @@
 
 use crate::app_id::find_app_id;
 use crate::process::{alive, find_process, group_alive, read_exit_code};
+use crate::submit::PROPERTIES_FILE;
 use crate::LocalConfig;
 use async_trait::async_trait;
 use kindling_backend::{
@@ -141,13 +142,19 @@ impl ClusterBackend for LocalBackend {
         let log2 = log
             .try_clone()
             .map_err(|e| BackendError::Io(e.to_string()))?;
+        let (args, properties) = self.submit_args(&l);
+        if let Some(text) = properties {
+            let path = dir.join(PROPERTIES_FILE);
+            kindling_backend::spark_properties::write_private(&path, &text)
+                .map_err(|e| BackendError::Io(format!("cannot write {}: {e}", path.display())))?;
+        }
         let spark_submit = self.cfg.spark_home.join("bin/spark-submit");
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
             .arg(WRAPPER)
             .arg("kindling-driver")
             .arg(&spark_submit)
-            .args(self.submit_args(&l))
+            .args(args)
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

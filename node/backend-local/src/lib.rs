@@ -4,7 +4,8 @@
 //! file the node tails for the application id and serves through `/log`.
 //!
 //! A driver is found again by the `KINDLING_DRIVER=<cluster>:<name>` variable in its
-//! environment.
+//! environment. Credential-like conf reaches it through a private properties file, never
+//! its command line.
 
 mod app_id;
 mod backend;

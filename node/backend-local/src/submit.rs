@@ -2,12 +2,18 @@
 //! `spark-submit` flags, with the event log turned on so the application id can be learned.
 
 use crate::LocalBackend;
+use kindling_backend::spark_properties as properties;
 use kindling_backend::LaunchSpec;
 use kindling_events::spec::JobKind;
+use std::collections::BTreeMap;
+
+/// The properties file of a driver with credential-like conf, in its directory.
+pub const PROPERTIES_FILE: &str = "spark-secrets.properties";
 
 impl LocalBackend {
-    /// The `spark-submit` argument list for a job.
-    pub fn submit_args(&self, l: &LaunchSpec) -> Vec<String> {
+    /// The `spark-submit` argument list for a job, and the text of the properties file it
+    /// names, if the job has credential-like conf (see [`properties`]).
+    pub fn submit_args(&self, l: &LaunchSpec) -> (Vec<String>, Option<String>) {
         let r = &l.spec.resources;
         let mut a: Vec<String> = vec![
             "--master".into(),
@@ -52,13 +58,24 @@ impl LocalBackend {
             );
         }
         conf.extend(r.conf.clone());
+        let mut secrets = BTreeMap::new();
         for (k, v) in conf {
             if k.starts_with("kindling.") {
+                continue;
+            }
+            if properties::is_secret(&k) {
+                secrets.insert(k, v);
                 continue;
             }
             a.push("--conf".into());
             a.push(format!("{k}={v}"));
         }
+        let properties = (!secrets.is_empty()).then(|| {
+            let defaults = properties::spark_defaults(&self.cfg.spark_home);
+            a.push("--properties-file".into());
+            a.push(dir.join(PROPERTIES_FILE).display().to_string());
+            properties::text(defaults.as_deref(), &secrets)
+        });
         match &l.spec.kind {
             JobKind::Batch(b) => {
                 if let Some(c) = &b.class_name {
@@ -70,7 +87,7 @@ impl LocalBackend {
             }
             JobKind::Session(_) => a.push(self.cfg.runner.display().to_string()),
         }
-        a
+        (a, properties)
     }
 }
 
@@ -123,11 +140,15 @@ mod tests {
                 conf: [
                     ("spark.ui.enabled".to_string(), "true".to_string()),
                     ("kindling.cluster".to_string(), "default".to_string()),
+                    (
+                        "spark.hadoop.fs.s3a.secret.key".to_string(),
+                        "s3-SECRET".to_string(),
+                    ),
                 ]
                 .into(),
             },
         };
-        let args = backend().submit_args(&LaunchSpec {
+        let (args, properties) = backend().submit_args(&LaunchSpec {
             job: JobId(7),
             attempt: Attempt(1),
             driver_name: "kindling-7-1".into(),
@@ -162,6 +183,16 @@ mod tests {
         assert!(
             joined.ends_with("/apps/job.jar --day 1"),
             "application args come last"
+        );
+        // A credential goes to the private properties file, not the command line.
+        assert!(!joined.contains("s3-SECRET"), "{joined}");
+        assert!(joined
+            .contains("--properties-file /data/drivers/kindling-7-1/spark-secrets.properties"));
+        assert_eq!(
+            properties.as_deref(),
+            Some(
+                "# Added by Kindling for this driver.\nspark.hadoop.fs.s3a.secret.key=s3-SECRET\n"
+            )
         );
     }
 }

@@ -1,5 +1,5 @@
 //! The `spark-submit --master yarn --deploy-mode cluster` command line of one driver attempt:
-//! arguments, environment, and for a session the properties file that carries its secret. Pure
+//! arguments, environment, and the properties file that carries its secrets. Pure
 //! functions of the configuration and the job; running it is [`super::submit`]'s.
 //!
 //! The application carries two tags (`spark.yarn.tags`): `kindling-cluster-<cluster id>` and
@@ -7,7 +7,7 @@
 //! ResourceManager after a restart, since YARN has no names that are unique.
 
 use super::config::{YarnAuth, YarnConfig};
-use kindling_backend::LaunchSpec;
+use kindling_backend::{spark_properties, LaunchSpec};
 use kindling_events::spec::JobKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,8 +20,8 @@ const KINDLING_DEFAULTS: &[(&str, &str)] = &[("spark.yarn.maxAppAttempts", "1")]
 pub const SECRET_ENV_CONF: &str = "spark.yarn.appMasterEnv.KINDLING_SECRET";
 
 /// One `spark-submit` run: its arguments, the environment it adds, and the properties file
-/// it reads (sessions only: it carries the secret, which must not be on a command line that
-/// every user of the node can read).
+/// it reads (when there are credential-like conf or a session's secret, which must not be on
+/// a command line that every user of the node can read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
     pub args: Vec<String>,
@@ -141,18 +141,20 @@ pub fn submission(
             a.push(list.join(","));
         }
     }
-    let properties = l.session.as_ref().map(|link| {
-        let mut text = spark_defaults.unwrap_or_default().to_string();
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
+    // What must not be on the command line: credential-like conf, and a session's secret.
+    let mut private: BTreeMap<String, String> = BTreeMap::new();
+    conf.retain(|k, v| {
+        let secret = spark_properties::is_secret(k);
+        if secret {
+            private.insert(k.clone(), v.clone());
         }
-        text.push_str("# Added by Kindling for this session's driver.\n");
-        text.push_str(&format!(
-            "{SECRET_ENV_CONF}={}\n",
-            escape_property(&link.secret)
-        ));
-        text
+        !secret
     });
+    if let Some(link) = &l.session {
+        private.insert(SECRET_ENV_CONF.into(), link.secret.clone());
+    }
+    let properties =
+        (!private.is_empty()).then(|| spark_properties::text(spark_defaults, &private));
     if properties.is_some() {
         a.push("--properties-file".into());
         a.push(properties_file.display().to_string());
@@ -187,30 +189,6 @@ pub fn submission(
         env,
         properties,
     }
-}
-
-/// A value for a Java properties file, read back exactly by `Properties.load`.
-pub fn escape_property(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for (i, c) in v.chars().enumerate() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            ' ' if i == 0 => out.push_str("\\ "),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The text of `spark-defaults.conf`, where `spark-submit` would read it.
-pub fn spark_defaults(spark_home: &Path) -> Option<String> {
-    let dir = std::env::var_os("SPARK_CONF_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| spark_home.join("conf"));
-    std::fs::read_to_string(dir.join("spark-defaults.conf")).ok()
 }
 
 #[cfg(test)]
@@ -391,9 +369,31 @@ mod tests {
             s.properties.as_deref(),
             Some(
                 "spark.yarn.archive hdfs:///spark/libs.zip\n\
-                 # Added by Kindling for this session's driver.\n\
+                 # Added by Kindling for this driver.\n\
                  spark.yarn.appMasterEnv.KINDLING_SECRET=\\ s3cr\\\\et\n"
             )
         );
+    }
+
+    #[test]
+    fn a_batch_keeps_credential_like_conf_off_the_command_line() {
+        let mut l = batch();
+        let conf = &mut l.spec.resources.conf;
+        conf.insert("spark.hadoop.fs.s3a.secret.key".into(), "s3-SECRET".into());
+        let props = Path::new("/data/x.properties");
+        let s = submission(&cfg(), &l, None, props);
+        let joined = s.args.join(" ");
+        assert!(!joined.contains("s3-SECRET"), "{joined}");
+        assert!(
+            joined.contains("--properties-file /data/x.properties"),
+            "{joined}"
+        );
+        assert_eq!(
+            s.properties.as_deref(),
+            Some(
+                "# Added by Kindling for this driver.\nspark.hadoop.fs.s3a.secret.key=s3-SECRET\n"
+            )
+        );
+        assert_eq!(submission(&cfg(), &batch(), None, props).properties, None);
     }
 }

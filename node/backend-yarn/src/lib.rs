@@ -202,7 +202,7 @@ impl Inner {
         // Files of this run only: another launch of the same driver may be submitting too.
         let run: u64 = rand::random();
         let properties = self.logs.properties_path(name, run);
-        let defaults = command::spark_defaults(&self.cfg.spark_home);
+        let defaults = kindling_backend::spark_properties::spark_defaults(&self.cfg.spark_home);
         let sub = command::submission(&self.cfg, l, defaults.as_deref(), &properties);
         tracing::info!(cluster = %cluster, driver = %name, "running spark-submit");
         let out = submit::run(

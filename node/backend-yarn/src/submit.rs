@@ -7,7 +7,6 @@
 
 use super::command::Submission;
 use kindling_backend::is_app_id;
-use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -75,7 +74,7 @@ pub async fn run(
 ) -> Result<Outcome, String> {
     let spark_submit = spark_home.join("bin/spark-submit");
     if let Some(text) = &sub.properties {
-        write_private(properties_file, text)
+        kindling_backend::spark_properties::write_private(properties_file, text)
             .map_err(|e| format!("cannot write {}: {e}", properties_file.display()))?;
     }
     let result = run_child(&spark_submit, sub, log, timeout).await;
@@ -133,23 +132,6 @@ async fn run_child(
 }
 
 /// Creates (or replaces) a file only its owner can read.
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
-    let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,6 +15,7 @@ pub mod backends;
 pub mod conformance;
 pub mod driver_log;
 pub mod settings;
+pub mod spark_properties;
 
 pub use backends::{BackendFactory, Backends, NodeContext};
 pub use driver_log::{DriverLog, LogSlice, LogWindow, MAX_LOG_LINES};

@@ -1,6 +1,7 @@
 //! Livy's response objects, field for field: batches, sessions, statements and their
 //! outputs, logs, lists, the version. Built from the domain's [`Job`] and [`Statement`].
 
+use kindling_events::cluster::redacted_conf;
 use kindling_events::{Job, Statement, StatementOutput};
 use serde::Serialize;
 use serde_json::Value;
@@ -108,7 +109,7 @@ impl LivySession {
             driver_cores: r.driver_cores.unwrap_or(0),
             executor_memory: r.executor_memory.clone(),
             executor_cores: r.executor_cores.unwrap_or(0),
-            conf: r.conf.clone(),
+            conf: redacted_conf(&r.conf),
             archives: r.archives.clone(),
             files: r.files.clone(),
             heartbeat_timeout_in_second: s.map(|s| s.heartbeat_timeout_secs).unwrap_or(0),

@@ -1,6 +1,7 @@
 //! The native API's documents: a job with everything Kindling knows about it, pages of
 //! jobs, a job's events, and pages of the whole event log.
 
+use kindling_events::cluster::{is_secret_key, is_secret_reference_key};
 use kindling_events::spec::JobKind;
 use kindling_events::{Aggregate, Envelope, Job};
 use serde::Serialize;
@@ -104,11 +105,12 @@ pub struct EventDoc {
 impl From<&Envelope> for EventDoc {
     fn from(e: &Envelope) -> Self {
         let (origin, term) = (e.origin.source(), e.leader_term().map(|t| t.0));
-        let data = match serde_json::to_value(&e.event) {
+        let mut data = match serde_json::to_value(&e.event) {
             Ok(Value::Object(mut m)) if m.len() == 1 => m.values_mut().next().unwrap().take(),
             Ok(_) => Value::Object(Default::default()),
             Err(_) => Value::Null,
         };
+        redact(&mut data);
         EventDoc {
             position: e.position.0,
             version: e.version,
@@ -119,6 +121,25 @@ impl From<&Envelope> for EventDoc {
             event_type: e.event.name().into(),
             data,
         }
+    }
+}
+
+/// Replaces the text of every field whose name looks like a credential (Spark's redaction
+/// rule: a job's `spark.hadoop.fs.s3a.secret.key`, say) with `<redacted>`, at any depth.
+/// References to Kubernetes secrets stay: they name a secret, they do not hold one.
+fn redact(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m.iter_mut() {
+                if v.is_string() && is_secret_key(k) && !is_secret_reference_key(k) {
+                    *v = Value::String("<redacted>".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
     }
 }
 
@@ -162,4 +183,32 @@ pub struct LogPage {
     pub next: u64,
     /// The end of the log when this page was read: paging is done when `next` reaches it.
     pub log_end: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn credential_like_fields_are_redacted_at_any_depth_and_references_stay() {
+        let mut v = json!({
+            "spec": {"resources": {"conf": {
+                "spark.hadoop.fs.s3a.secret.key": "s3-SECRET",
+                "spark.kubernetes.driver.secretKeyRef.DB": "db:password",
+                "spark.executor.memory": "2g",
+            }}},
+            "list": [{"apiToken": "t0k"}, {"token": 3}],
+        });
+        redact(&mut v);
+        let conf = &v["spec"]["resources"]["conf"];
+        assert_eq!(conf["spark.hadoop.fs.s3a.secret.key"], "<redacted>");
+        assert_eq!(
+            conf["spark.kubernetes.driver.secretKeyRef.DB"],
+            "db:password"
+        );
+        assert_eq!(conf["spark.executor.memory"], "2g");
+        assert_eq!(v["list"][0]["apiToken"], "<redacted>");
+        assert_eq!(v["list"][1]["token"], 3, "only texts are secrets");
+    }
 }

@@ -479,7 +479,7 @@ async fn a_session_gets_its_secret_through_a_private_properties_file() {
         call.properties.as_deref(),
         Some(
             "spark.yarn.archive hdfs:///spark/spark-libs.zip\n\
-             # Added by Kindling for this session's driver.\n\
+             # Added by Kindling for this driver.\n\
              spark.yarn.appMasterEnv.KINDLING_SECRET=the-session-secret\n"
         )
     );

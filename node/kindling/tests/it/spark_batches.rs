@@ -1,6 +1,6 @@
 //! Batches on real Spark, over HTTP, against a running node: one that succeeds and shows
 //! its computed value in the log, one that fails (dead, with the error in the log), one
-//! killed while it runs.
+//! killed while it runs, whose credential-like conf reaches Spark and nowhere else.
 
 use crate::common::{program, real_spark_home, spark_conf, Node};
 use serde_json::json;
@@ -34,6 +34,8 @@ fn spark_batches_succeed_fail_and_die_when_killed() {
         "import time\n\
          from pyspark.sql import SparkSession\n\
          spark = SparkSession.builder.getOrCreate()\n\
+         got = spark.conf.get('spark.hadoop.fs.s3a.secret.key', '')\n\
+         print(f'kindling-secret-length={len(got)}', flush=True)\n\
          print('kindling-slow-started', flush=True)\n\
          time.sleep(600)\n",
     );
@@ -47,7 +49,14 @@ fn spark_batches_succeed_fail_and_die_when_killed() {
     let ok_id = created["id"].as_u64().unwrap();
     let (_, bad_created) = node.post("/batches", json!({"file": bad}));
     let bad_id = bad_created["id"].as_u64().unwrap();
-    let (_, slow_created) = node.post("/batches", json!({"file": slow, "proxyUser": "ann"}));
+    // A credential in the conf reaches Spark, and nothing else: not the process table, the
+    // API, or the node's log.
+    let secret = "s3-SECRET-d41d8cd98f00b204";
+    let (_, slow_created) = node.post(
+        "/batches",
+        json!({"file": slow, "proxyUser": "ann",
+            "conf": {"spark.hadoop.fs.s3a.secret.key": secret}}),
+    );
     let slow_id = slow_created["id"].as_u64().unwrap();
     assert_eq!(slow_created["proxyUser"], "ann");
 
@@ -104,6 +113,32 @@ fn spark_batches_succeed_fail_and_die_when_killed() {
     });
     let driver = node.get(&format!("/api/v1/jobs/{slow_id}")).1;
     assert_eq!(driver["state"], "running");
+    let log = node.get(&format!("/batches/{slow_id}/log?size=-1")).1;
+    let delivered = format!("kindling-secret-length={}", secret.len());
+    assert!(log.to_string().contains(&delivered), "{log}");
+    assert!(!log.to_string().contains(secret), "{log}");
+    let mut processes = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            processes += 1;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            assert!(!cmdline.contains(secret), "on a command line: {cmdline}");
+        }
+    }
+    assert!(processes > 1, "the process table was read");
+    for path in [
+        format!("/api/v1/jobs/{slow_id}/events"),
+        "/api/v1/events".into(),
+    ] {
+        let events = node.get(&path).1.to_string();
+        assert!(!events.contains(secret), "{path}: {events}");
+        assert!(
+            events.contains(r#""spark.hadoop.fs.s3a.secret.key":"<redacted>""#),
+            "{path}"
+        );
+    }
+    let node_log = std::fs::read_to_string(node.data.with_extension("node.log")).unwrap();
+    assert!(!node_log.contains(secret), "the node logged the secret");
     let name = format!("kindling-{slow_id}-1");
     assert!(!node.driver_pids(&name).is_empty(), "the driver runs");
     let (status, msg) = node.delete(&format!("/batches/{slow_id}"));
