@@ -167,7 +167,7 @@ fn setting(value: SettingValue) -> ObjectBuilder {
 
 fn credentials(a: &Alternative) -> Schema {
     let mut one = OneOfBuilder::new().description(Some(
-        "Credentials by reference: files every node can read. Secrets themselves are refused.",
+        "Credentials by reference: files in every node's credentials directory (--credentials-dir). Secrets themselves are refused.",
     ));
     for kind in a.credentials {
         one = one.item(credential(kind));

@@ -30,7 +30,7 @@ pub async fn list_clusters(axum::extract::State(s): State) -> ApiResult<Json<Clu
 
 #[utoipa::path(post, path = "/api/v1/clusters", tag = "clusters", request_body = NewCluster,
     responses((status = 201, body = ClusterDoc), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "the name is taken (or is the built-in local cluster), or a file or directory it names is not on this node")))]
+        (status = 409, body = ErrorBody, description = "the name is taken (or is the built-in local cluster), or a file or directory it names is not on this node (or, for credentials, not in its credentials directory)")))]
 pub async fn create_cluster(
     axum::extract::State(s): State,
     JsonBody(req): JsonBody<ClusterRequest>,
@@ -55,8 +55,10 @@ async fn record(
     config: ClusterConfig,
     command: impl FnOnce(String, ClusterConfig) -> RegistryCommand,
 ) -> ApiResult<ClusterDoc> {
+    // Where this node takes credentials from is its configuration, like the files it has:
+    // a well-formed request it cannot take here is a conflict with the node, not a 400.
     settings::in_credentials_dir(&s.credentials_dir, &config.credentials)
-        .map_err(ApiError::bad_request)?;
+        .map_err(ApiError::conflict)?;
     settings::present(&config).map_err(ApiError::conflict)?;
     let registry = s
         .clusters
@@ -91,7 +93,7 @@ pub async fn get_cluster(
 #[utoipa::path(put, path = "/api/v1/clusters/{name}", tag = "clusters",
     params(("name" = String, Path)), request_body = ClusterChange,
     responses((status = 200, body = ClusterDoc), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "the built-in cluster, a move (type, location) while jobs run there, a rename, or a file or directory it names is not on this node")))]
+        (status = 409, body = ErrorBody, description = "the built-in cluster, a move (type, location) while jobs run there, a rename, or a file or directory it names is not on this node (or, for credentials, not in its credentials directory)")))]
 pub async fn update_cluster(
     axum::extract::State(s): State,
     Path(name): Path<String>,
