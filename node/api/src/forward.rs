@@ -54,6 +54,9 @@ impl Forwarder {
                 // leader; the client's own timeout usually ends it first.
                 .timeout(Duration::from_secs(90))
                 .tcp_nodelay(true)
+                // Well within the leader's idle timeout (30 s by default), so a request is
+                // never sent on a connection the leader is closing.
+                .pool_idle_timeout(Duration::from_secs(10))
                 .build()
                 .expect("static HTTP client configuration"),
             body_limit,

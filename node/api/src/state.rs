@@ -28,6 +28,8 @@ pub struct AppState {
     pub job_rules: JobRules,
     /// Where registered clusters' credential files must lie.
     pub credentials_dir: std::path::PathBuf,
+    /// Long polls that may wait at once; past them a long poll answers at once.
+    pub long_polls: Arc<tokio::sync::Semaphore>,
     /// The secret members prove to each other, here on the requests they forward.
     pub cluster_secret: Option<Arc<kindling_raft::ClusterSecret>>,
     /// This node's Raft member: membership, leader, term.
@@ -132,6 +134,16 @@ impl AppState {
         id: StatementId,
         wait: Duration,
     ) -> ApiResult<Statement> {
+        // Each waiting poll holds a connection and a task: past the cap, answer now.
+        let permit = match wait.is_zero() {
+            true => None,
+            false => self.long_polls.clone().try_acquire_owned().ok(),
+        };
+        let wait = if permit.is_some() {
+            wait
+        } else {
+            Duration::ZERO
+        };
         let deadline = Instant::now() + wait;
         let mut projected = self.core.projected();
         loop {

@@ -4,6 +4,7 @@
 
 mod config;
 mod factory;
+mod http_server;
 mod membership;
 mod memory;
 mod metrics;

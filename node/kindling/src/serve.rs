@@ -258,23 +258,20 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         job_rules: cfg.auth.rules.clone(),
         credentials_dir: cfg.credentials_dir.clone(),
         cluster_secret,
+        long_polls: Arc::new(tokio::sync::Semaphore::new(cfg.http.max_long_polls)),
         cluster: member.clone(),
         forwarder: api::forward::Forwarder::new(cfg.max_body_bytes),
     });
     let app = api::router(state, cfg.max_body_bytes);
     let http = {
         let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            use axum::serve::ListenerExt;
-            let listener = http_listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            // The peer address limits failed authentications per client.
-            let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        })
+        let limits = cfg.http.limits.within(crate::http_server::raise_fd_limit());
+        tokio::spawn(crate::http_server::serve(
+            http_listener,
+            app,
+            limits,
+            shutdown,
+        ))
     };
 
     if member.cluster_view().members.len() == 1 {

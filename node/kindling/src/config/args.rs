@@ -118,4 +118,6 @@ pub struct ServeArgs {
     pub kafka_route_prefix: Option<String>,
     #[command(flatten)]
     pub auth: super::auth::AuthArgs,
+    #[command(flatten)]
+    pub http: super::http::HttpArgs,
 }

@@ -41,4 +41,6 @@ pub(super) struct FileConfig {
     pub(super) kafka_route_prefix: Option<String>,
     /// The `[auth]` table.
     pub(super) auth: Option<super::auth::AuthFile>,
+    /// The `[http]` table.
+    pub(super) http: Option<super::http::HttpFile>,
 }

@@ -4,12 +4,14 @@
 mod args;
 mod auth;
 mod file;
+mod http;
 #[cfg(test)]
 mod tests;
 
 pub use args::ServeArgs;
 pub use auth::AuthConfig;
 use file::FileConfig;
+pub use http::HttpConfig;
 
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -76,6 +78,7 @@ pub struct Config {
     pub credentials_dir: PathBuf,
     pub driver_route: DriverRouteConfig,
     pub auth: AuthConfig,
+    pub http: HttpConfig,
 }
 
 /// The project's venv, as `ops/dev/install-spark` creates it.
@@ -293,8 +296,10 @@ impl ServeArgs {
             .or(file.raft_listen)
             .unwrap_or_else(|| "127.0.0.1:0".parse().unwrap());
         let auth = self.auth.resolve(file.auth, listen, raft_listen)?;
+        let http = self.http.resolve(file.http)?;
         Ok(Config {
             auth,
+            http,
             log,
             projections,
             driver_route,

@@ -11,6 +11,7 @@ mod auth;
 mod auth_cluster;
 mod cluster_restarts;
 mod clusters;
+mod connections;
 mod driver_routes;
 mod elections;
 mod schema;

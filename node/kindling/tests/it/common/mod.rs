@@ -23,6 +23,8 @@ pub struct Node {
     pub child: Child,
     pub extra: Vec<String>,
     pub spark_home: PathBuf,
+    /// The limit of open files the node runs under, if the test set one.
+    fd_limit: Option<u64>,
     http: reqwest::blocking::Client,
 }
 
@@ -30,8 +32,25 @@ pub use kindling_testkit::spark::{fake_spark_home, program, real_spark_home};
 
 impl Node {
     pub fn start(data: &Path, spark_home: &Path, extra: &[&str]) -> Node {
+        Node::start_limited(data, spark_home, extra, None)
+    }
+
+    /// `start`, under a limit of `fd_limit` open files (soft and hard) if given.
+    pub fn start_limited(
+        data: &Path,
+        spark_home: &Path,
+        extra: &[&str],
+        fd_limit: Option<u64>,
+    ) -> Node {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, addrs, stdout) = spawn(data, spark_home, &extra);
+        let (child, addrs, stdout) = spawn_at(
+            data,
+            spark_home,
+            &extra,
+            "127.0.0.1:0",
+            "127.0.0.1:0",
+            fd_limit,
+        );
         let (base, driver) = addrs.split_once(' ').unwrap();
         Node {
             http_addr: base.trim_start_matches("http://").to_string(),
@@ -42,6 +61,7 @@ impl Node {
             child,
             extra,
             spark_home: spark_home.to_path_buf(),
+            fd_limit,
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(90))
                 .build()
@@ -132,6 +152,7 @@ impl Node {
             &self.extra,
             &self.http_addr,
             &self.driver_addr,
+            self.fd_limit,
         );
         assert_eq!(
             base,
@@ -198,12 +219,32 @@ impl Drop for Node {
 
 type Spawned = (Child, String, BufReader<std::process::ChildStdout>);
 
-fn spawn(data: &Path, spark_home: &Path, extra: &[String]) -> Spawned {
-    spawn_at(data, spark_home, extra, "127.0.0.1:0", "127.0.0.1:0")
-}
-
-fn spawn_at(data: &Path, spark_home: &Path, extra: &[String], http: &str, driver: &str) -> Spawned {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kindling"))
+fn spawn_at(
+    data: &Path,
+    spark_home: &Path,
+    extra: &[String],
+    http: &str,
+    driver: &str,
+    fd_limit: Option<u64>,
+) -> Spawned {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kindling"));
+    if let Some(n) = fd_limit {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec, only setrlimit (async-signal-safe) runs.
+        unsafe {
+            command.pre_exec(move || {
+                let lim = libc::rlimit {
+                    rlim_cur: n,
+                    rlim_max: n,
+                };
+                match libc::setrlimit(libc::RLIMIT_NOFILE, &lim) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                }
+            });
+        }
+    }
+    let mut child = command
         .arg("serve")
         .arg("--data-dir")
         .arg(data)
