@@ -1,7 +1,10 @@
-//! Livy's clients, unchanged, against a running node on real Spark: sparkmagic (its own
-//! client classes, as its kernels use them) and pylivy. The Python checks live in
-//! `tests/it/clients/` and run in the clients venv that `ops/dev/install-clients` creates.
+//! Livy's clients, unchanged, against a running node on real Spark with `--auth basic`:
+//! sparkmagic (its own client classes, as its kernels use them, with its Basic_Access
+//! authentication) and pylivy (with requests' Basic auth). The Python checks live in
+//! `tests/it/clients/` and run in the clients venv that `ops/dev/install-clients` creates;
+//! the credentials reach them through the environment, never a command line.
 
+use crate::auth::{add_user, PASSWORD};
 use crate::common::{program, real_spark_home, spark_conf, venv_program, Node};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -11,13 +14,16 @@ fn clients_python() -> PathBuf {
     venv_program("KINDLING_CLIENTS_VENV", "clients", "python")
 }
 
-fn check(script: &str, args: &[&str]) -> Value {
+/// Runs a client check as `user` (its password in the environment).
+fn check(script: &str, args: &[&str], user: &str) -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/it/clients")
         .join(script);
     let out = Command::new(clients_python())
         .arg(&path)
         .args(args)
+        .env("KINDLING_USER", user)
+        .env("KINDLING_PASSWORD", format!("{user}-{PASSWORD}"))
         .output()
         .expect("the clients venv exists (run ops/dev/install-clients)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -34,9 +40,15 @@ fn check(script: &str, args: &[&str]) -> Value {
 #[test]
 fn spark_clients_sparkmagic_and_pylivy_work_unchanged() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Node::start(&dir.path().join("data"), &real_spark_home(), &spark_conf());
+    let users = dir.path().join("users");
+    add_user(&users, "nb", "");
+    let mut flags = spark_conf();
+    flags.extend(["--auth", "basic", "--users-file", users.to_str().unwrap()]);
+    let node = Node::start(&dir.path().join("data"), &real_spark_home(), &flags);
+    assert_eq!(node.get("/sessions").0, 401, "credentials are required");
+    let node = node.authenticating("nb", &format!("nb-{PASSWORD}"));
 
-    let sm = check("sparkmagic_check.py", &[&node.base]);
+    let sm = check("sparkmagic_check.py", &[&node.base], "nb");
     assert_eq!(sm["state_after_start"], "idle", "{sm}");
     assert_eq!(sm["sum"]["ok"], true);
     assert_eq!(sm["sum"]["text"], "45");
@@ -55,13 +67,18 @@ fn spark_clients_sparkmagic_and_pylivy_work_unchanged() {
         std::time::Duration::from_secs(30),
     );
     assert_eq!(node.get(&format!("/sessions/{id}")).0, 404);
+    let owner = node.get(&format!("/api/v1/jobs/{id}")).1["owner"].clone();
+    assert_eq!(
+        owner, "nb",
+        "the session belongs to the user sparkmagic authenticated as"
+    );
 
     let app = program(
         dir.path(),
         "batch.py",
         "from pyspark.sql import SparkSession\nSparkSession.builder.getOrCreate()\nprint('pylivy-batch-done')\n",
     );
-    let pl = check("pylivy_check.py", &[&node.base, &app]);
+    let pl = check("pylivy_check.py", &[&node.base, &app], "nb");
     assert_eq!(pl["state"], "idle", "{pl}");
     assert_eq!(pl["text"], "4");
     assert_eq!(pl["read"][3], serde_json::json!({"id": 3, "square": 9}));

@@ -1,10 +1,13 @@
 """Drives a Kindling node with sparkmagic's own Livy client classes, unchanged, the way its
 Jupyter kernels do: start a PySpark session (sparkmagic waits for idle and probes `spark`),
 run statements, read an error, delete the session. Prints one JSON object; exits non-zero
-on any failure. Usage: sparkmagic_check.py URL"""
+on any failure. Usage: sparkmagic_check.py URL; with KINDLING_USER and KINDLING_PASSWORD in
+the environment (never the command line) it authenticates as sparkmagic's Basic_Access does."""
 
 import json
+import os
 import sys
+from types import SimpleNamespace
 
 from hdijupyterutils.ipythondisplay import IpythonDisplay
 from sparkmagic.livyclientlib.command import Command
@@ -13,7 +16,16 @@ from sparkmagic.livyclientlib.livyreliablehttpclient import LivyReliableHttpClie
 from sparkmagic.livyclientlib.livysession import LivySession
 
 url = sys.argv[1]
-endpoint = Endpoint(url, None)  # sparkmagic's "None" authentication
+if "KINDLING_USER" in os.environ:
+    from sparkmagic.auth.basic import Basic
+
+    # What `%spark add -a USER -p PASSWORD -t Basic_Access` parses into.
+    attributes = SimpleNamespace(
+        url=url, user=os.environ["KINDLING_USER"], password=os.environ["KINDLING_PASSWORD"]
+    )
+    endpoint = Endpoint(url, Basic(attributes))
+else:
+    endpoint = Endpoint(url, None)  # sparkmagic's "None" authentication
 client = LivyReliableHttpClient.from_endpoint(endpoint)
 session = LivySession(client, {"kind": "pyspark"}, IpythonDisplay())
 session.start()

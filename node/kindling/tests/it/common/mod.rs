@@ -69,6 +69,25 @@ impl Node {
         }
     }
 
+    /// This node, whose helpers (`get`, `post`, `wait_for`, ...) authenticate as `user`
+    /// with HTTP Basic from now on.
+    pub fn authenticating(mut self, user: &str, password: &str) -> Node {
+        let probe = reqwest::blocking::Client::new()
+            .get(self.url("/"))
+            .basic_auth(user, Some(password))
+            .build()
+            .unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        let name = reqwest::header::AUTHORIZATION;
+        headers.insert(name.clone(), probe.headers()[&name].clone());
+        self.http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(90))
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        self
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
