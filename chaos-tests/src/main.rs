@@ -43,6 +43,9 @@ enum Cmd {
         requests: usize,
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// Run the node with `--auth basic` and submit as one of its users.
+        #[arg(long)]
+        basic_auth: bool,
     },
     /// Warm-session statement round trip against a cold spark-submit.
     Statements {
@@ -96,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
             kindling,
             requests,
             concurrency,
-        } => submit::run(&kindling, requests, concurrency).await,
+            basic_auth,
+        } => submit::run(&kindling, requests, concurrency, basic_auth).await,
         Cmd::Statements {
             kindling,
             statements,

@@ -10,20 +10,47 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-pub async fn run(kindling: &Path, requests: usize, concurrency: usize) -> Result<()> {
+/// With `basic_auth`, the node runs `--auth basic` and every request carries one user's
+/// credentials (the node checks the password hash once, then remembers it).
+pub async fn run(
+    kindling: &Path,
+    requests: usize,
+    concurrency: usize,
+    basic_auth: bool,
+) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let spark = node::idle_spark_home(dir.path())?;
     let app = dir.path().join("app.py");
     std::fs::write(&app, "print(1)\n")?;
-    let node = node::start(
-        kindling,
-        &dir.path().join("data"),
-        &spark,
-        &["--max-drivers", "1"],
-    )?;
+    let users = dir.path().join("users");
+    let mut flags = vec!["--max-drivers".to_string(), "1".into()];
+    let mut headers = reqwest::header::HeaderMap::new();
+    if basic_auth {
+        let password = "a-benchmark-password";
+        add_user(kindling, &users, "bench", password)?;
+        flags.extend(["--auth".into(), "basic".into(), "--users-file".into()]);
+        flags.push(users.display().to_string());
+        let probe = reqwest::Client::new()
+            .get("http://kindling/")
+            .basic_auth("bench", Some(password))
+            .build()?;
+        let name = reqwest::header::AUTHORIZATION;
+        headers.insert(name.clone(), probe.headers()[&name].clone());
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let node = node::start(kindling, &dir.path().join("data"), &spark, &flags)?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
+        .default_headers(headers)
         .build()?;
+    println!(
+        "authentication: {}",
+        if basic_auth {
+            "basic (users file)"
+        } else {
+            "none"
+        }
+    );
     let body =
         serde_json::json!({"file": app.display().to_string(), "conf": {"spark.app.tag": "bench"}})
             .to_string();
@@ -100,4 +127,17 @@ pub async fn post_all(
         hist.record(us)?;
     }
     Ok((elapsed, hist))
+}
+
+/// Adds `user` to the users file with `kindling users add`, the password on stdin.
+fn add_user(kindling: &Path, users: &Path, user: &str, password: &str) -> Result<()> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(kindling)
+        .args(["users", "add", user, "--password-stdin", "--users-file"])
+        .arg(users)
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    writeln!(child.stdin.take().expect("piped stdin"), "{password}")?;
+    ensure!(child.wait()?.success(), "kindling users add failed");
+    Ok(())
 }

@@ -15,6 +15,8 @@ use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a successful check is remembered.
@@ -49,6 +51,10 @@ pub struct Authenticator {
     /// elsewhere.
     key: [u8; 32],
     remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+    /// The credentials being checked now, one gate each.
+    checking: Mutex<HashMap<[u8; 32], Arc<Mutex<()>>>>,
+    /// Slow password checks done so far.
+    password_checks: AtomicU64,
     proxy: Option<TrustedProxy>,
 }
 
@@ -71,6 +77,8 @@ impl Authenticator {
             limiter: FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
             key: rand::random(),
             remembered: Mutex::new(HashMap::new()),
+            checking: Mutex::new(HashMap::new()),
+            password_checks: AtomicU64::new(0),
             proxy: None,
         }
     }
@@ -99,6 +107,11 @@ impl Authenticator {
         Some(proxy.principal(user?, groups, &self.roles))
     }
 
+    /// How many slow password checks this node has done (the rest were remembered).
+    pub fn password_checks(&self) -> u64 {
+        self.password_checks.load(Ordering::Relaxed)
+    }
+
     pub fn mode(&self) -> AuthMode {
         self.mode
     }
@@ -119,9 +132,14 @@ impl Authenticator {
             return None;
         };
         let (_, generation) = self.users.as_ref()?.current();
-        let digest = self.digest(&user, &password);
+        self.lookup(&self.digest(&user, &password), generation)
+    }
+
+    /// The principal remembered under `digest`, if checked against users file `generation`
+    /// lately.
+    fn lookup(&self, digest: &[u8; 32], generation: u64) -> Option<Principal> {
         let remembered = self.remembered.lock();
-        let r = remembered.get(&digest)?;
+        let r = remembered.get(digest)?;
         (r.generation == generation && r.at.elapsed() < REMEMBERED).then(|| r.principal.clone())
     }
 
@@ -157,6 +175,23 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         };
         let (users, generation) = file.current();
+        // One check of the same credentials at a time: a burst of requests carrying new
+        // credentials waits for the first check instead of each paying the slow hash.
+        let digest = self.digest(&user, &password);
+        let gate = self.checking.lock().entry(digest).or_default().clone();
+        let turn = gate.lock();
+        let done = |this: &Self| {
+            let mut checking = this.checking.lock();
+            if Arc::strong_count(&gate) <= 2 {
+                checking.remove(&digest);
+            }
+        };
+        if let Some(who) = self.lookup(&digest, generation) {
+            drop(turn);
+            done(self);
+            return Ok(who);
+        }
+        self.password_checks.fetch_add(1, Ordering::Relaxed);
         let matched = match users.get(&user) {
             Some(entry) => password::verify(&password, &entry.hash).then_some(entry),
             None => {
@@ -165,6 +200,8 @@ impl Authenticator {
             }
         };
         let Some(entry) = matched else {
+            drop(turn);
+            done(self);
             for key in client_key.iter().chain([&user_key]) {
                 self.limiter.fail(key, now);
             }
@@ -178,13 +215,16 @@ impl Authenticator {
             remembered.clear();
         }
         remembered.insert(
-            self.digest(&user, &password),
+            digest,
             Remembered {
                 principal: principal.clone(),
                 generation,
                 at: now,
             },
         );
+        drop(remembered);
+        drop(turn);
+        done(self);
         Ok(principal)
     }
 
@@ -280,5 +320,22 @@ mod tests {
             auth.authenticate(Some(b"Bearer abc"), None),
             Err(AuthError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_burst_of_the_same_new_credentials_is_checked_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Arc::new(authenticator(dir.path()));
+        let header = basic("bob", "bob-password");
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (auth, header) = (auth.clone(), header.clone());
+                std::thread::spawn(move || auth.authenticate(Some(&header), None).unwrap())
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(t.join().unwrap().user.as_deref(), Some("bob"));
+        }
+        assert_eq!(auth.password_checks(), 1);
     }
 }
