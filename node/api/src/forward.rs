@@ -41,14 +41,30 @@ pub const FORWARD_PURPOSE: &str = "forwarded-request";
 const LEADER_WAIT: Duration = Duration::from_secs(5);
 
 pub struct Forwarder {
+    /// `http`, or `https` when members serve HTTPS.
+    scheme: &'static str,
     client: reqwest::Client,
     body_limit: usize,
 }
 
 impl Forwarder {
-    pub fn new(body_limit: usize) -> Self {
-        Forwarder {
-            client: reqwest::Client::builder()
+    /// A forwarder of bodies up to `body_limit`; over HTTPS, trusting the PEM certificates
+    /// of `trusted`, when members serve HTTPS.
+    pub fn new(body_limit: usize, trusted: Option<&[u8]>) -> Result<Self, String> {
+        let mut builder = reqwest::Client::builder();
+        let mut scheme = "http";
+        if let Some(pem) = trusted {
+            scheme = "https";
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("the certificates to trust: {e}"))?;
+            builder = builder.tls_built_in_root_certs(false);
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        Ok(Forwarder {
+            scheme,
+            client: builder
                 .connect_timeout(Duration::from_secs(1))
                 // A long poll or a slow statement submission may take this long at the
                 // leader; the client's own timeout usually ends it first.
@@ -58,9 +74,9 @@ impl Forwarder {
                 // never sent on a connection the leader is closing.
                 .pool_idle_timeout(Duration::from_secs(10))
                 .build()
-                .expect("static HTTP client configuration"),
+                .map_err(|e| format!("the forwarding client: {e}"))?,
             body_limit,
-        }
+        })
     }
 
     /// The largest body it passes on.
@@ -152,7 +168,7 @@ async fn pass_on(
     let base = if addr.starts_with("http://") || addr.starts_with("https://") {
         addr.trim_end_matches('/').to_string()
     } else {
-        format!("http://{addr}")
+        format!("{}://{addr}", s.forwarder.scheme)
     };
     let path = parts
         .uri

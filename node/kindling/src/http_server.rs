@@ -5,6 +5,7 @@
 //! is closed. Without them a client holding a few hundred idle sockets used up the node's
 //! file descriptors and `/api/v1/health` stopped answering. The file-descriptor limit
 //! itself is raised to its hard limit at start-up, and the connection cap kept below it.
+//! With a certificate, every connection is TLS (its handshake within the header timeout).
 
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -111,11 +112,12 @@ impl Drop for Slot {
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown`, then lets open requests
-/// finish.
+/// finish; over TLS with `tls`.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) {
     let slots = Arc::new(Slots {
@@ -171,6 +173,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let header_timeout = limits.header_timeout;
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
             // Telling HTTP/1 from HTTP/2 waits for the first bytes without a deadline of its
@@ -180,8 +183,27 @@ pub async fn serve(
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return,
             }
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
+            let ended = match tls {
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+                Some(tls) => {
+                    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(tcp);
+                    let stream = match tokio::time::timeout(header_timeout, handshake).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    };
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    watcher.watch(conn.into_owned()).await
+                }
+            };
+            if let Err(e) = ended {
                 tracing::debug!(%peer, error = %e, "connection ended");
             }
         });

@@ -11,6 +11,7 @@ mod metrics;
 mod runner;
 mod serve;
 mod storage;
+mod tls;
 mod users;
 
 use clap::{Parser, Subcommand};

@@ -26,6 +26,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     credentials_dir(&cfg.credentials_dir)?;
+    let tls = match &cfg.http.tls {
+        Some(t) => Some(Arc::new(
+            crate::tls::CertFiles::open(&t.cert, &t.key).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
     let cluster_secret = match &cfg.auth.cluster_secret_file {
         Some(path) => Some(Arc::new(
             kindling_raft::ClusterSecret::read(path).map_err(anyhow::Error::msg)?,
@@ -260,7 +266,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         cluster_secret,
         long_polls: Arc::new(tokio::sync::Semaphore::new(cfg.http.max_long_polls)),
         cluster: member.clone(),
-        forwarder: api::forward::Forwarder::new(cfg.max_body_bytes),
+        forwarder: forwarder(&cfg, tls.as_deref())?,
     });
     let app = api::router(state, cfg.max_body_bytes);
     let http = {
@@ -270,6 +276,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             http_listener,
             app,
             limits,
+            tls.as_ref().map(|t| t.server_config()),
             shutdown,
         ))
     };
@@ -386,4 +393,21 @@ fn credentials_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the credentials directory {}", dir.display()))
+}
+
+/// The client a member forwards requests to the leader with: over HTTPS when this node
+/// serves it, trusting `--tls-ca` (or this node's own chain).
+fn forwarder(
+    cfg: &Config,
+    tls: Option<&crate::tls::CertFiles>,
+) -> anyhow::Result<api::forward::Forwarder> {
+    let trusted = match (&cfg.http.tls, tls) {
+        (Some(t), Some(files)) => Some(match &t.ca {
+            Some(ca) => std::fs::read(ca)
+                .with_context(|| format!("cannot read --tls-ca {}", ca.display()))?,
+            None => files.chain_pem(),
+        }),
+        _ => None,
+    };
+    api::forward::Forwarder::new(cfg.max_body_bytes, trusted.as_deref()).map_err(anyhow::Error::msg)
 }

@@ -5,6 +5,7 @@ use crate::http_server::Limits;
 use anyhow::{bail, Result};
 use clap::Args;
 use serde::Deserialize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Listener flags of `kindling serve`.
@@ -25,6 +26,16 @@ pub struct HttpArgs {
     /// once, as without `wait`.
     #[arg(long, env = "KINDLING_MAX_LONG_POLLS")]
     pub max_long_polls: Option<usize>,
+    /// Serve HTTPS with this certificate chain (PEM, leaf first); re-read when it changes.
+    #[arg(long, env = "KINDLING_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of `--tls-cert` (PEM).
+    #[arg(long, env = "KINDLING_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The certificates (PEM) a member trusts when it forwards a request to another
+    /// member over HTTPS; default: the chain of `--tls-cert`.
+    #[arg(long, env = "KINDLING_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
 }
 
 /// The `[http]` table of the configuration file: the same settings.
@@ -35,13 +46,25 @@ pub(super) struct HttpFile {
     max_connections_per_client: Option<usize>,
     http_header_timeout_secs: Option<u64>,
     max_long_polls: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    tls_ca: Option<PathBuf>,
 }
 
 /// The listener's bounds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpConfig {
     pub limits: Limits,
     pub max_long_polls: usize,
+    pub tls: Option<TlsConfig>,
+}
+
+/// The files of HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub ca: Option<PathBuf>,
 }
 
 impl HttpArgs {
@@ -69,7 +92,23 @@ impl HttpArgs {
         if !(1..=3600).contains(&header) {
             bail!("--http-header-timeout-secs must be between 1 and 3600, got {header}");
         }
+        let tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsConfig {
+                cert,
+                key,
+                ca: self.tls_ca.or(file.tls_ca),
+            }),
+            (Some(_), None) => bail!("--tls-cert needs --tls-key, the certificate's private key"),
+            (None, Some(_)) => {
+                bail!("--tls-key needs --tls-cert, the certificate chain it signs for")
+            }
+        };
         Ok(HttpConfig {
+            tls,
             limits: Limits {
                 max_connections: at_least_one("max-connections", max_connections)?,
                 per_client: at_least_one("max-connections-per-client", per_client)?,

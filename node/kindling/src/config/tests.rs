@@ -136,3 +136,24 @@ fn a_raft_port_beyond_loopback_needs_the_cluster_secret() {
     );
     assert_eq!(with(None, true).unwrap(), None);
 }
+
+#[test]
+fn https_needs_both_the_certificate_and_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |cert: Option<&str>, key: Option<&str>| {
+        let mut a = args(dir.path());
+        a.http.tls_cert = cert.map(Into::into);
+        a.http.tls_key = key.map(Into::into);
+        a.resolve().map(|c| c.http.tls.is_some())
+    };
+    let e = with(Some("/etc/kindling/tls.pem"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--tls-key"), "{e}");
+    let e = with(None, Some("/etc/kindling/tls.key"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--tls-cert"), "{e}");
+    assert!(with(Some("/c"), Some("/k")).unwrap());
+    assert!(!with(None, None).unwrap());
+}

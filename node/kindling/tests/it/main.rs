@@ -23,3 +23,4 @@ mod spark_lifetimes;
 mod spark_restart;
 mod spark_sessions;
 mod storage;
+mod tls;
