@@ -135,6 +135,10 @@ fn refusal(s: &State, e: AuthError) -> Response {
         AuthError::Limited { retry_after_secs } => {
             (ErrorCode::TooManyRequests, Some(*retry_after_secs))
         }
+        // The directory is away: 503 with its usual Retry-After, not a wrong password.
+        AuthError::Unavailable(_) => {
+            return ApiError::new(ErrorCode::Unavailable, e.to_string()).into_response()
+        }
         _ => (ErrorCode::Unauthenticated, None),
     };
     let mut response = ApiError::new(code, e.to_string()).into_response();

@@ -6,6 +6,7 @@
 
 use crate::credentials::Credentials;
 use crate::error::AuthError;
+use crate::ldap::{Ldap, LdapAnswer};
 use crate::limiter::FailureLimiter;
 use crate::password;
 use crate::principal::{Principal, RoleMap};
@@ -45,6 +46,7 @@ struct Remembered {
 pub struct Authenticator {
     mode: AuthMode,
     users: Option<UsersFile>,
+    ldap: Option<Ldap>,
     roles: RoleMap,
     limiter: FailureLimiter,
     /// A random key of this process: the digests of remembered credentials mean nothing
@@ -69,10 +71,19 @@ impl Authenticator {
         Authenticator::new(AuthMode::Basic, Some(users), roles)
     }
 
+    /// Also checks HTTP Basic credentials against `ldap`, for users not in the users file
+    /// (a node without one authenticates against the directory alone).
+    pub fn with_ldap(mut self, ldap: Ldap) -> Authenticator {
+        self.mode = AuthMode::Basic;
+        self.ldap = Some(ldap);
+        self
+    }
+
     fn new(mode: AuthMode, users: Option<UsersFile>, roles: RoleMap) -> Authenticator {
         Authenticator {
             mode,
             users,
+            ldap: None,
             roles,
             limiter: FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
             key: rand::random(),
@@ -131,8 +142,12 @@ impl Authenticator {
         let Ok(Credentials::Basic { user, password }) = Credentials::parse(header?) else {
             return None;
         };
-        let (_, generation) = self.users.as_ref()?.current();
-        self.lookup(&self.digest(&user, &password), generation)
+        self.lookup(&self.digest(&user, &password), self.generation())
+    }
+
+    /// The users file's generation (0 without one): a remembered check is good for one.
+    fn generation(&self) -> u64 {
+        self.users.as_ref().map_or(0, |f| f.current().1)
     }
 
     /// The principal remembered under `digest`, if checked against users file `generation`
@@ -171,10 +186,7 @@ impl Authenticator {
                 return Err(AuthError::Limited { retry_after_secs });
             }
         }
-        let Some(file) = &self.users else {
-            return Err(AuthError::Invalid);
-        };
-        let (users, generation) = file.current();
+        let generation = self.generation();
         // One check of the same credentials at a time: a burst of requests carrying new
         // credentials waits for the first check instead of each paying the slow hash.
         let digest = self.digest(&user, &password);
@@ -192,14 +204,15 @@ impl Authenticator {
             return Ok(who);
         }
         self.password_checks.fetch_add(1, Ordering::Relaxed);
-        let matched = match users.get(&user) {
-            Some(entry) => password::verify(&password, &entry.hash).then_some(entry),
-            None => {
-                password::verify_nobody(&password);
-                None
+        let matched = match self.check_password(&user, &password) {
+            Ok(m) => m,
+            Err(e) => {
+                drop(turn);
+                done(self);
+                return Err(e);
             }
         };
-        let Some(entry) = matched else {
+        let Some((name, groups)) = matched else {
             drop(turn);
             done(self);
             for key in client_key.iter().chain([&user_key]) {
@@ -209,7 +222,7 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         };
         self.limiter.forgive(&user_key);
-        let principal = Principal::user(entry.name.clone(), self.roles.role(&entry.groups));
+        let principal = Principal::user(name, self.roles.role(&groups));
         let mut remembered = self.remembered.lock();
         if remembered.len() >= MAX_REMEMBERED {
             remembered.clear();
@@ -226,6 +239,32 @@ impl Authenticator {
         drop(turn);
         done(self);
         Ok(principal)
+    }
+
+    /// The user's name and groups if `password` is theirs: by the users file when it has
+    /// the user, else by the directory. An unknown user costs a hash like a known one.
+    fn check_password(
+        &self,
+        user: &str,
+        password: &str,
+    ) -> Result<Option<(String, Vec<String>)>, AuthError> {
+        let users = self.users.as_ref().map(|f| f.current().0);
+        if let Some(entry) = users.as_ref().and_then(|u| u.get(user)) {
+            let ok = password::verify(password, &entry.hash);
+            return Ok(ok.then(|| (entry.name.clone(), entry.groups.clone())));
+        }
+        let Some(ldap) = &self.ldap else {
+            password::verify_nobody(password);
+            return Ok(None);
+        };
+        match ldap.check(user, password) {
+            Ok(LdapAnswer::Valid(groups)) => Ok(Some((user.to_string(), groups))),
+            Ok(LdapAnswer::Invalid) => Ok(None),
+            Err(e) => {
+                tracing::warn!(error = %e, "authentication against LDAP failed");
+                Err(AuthError::Unavailable(e.to_string()))
+            }
+        }
     }
 
     fn digest(&self, user: &str, password: &str) -> [u8; 32] {

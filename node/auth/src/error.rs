@@ -16,6 +16,9 @@ pub enum AuthError {
     /// Credentials that do not name a user with that secret.
     #[error("invalid user name or password")]
     Invalid,
+    /// The directory that would check the credentials cannot be reached: retry later.
+    #[error("{0}; retry later")]
+    Unavailable(String),
     /// Too many failures from this client or for this user name: refused without checking.
     #[error("too many failed authentications; retry after {retry_after_secs} s")]
     Limited { retry_after_secs: u64 },

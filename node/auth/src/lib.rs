@@ -3,11 +3,13 @@
 //! [`UsersFile`], a [`TrustedProxy`] in front of the node) and become a [`Principal`]: a
 //! user name and a [`Role`]. What a principal may do is decided here too, once: each route
 //! of the API declares an [`Access`], and [`JobRules`] say who may view or modify a job and
-//! who may run jobs as another user, the way Livy's access control does. Nothing here does I/O but reading the users file.
+//! who may run jobs as another user, the way Livy's access control does. Nothing here does
+//! I/O but reading the users file and asking an LDAP directory.
 
 mod authenticator;
 mod credentials;
 mod error;
+mod ldap;
 mod limiter;
 mod password;
 mod principal;
@@ -18,6 +20,7 @@ mod users_file;
 pub use authenticator::{AuthMode, Authenticator};
 pub use credentials::Credentials;
 pub use error::AuthError;
+pub use ldap::{Ldap, LdapAnswer, LdapConfig, LdapUnavailable, UserLookup};
 pub use limiter::FailureLimiter;
 pub use password::{hash_password, MIN_PASSWORD_LEN};
 pub use principal::{Principal, Role, RoleMap};

@@ -369,13 +369,16 @@ async fn wait_for_signal() {
 /// The node's authenticator, as configured.
 fn authenticator(cfg: &crate::config::AuthConfig) -> anyhow::Result<kindling_auth::Authenticator> {
     use kindling_auth::{AuthMode, Authenticator, UsersFile};
-    let auth = match (cfg.mode, &cfg.users_file) {
+    let mut auth = match (cfg.mode, &cfg.users_file) {
         (AuthMode::Basic, Some(path)) => {
             let users = UsersFile::open(path).map_err(anyhow::Error::msg)?;
             Authenticator::basic(users, cfg.roles.clone())
         }
         _ => Authenticator::none(cfg.roles.clone()),
     };
+    if let Some(ldap) = &cfg.ldap {
+        auth = auth.with_ldap(kindling_auth::Ldap::new(ldap.clone()));
+    }
     Ok(match &cfg.trusted_proxy {
         Some(proxy) => auth.with_trusted_proxy(proxy.clone()),
         None => auth,

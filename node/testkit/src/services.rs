@@ -82,7 +82,7 @@ enum Readiness {
 }
 
 impl Service {
-    fn new(name: &str, addr: SocketAddr, cmd: Vec<String>, log: PathBuf) -> Service {
+    pub(crate) fn new(name: &str, addr: SocketAddr, cmd: Vec<String>, log: PathBuf) -> Service {
         Service {
             name: name.into(),
             addr,

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use kindling_auth::{AuthMode, JobRules, RoleMap, TrustedProxy};
+use kindling_auth::{AuthMode, JobRules, LdapConfig, RoleMap, TrustedProxy};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,8 +14,9 @@ use std::path::PathBuf;
 /// Authentication flags of `kindling serve`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct AuthArgs {
-    /// How callers authenticate: `none` (the default; the node then listens on loopback only)
-    /// or `basic` (HTTP Basic against `--users-file`).
+    /// How callers authenticate: `none` (the default; the node then listens on loopback only),
+    /// `basic` (HTTP Basic against `--users-file`), `ldap` (HTTP Basic checked by an LDAP
+    /// bind) or `basic,ldap` (the users file first, then the directory).
     #[arg(long = "auth", env = "KINDLING_AUTH")]
     pub mode: Option<String>,
     /// The users of `--auth basic`, as `kindling users add` writes them; re-read when it
@@ -54,6 +55,8 @@ pub struct AuthArgs {
     /// Listen beyond loopback without authentication: every caller is an admin.
     #[arg(long, env = "KINDLING_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+    #[command(flatten)]
+    pub ldap: super::ldap::LdapArgs,
 }
 
 /// The `[auth]` table of the configuration file: the same settings.
@@ -72,6 +75,7 @@ pub(super) struct AuthFile {
     trusted_proxies: Option<Vec<String>>,
     cluster_secret_file: Option<PathBuf>,
     insecure_no_auth: Option<bool>,
+    ldap: Option<super::ldap::LdapFile>,
 }
 
 /// How the node authenticates and authorizes callers.
@@ -79,6 +83,7 @@ pub(super) struct AuthFile {
 pub struct AuthConfig {
     pub mode: AuthMode,
     pub users_file: Option<PathBuf>,
+    pub ldap: Option<LdapConfig>,
     pub roles: RoleMap,
     pub rules: JobRules,
     pub trusted_proxy: Option<TrustedProxy>,
@@ -106,15 +111,36 @@ impl AuthArgs {
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
         };
-        let mode = match self.mode.or(file.mode).as_deref() {
-            None | Some("none") => AuthMode::None,
-            Some("basic") => AuthMode::Basic,
-            Some(other) => bail!("--auth must be none or basic, not {other:?}"),
+        let modes: Vec<String> = self
+            .mode
+            .or(file.mode)
+            .unwrap_or_else(|| "none".into())
+            .split(',')
+            .map(|m| m.trim().to_string())
+            .collect();
+        let (mut basic, mut ldap) = (false, false);
+        for m in &modes {
+            match m.as_str() {
+                "none" if modes.len() == 1 => {}
+                "basic" => basic = true,
+                "ldap" => ldap = true,
+                other => bail!("--auth must be none, basic, ldap or basic,ldap, not {other:?}"),
+            }
+        }
+        let mode = if basic || ldap {
+            AuthMode::Basic
+        } else {
+            AuthMode::None
         };
         let users_file = self.users_file.or(file.users_file);
-        if mode == AuthMode::Basic && users_file.is_none() {
+        if basic && users_file.is_none() {
             bail!("--auth basic needs --users-file (create it with `kindling users add`)");
         }
+        let users_file = users_file.filter(|_| basic);
+        let ldap = match ldap {
+            true => Some(self.ldap.resolve(file.ldap)?),
+            false => None,
+        };
         let proxies = list(self.trusted_proxies, file.trusted_proxies, &[]);
         let trusted_proxy = match self.trusted_user_header.or(file.trusted_user_header) {
             None if proxies.is_empty() => None,
@@ -152,6 +178,7 @@ impl AuthArgs {
         Ok(AuthConfig {
             mode,
             users_file,
+            ldap,
             roles: RoleMap {
                 admin_groups: list(self.admin_groups, file.admin_groups, &["admins"]),
                 viewer_groups: list(self.viewer_groups, file.viewer_groups, &["viewers"]),

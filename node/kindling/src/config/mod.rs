@@ -5,6 +5,7 @@ mod args;
 mod auth;
 mod file;
 mod http;
+mod ldap;
 #[cfg(test)]
 mod tests;
 

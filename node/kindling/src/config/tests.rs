@@ -157,3 +157,30 @@ fn https_needs_both_the_certificate_and_its_key() {
     assert!(with(Some("/c"), Some("/k")).unwrap());
     assert!(!with(None, None).unwrap());
 }
+
+#[test]
+fn ldap_needs_a_directory_and_a_way_to_find_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |mode: &str, url: Option<&str>, template: Option<&str>| {
+        let mut a = args(dir.path());
+        a.auth.mode = Some(mode.into());
+        a.auth.ldap.ldap_url = url.map(Into::into);
+        a.auth.ldap.ldap_user_dn = template.map(Into::into);
+        a.resolve()
+            .map(|c| (c.auth.mode, c.auth.ldap.is_some(), c.auth.users_file))
+    };
+    let err = |r: anyhow::Result<_>| r.map(|_| ()).unwrap_err().to_string();
+    assert!(err(with("ldap", None, None)).contains("--ldap-url"));
+    assert!(err(with("ldap", Some("ldaps://h:636"), Some("uid={user}"))).contains("ldap://"));
+    assert!(err(with("ldap", Some("ldap://h:389"), None)).contains("--ldap-user-dn"));
+    assert!(err(with("ldap", Some("ldap://h:389"), Some("uid=x"))).contains("{user}"));
+    assert!(
+        err(with("basic,ldap", Some("ldap://h:389"), Some("uid={user}"))).contains("--users-file")
+    );
+    assert!(err(with("kerberos", None, None)).contains("kerberos"));
+    let (mode, ldap, users) = with("ldap", Some("ldap://h:389"), Some("uid={user}")).unwrap();
+    assert_eq!(
+        (mode, ldap, users),
+        (kindling_auth::AuthMode::Basic, true, None)
+    );
+}

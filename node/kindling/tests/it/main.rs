@@ -9,6 +9,7 @@ mod common;
 mod api;
 mod auth;
 mod auth_cluster;
+mod auth_ldap;
 mod cluster_restarts;
 mod clusters;
 mod connections;
