@@ -5,7 +5,9 @@
 //!
 //! The nodes follow the HA contract of `kindling serve` (issue 3): `--node-id`, `--listen`,
 //! `--driver-listen`, `--raft-listen`, `--raft-advertise`, `--join`, `--drivers-dir`, Kafka
-//! event log, MongoDB projections, and one JSON `ready` line on stdout.
+//! event log, MongoDB projections, and one JSON `ready` line on stdout. Every member holds
+//! the run's cluster secret (`--cluster-secret-file`), so the Raft calls and forwarded
+//! requests the faults hit are signed, as in production.
 
 use crate::ledger;
 use crate::netns::{self, Netns};
@@ -172,6 +174,13 @@ impl Cluster {
             ledger::create_spark_home(&cfg.dir, &ledger_path, cfg.real_spark.as_deref())?;
         let drivers_dir = cfg.dir.join("drivers");
         std::fs::create_dir_all(&drivers_dir)?;
+
+        // The members prove this secret on every Raft call and forwarded request, so the
+        // faults run against the signed links a production cluster has.
+        let mut secret = [0u8; 32];
+        std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut secret)?;
+        let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(secret_file(&cfg), secret + "\n")?;
 
         let members: Vec<u64> = (1..=cfg.nodes as u64).collect();
         let mut procs = BTreeMap::new();
@@ -403,6 +412,11 @@ impl Cluster {
     }
 }
 
+/// The cluster secret every member of the run shares.
+fn secret_file(cfg: &ClusterConfig) -> PathBuf {
+    cfg.dir.join("cluster.secret")
+}
+
 /// The `kindling serve` command line of node `p`. Node 1 bootstraps the cluster; the other
 /// members join it (or, on a restart, any member); the spare is told whom to join when it
 /// starts.
@@ -441,6 +455,8 @@ pub fn serve_args(
         &dir.join("data").display().to_string(),
         "--drivers-dir",
         &drivers_dir.display().to_string(),
+        "--cluster-secret-file",
+        &secret_file(cfg).display().to_string(),
         "--spark-home",
         &spark_home.display().to_string(),
         "--max-drivers",
@@ -562,6 +578,11 @@ mod tests {
             "the spare joins when it starts"
         );
         assert!(args(3).contains("--raft-listen 127.0.0.1:303 --raft-advertise 127.0.0.1:303"));
+        assert!(
+            args(3).contains("--cluster-secret-file /run/cluster.secret"),
+            "{}",
+            args(3)
+        );
         assert!(args(3).contains("--mongo-database kindling_n3"));
     }
 

@@ -2,8 +2,10 @@
 //! [`Access`], and [`admit`] authenticates the caller (unless the route is public) and
 //! checks the route's role, before any forwarding to the leader (a trusted proxy's user
 //! header, from the proxy's addresses, names the caller instead of credentials);
-//! [`job_access`] then checks the job the path names where the handler runs. A job the caller may not view answers
-//! exactly as a job that does not exist, so ids tell nothing about other users' jobs.
+//! [`job_access`] then checks the job the path names where the handler runs. A job the
+//! caller may not view answers exactly as a job that does not exist, so ids tell nothing
+//! about other users' jobs. A request a member forwards with a valid cluster token runs as
+//! the principal that member authenticated.
 
 use crate::error::ApiError;
 use crate::forward::{

@@ -9,6 +9,7 @@ mod membership;
 mod memory;
 mod metrics;
 mod runner;
+mod security;
 mod serve;
 mod storage;
 mod tls;

@@ -7,6 +7,7 @@ use crate::config::{self, Config};
 use crate::membership::{
     driver_endpoints, lifted_terms, proposed_identity, start_member, with_leader, RaftMember,
 };
+use crate::security::Security;
 use crate::storage::{open_log, open_projections};
 use crate::{factory, metrics, runner};
 use anyhow::Context;
@@ -25,19 +26,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let data = &cfg.data_dir;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
-    credentials_dir(&cfg.credentials_dir)?;
-    let tls = match &cfg.http.tls {
-        Some(t) => Some(Arc::new(
-            crate::tls::CertFiles::open(&t.cert, &t.key).map_err(anyhow::Error::msg)?,
-        )),
-        None => None,
-    };
-    let cluster_secret = match &cfg.auth.cluster_secret_file {
-        Some(path) => Some(Arc::new(
-            kindling_raft::ClusterSecret::read(path).map_err(anyhow::Error::msg)?,
-        )),
-        None => None,
-    };
+    let security = Security::open(&cfg)?;
     let prometheus = metrics::install()?;
     let shutdown = CancellationToken::new();
 
@@ -113,7 +102,8 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| driver_addr.to_string()),
     );
-    let member = Arc::new(start_member(&cfg, addrs, raft_listener, cluster_secret.clone()).await?);
+    let member =
+        Arc::new(start_member(&cfg, addrs, raft_listener, security.cluster_secret.clone()).await?);
     let identity = with_leader("agree on the cluster's identity", || {
         member.identity(proposed_identity(data, max_term))
     })
@@ -260,13 +250,13 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         gateway,
         clusters,
         metrics: prometheus,
-        auth: Arc::new(authenticator(&cfg.auth)?),
+        auth: security.authenticator.clone(),
         job_rules: cfg.auth.rules.clone(),
         credentials_dir: cfg.credentials_dir.clone(),
-        cluster_secret,
+        cluster_secret: security.cluster_secret.clone(),
         long_polls: Arc::new(tokio::sync::Semaphore::new(cfg.http.max_long_polls)),
         cluster: member.clone(),
-        forwarder: forwarder(&cfg, tls.as_deref())?,
+        forwarder: security.forwarder(&cfg)?,
     });
     let app = api::router(state, cfg.max_body_bytes);
     let http = {
@@ -276,7 +266,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             http_listener,
             app,
             limits,
-            tls.as_ref().map(|t| t.server_config()),
+            security.tls.as_ref().map(|t| t.server_config()),
             shutdown,
         ))
     };
@@ -364,53 +354,4 @@ async fn wait_for_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-}
-
-/// The node's authenticator, as configured.
-fn authenticator(cfg: &crate::config::AuthConfig) -> anyhow::Result<kindling_auth::Authenticator> {
-    use kindling_auth::{AuthMode, Authenticator, UsersFile};
-    let mut auth = match (cfg.mode, &cfg.users_file) {
-        (AuthMode::Basic, Some(path)) => {
-            let users = UsersFile::open(path).map_err(anyhow::Error::msg)?;
-            Authenticator::basic(users, cfg.roles.clone())
-        }
-        _ => Authenticator::none(cfg.roles.clone()),
-    };
-    if let Some(ldap) = &cfg.ldap {
-        auth = auth.with_ldap(kindling_auth::Ldap::new(ldap.clone()));
-    }
-    Ok(match &cfg.trusted_proxy {
-        Some(proxy) => auth.with_trusted_proxy(proxy.clone()),
-        None => auth,
-    })
-}
-
-/// Creates the credentials directory if it is missing, readable by this user only.
-fn credentials_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create the credentials directory {}", dir.display()))
-}
-
-/// The client a member forwards requests to the leader with: over HTTPS when this node
-/// serves it, trusting `--tls-ca` (or this node's own chain).
-fn forwarder(
-    cfg: &Config,
-    tls: Option<&crate::tls::CertFiles>,
-) -> anyhow::Result<api::forward::Forwarder> {
-    let trusted = match (&cfg.http.tls, tls) {
-        (Some(t), Some(files)) => Some(match &t.ca {
-            Some(ca) => std::fs::read(ca)
-                .with_context(|| format!("cannot read --tls-ca {}", ca.display()))?,
-            None => files.chain_pem(),
-        }),
-        _ => None,
-    };
-    api::forward::Forwarder::new(cfg.max_body_bytes, trusted.as_deref()).map_err(anyhow::Error::msg)
 }
