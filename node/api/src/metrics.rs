@@ -1,6 +1,7 @@
-//! The metrics of the REST API: requests passed on to the leader.
+//! The metrics of the REST API: requests passed on to the leader, long polls waiting.
 
 pub const FORWARDED: &str = "kindling_api_forwarded_total";
+pub const LONG_POLLS: &str = "kindling_api_long_polls_waiting";
 
 /// Describes the API's metrics to the installed recorder.
 pub fn describe() {
@@ -8,6 +9,22 @@ pub fn describe() {
         FORWARDED,
         "Requests on existing jobs forwarded to the leader, by outcome."
     );
+    metrics::describe_gauge!(
+        LONG_POLLS,
+        "Statement long polls waiting now (at most --max-long-polls)."
+    );
+}
+
+/// Counts one long poll as waiting until the guard drops.
+pub fn long_poll_waiting() -> impl Drop {
+    struct Waiting;
+    impl Drop for Waiting {
+        fn drop(&mut self) {
+            metrics::gauge!(LONG_POLLS).decrement(1.0);
+        }
+    }
+    metrics::gauge!(LONG_POLLS).increment(1.0);
+    Waiting
 }
 
 pub fn forwarded(outcome: &'static str) {

@@ -144,6 +144,7 @@ impl AppState {
         } else {
             Duration::ZERO
         };
+        let _waiting = permit.as_ref().map(|_| crate::metrics::long_poll_waiting());
         let deadline = Instant::now() + wait;
         let mut projected = self.core.projected();
         loop {

@@ -1,7 +1,7 @@
 //! A client that holds hundreds of idle or half-sent connections cannot starve the others:
 //! the node, run with only 256 file descriptors, closes what is past its per-client cap as
 //! it arrives and the rest once the header timeout passes, and a client from another
-//! address is served all along.
+//! address is served all along. Long polls past their cap answer at once instead of waiting.
 
 use crate::common::{fake_spark_home, Node};
 use std::io::{Read, Write};
@@ -75,4 +75,83 @@ fn idle_and_slow_clients_cannot_starve_the_others() {
     assert!(refused >= 236.0, "refused {refused}");
     // And the node still serves the first address once its connections are gone.
     assert_eq!(node.get("/api/v1/health").0, 200);
+}
+
+/// The value of gauge `name` in the node's metrics (0 before it is first set).
+fn gauge(node: &Node, name: &str) -> f64 {
+    let text = reqwest::blocking::get(node.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn long_polls_past_the_cap_answer_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start(
+        &dir.path().join("data"),
+        &crate::common::cluster::runner_only_spark_home(dir.path()),
+        &["--max-long-polls", "1"],
+    );
+    let (status, session) = node.post("/sessions", serde_json::json!({"kind": "pyspark"}));
+    assert_eq!(status, 201, "{session}");
+    let id = session["id"].as_u64().unwrap();
+    node.wait_state(
+        &format!("/sessions/{id}"),
+        &["idle"],
+        Duration::from_secs(60),
+    );
+    let (status, st) = node.post(
+        &format!("/sessions/{id}/statements"),
+        serde_json::json!({"code": "import time\ntime.sleep(60)"}),
+    );
+    assert_eq!(status, 201, "{st}");
+    let poll = format!("/api/v1/jobs/{id}/statements/{}?wait=50s", st["id"]);
+
+    // The first long poll takes the one place and waits for the statement to end.
+    let url = node.url(&poll);
+    let first = std::thread::spawn(move || {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(90))
+            .build()
+            .unwrap()
+            .get(url)
+            .send()
+            .unwrap()
+            .json::<serde_json::Value>()
+            .unwrap()
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while gauge(&node, "kindling_api_long_polls_waiting") < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first poll never waited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second finds no place: it answers at once, the statement still running, while the
+    // first still waits.
+    let (status, second) = node.get(&poll);
+    assert_eq!(status, 200, "{second}");
+    assert!(
+        matches!(second["state"].as_str(), Some("waiting" | "running")),
+        "{second}"
+    );
+    assert!(!first.is_finished(), "the first poll stopped waiting");
+    // Cancelling the statement ends the first poll.
+    let (status, _) = node.post(
+        &format!("/api/v1/jobs/{id}/statements/{}/cancel", st["id"]),
+        serde_json::json!({}),
+    );
+    assert_eq!(status, 200);
+    let ended = first.join().unwrap();
+    assert!(
+        matches!(ended["state"].as_str(), Some("cancelled" | "cancelling")),
+        "{ended}"
+    );
 }
