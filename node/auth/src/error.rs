@@ -16,6 +16,9 @@ pub enum AuthError {
     /// Credentials that do not name a user with that secret.
     #[error("invalid user name or password")]
     Invalid,
+    /// A bearer token that does not verify; the reason is safe to tell.
+    #[error("invalid bearer token: {0}")]
+    InvalidToken(String),
     /// The directory that would check the credentials cannot be reached: retry later.
     #[error("{0}; retry later")]
     Unavailable(String),

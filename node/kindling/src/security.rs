@@ -7,7 +7,7 @@
 use crate::config::{AuthConfig, Config};
 use anyhow::Context;
 use kindling_api as api;
-use kindling_auth::{AuthMode, Authenticator, Ldap, UsersFile};
+use kindling_auth::{AuthMode, Authenticator, Ldap, Oidc, UsersFile};
 use kindling_raft::ClusterSecret;
 use std::sync::Arc;
 
@@ -67,6 +67,9 @@ fn authenticator(cfg: &AuthConfig) -> anyhow::Result<Authenticator> {
     };
     if let Some(ldap) = &cfg.ldap {
         auth = auth.with_ldap(Ldap::new(ldap.clone()));
+    }
+    if let Some(oidc) = &cfg.oidc {
+        auth = auth.with_oidc(Oidc::new(oidc.clone()).map_err(anyhow::Error::msg)?);
     }
     Ok(match &cfg.trusted_proxy {
         Some(proxy) => auth.with_trusted_proxy(proxy.clone()),

@@ -6,7 +6,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
-use kindling_auth::{AuthMode, JobRules, LdapConfig, RoleMap, TrustedProxy};
+use kindling_auth::{AuthMode, JobRules, LdapConfig, OidcConfig, RoleMap, TrustedProxy};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +16,8 @@ use std::path::PathBuf;
 pub struct AuthArgs {
     /// How callers authenticate: `none` (the default; the node then listens on loopback only),
     /// `basic` (HTTP Basic against `--users-file`), `ldap` (HTTP Basic checked by an LDAP
-    /// bind) or `basic,ldap` (the users file first, then the directory).
+    /// bind), `oidc` (Bearer tokens of an OpenID Connect issuer), or several:
+    /// `basic,ldap,oidc` (the users file before the directory).
     #[arg(long = "auth", env = "KINDLING_AUTH")]
     pub mode: Option<String>,
     /// The users of `--auth basic`, as `kindling users add` writes them; re-read when it
@@ -57,6 +58,8 @@ pub struct AuthArgs {
     pub insecure_no_auth: bool,
     #[command(flatten)]
     pub ldap: super::ldap::LdapArgs,
+    #[command(flatten)]
+    pub oidc: super::oidc::OidcArgs,
 }
 
 /// The `[auth]` table of the configuration file: the same settings.
@@ -76,6 +79,7 @@ pub(super) struct AuthFile {
     cluster_secret_file: Option<PathBuf>,
     insecure_no_auth: Option<bool>,
     ldap: Option<super::ldap::LdapFile>,
+    oidc: Option<super::oidc::OidcFile>,
 }
 
 /// How the node authenticates and authorizes callers.
@@ -84,6 +88,7 @@ pub struct AuthConfig {
     pub mode: AuthMode,
     pub users_file: Option<PathBuf>,
     pub ldap: Option<LdapConfig>,
+    pub oidc: Option<OidcConfig>,
     pub roles: RoleMap,
     pub rules: JobRules,
     pub trusted_proxy: Option<TrustedProxy>,
@@ -118,13 +123,17 @@ impl AuthArgs {
             .split(',')
             .map(|m| m.trim().to_string())
             .collect();
-        let (mut basic, mut ldap) = (false, false);
+        let (mut basic, mut ldap, mut oidc) = (false, false, false);
         for m in &modes {
             match m.as_str() {
                 "none" if modes.len() == 1 => {}
                 "basic" => basic = true,
                 "ldap" => ldap = true,
-                other => bail!("--auth must be none, basic, ldap or basic,ldap, not {other:?}"),
+                "oidc" => oidc = true,
+                other => bail!(
+                    "--auth must be none, or basic, ldap and oidc in any combination \
+                     (basic,ldap,oidc), not {other:?}"
+                ),
             }
         }
         let mode = if basic || ldap {
@@ -139,6 +148,10 @@ impl AuthArgs {
         let users_file = users_file.filter(|_| basic);
         let ldap = match ldap {
             true => Some(self.ldap.resolve(file.ldap)?),
+            false => None,
+        };
+        let oidc = match oidc {
+            true => Some(self.oidc.resolve(file.oidc)?),
             false => None,
         };
         let proxies = list(self.trusted_proxies, file.trusted_proxies, &[]);
@@ -179,6 +192,7 @@ impl AuthArgs {
             mode,
             users_file,
             ldap,
+            oidc,
             roles: RoleMap {
                 admin_groups: list(self.admin_groups, file.admin_groups, &["admins"]),
                 viewer_groups: list(self.viewer_groups, file.viewer_groups, &["viewers"]),

@@ -6,6 +6,7 @@ mod auth;
 mod file;
 mod http;
 mod ldap;
+mod oidc;
 #[cfg(test)]
 mod tests;
 

@@ -184,3 +184,25 @@ fn ldap_needs_a_directory_and_a_way_to_find_users() {
         (kindling_auth::AuthMode::Basic, true, None)
     );
 }
+
+#[test]
+fn oidc_needs_its_issuer_and_takes_asymmetric_algorithms_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = |algorithms: &[&str], complete: bool| {
+        let mut a = args(dir.path());
+        a.auth.mode = Some("oidc".into());
+        if complete {
+            a.auth.oidc.oidc_issuer = Some("https://issuer.test".into());
+            a.auth.oidc.oidc_audience = Some("kindling".into());
+            a.auth.oidc.oidc_jwks_url = Some("https://issuer.test/jwks".into());
+        }
+        a.auth.oidc.oidc_algorithms = algorithms.iter().map(|s| s.to_string()).collect();
+        a.resolve().map(|c| c.auth.oidc.unwrap().algorithms.len())
+    };
+    let e = with(&[], false).unwrap_err().to_string();
+    assert!(e.contains("--oidc-issuer"), "{e}");
+    let e = with(&["HS256"], true).unwrap_err().to_string();
+    assert!(e.contains("HS256") && e.contains("asymmetric"), "{e}");
+    assert_eq!(with(&[], true).unwrap(), 2, "RS256 and ES256 by default");
+    assert_eq!(with(&["ES384"], true).unwrap(), 1);
+}

@@ -10,6 +10,7 @@ mod api;
 mod auth;
 mod auth_cluster;
 mod auth_ldap;
+mod auth_oidc;
 mod cluster_restarts;
 mod clusters;
 mod connections;

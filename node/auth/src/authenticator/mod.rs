@@ -8,6 +8,7 @@ use crate::credentials::Credentials;
 use crate::error::AuthError;
 use crate::ldap::{Ldap, LdapAnswer};
 use crate::limiter::FailureLimiter;
+use crate::oidc::Oidc;
 use crate::password;
 use crate::principal::{Principal, RoleMap};
 use crate::trusted_proxy::TrustedProxy;
@@ -47,6 +48,7 @@ pub struct Authenticator {
     mode: AuthMode,
     users: Option<UsersFile>,
     ldap: Option<Ldap>,
+    oidc: Option<Oidc>,
     roles: RoleMap,
     limiter: FailureLimiter,
     /// A random key of this process: the digests of remembered credentials mean nothing
@@ -79,11 +81,19 @@ impl Authenticator {
         self
     }
 
+    /// Also takes Bearer tokens of `oidc`'s issuer.
+    pub fn with_oidc(mut self, oidc: Oidc) -> Authenticator {
+        self.mode = AuthMode::Basic;
+        self.oidc = Some(oidc);
+        self
+    }
+
     fn new(mode: AuthMode, users: Option<UsersFile>, roles: RoleMap) -> Authenticator {
         Authenticator {
             mode,
             users,
             ldap: None,
+            oidc: None,
             roles,
             limiter: FailureLimiter::new(MAX_FAILURES, FAILURE_WINDOW),
             key: rand::random(),
@@ -127,9 +137,17 @@ impl Authenticator {
         self.mode
     }
 
-    /// The `WWW-Authenticate` challenge of a 401.
+    /// The `WWW-Authenticate` challenge of a 401: Basic when passwords are taken, Bearer
+    /// when tokens are.
     pub fn challenge(&self) -> &'static str {
-        "Basic realm=\"kindling\", charset=\"UTF-8\""
+        let passwords = self.users.is_some() || self.ldap.is_some();
+        match (passwords, self.oidc.is_some()) {
+            (true, true) => {
+                "Basic realm=\"kindling\", charset=\"UTF-8\", Bearer realm=\"kindling\""
+            }
+            (false, true) => "Bearer realm=\"kindling\"",
+            _ => "Basic realm=\"kindling\", charset=\"UTF-8\"",
+        }
     }
 
     /// The caller, if it can be told without a slow check: always without authentication,
@@ -172,11 +190,7 @@ impl Authenticator {
         };
         let (user, password) = match Credentials::parse(header)? {
             Credentials::Basic { user, password } => (user, password),
-            Credentials::Bearer(_) => {
-                return Err(AuthError::Malformed(
-                    "this node takes Basic credentials, not Bearer tokens".into(),
-                ))
-            }
+            Credentials::Bearer(token) => return self.bearer(&token, client),
         };
         let now = Instant::now();
         let client_key = client.map(|ip| format!("ip:{ip}"));
@@ -241,6 +255,33 @@ impl Authenticator {
         Ok(principal)
     }
 
+    /// The caller a Bearer token names, if the node takes tokens and this one verifies.
+    /// Failures count against the client's limit.
+    fn bearer(&self, token: &str, client: Option<IpAddr>) -> Result<Principal, AuthError> {
+        let Some(oidc) = &self.oidc else {
+            return Err(AuthError::Malformed(
+                "this node takes Basic credentials, not Bearer tokens".into(),
+            ));
+        };
+        let now = Instant::now();
+        let client_key = client.map(|ip| format!("ip:{ip}"));
+        if let Some(key) = &client_key {
+            if let Err(retry_after_secs) = self.limiter.check(key, now) {
+                return Err(AuthError::Limited { retry_after_secs });
+            }
+        }
+        match oidc.verify(token) {
+            Ok((user, groups)) => Ok(Principal::user(user, self.roles.role(&groups))),
+            Err(e) => {
+                if let (AuthError::InvalidToken(_), Some(key)) = (&e, &client_key) {
+                    self.limiter.fail(key, now);
+                }
+                tracing::info!(client = ?client, error = %e, "authentication failed");
+                Err(e)
+            }
+        }
+    }
+
     /// The user's name and groups if `password` is theirs: by the users file when it has
     /// the user, else by the directory. An unknown user costs a hash like a known one.
     fn check_password(
@@ -278,103 +319,4 @@ impl Authenticator {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::principal::Role;
-    use crate::users_file::UserEntry;
-    use base64::Engine;
-
-    fn basic(user: &str, password: &str) -> Vec<u8> {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        format!("Basic {b64}").into_bytes()
-    }
-
-    fn authenticator(dir: &std::path::Path) -> Authenticator {
-        let path = dir.join("users");
-        for (name, groups) in [("alice", vec!["admins".to_string()]), ("bob", vec![])] {
-            let entry = UserEntry {
-                name: name.into(),
-                hash: password::hash_password(&format!("{name}-password")),
-                groups,
-            };
-            UsersFile::put(&path, entry).unwrap();
-        }
-        let file = UsersFile::open(&path)
-            .unwrap()
-            .recheck_every(Duration::ZERO);
-        Authenticator::basic(file, RoleMap::default())
-    }
-
-    #[test]
-    fn users_get_their_roles_and_a_check_is_remembered_until_the_file_changes() {
-        let dir = tempfile::tempdir().unwrap();
-        let auth = authenticator(dir.path());
-        let alice = basic("alice", "alice-password");
-        assert_eq!(auth.remembered(Some(&alice)), None);
-        let p = auth.authenticate(Some(&alice), None).unwrap();
-        assert_eq!(p, Principal::user("alice", Role::Admin));
-        assert_eq!(auth.remembered(Some(&alice)), Some(p));
-        let bob = auth.authenticate(Some(&basic("bob", "bob-password")), None);
-        assert_eq!(bob.unwrap().role, Role::User);
-        // A new version of the file: alice's password changed.
-        let entry = UserEntry {
-            name: "alice".into(),
-            hash: password::hash_password("new-password"),
-            groups: vec![],
-        };
-        UsersFile::put(&dir.path().join("users"), entry).unwrap();
-        assert_eq!(auth.remembered(Some(&alice)), None);
-        assert_eq!(
-            auth.authenticate(Some(&alice), None),
-            Err(AuthError::Invalid)
-        );
-    }
-
-    #[test]
-    fn unknown_users_and_wrong_passwords_read_the_same_and_are_limited() {
-        let dir = tempfile::tempdir().unwrap();
-        let auth = authenticator(dir.path());
-        let ip: IpAddr = "10.1.2.3".parse().unwrap();
-        let wrong = auth.authenticate(Some(&basic("bob", "guess")), Some(ip));
-        let unknown = auth.authenticate(Some(&basic("mallory", "guess")), Some(ip));
-        assert_eq!(wrong, Err(AuthError::Invalid));
-        assert_eq!(unknown, Err(AuthError::Invalid));
-        for _ in 2..MAX_FAILURES {
-            let _ = auth.authenticate(Some(&basic("mallory", "guess")), Some(ip));
-        }
-        // This client is refused now, even with the right password...
-        let right = basic("bob", "bob-password");
-        assert!(matches!(
-            auth.authenticate(Some(&right), Some(ip)),
-            Err(AuthError::Limited { .. })
-        ));
-        // ...and another client is not.
-        let other: IpAddr = "10.9.9.9".parse().unwrap();
-        assert!(auth.authenticate(Some(&right), Some(other)).is_ok());
-        assert_eq!(
-            auth.authenticate(None, None),
-            Err(AuthError::Missing("Basic"))
-        );
-        assert!(matches!(
-            auth.authenticate(Some(b"Bearer abc"), None),
-            Err(AuthError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn a_burst_of_the_same_new_credentials_is_checked_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let auth = Arc::new(authenticator(dir.path()));
-        let header = basic("bob", "bob-password");
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (auth, header) = (auth.clone(), header.clone());
-                std::thread::spawn(move || auth.authenticate(Some(&header), None).unwrap())
-            })
-            .collect();
-        for t in threads {
-            assert_eq!(t.join().unwrap().user.as_deref(), Some("bob"));
-        }
-        assert_eq!(auth.password_checks(), 1);
-    }
-}
+mod tests;
