@@ -120,28 +120,53 @@ impl UsersFile {
             HashMap::new()
         };
         users.insert(user.name.clone(), user);
-        let mut names: Vec<&String> = users.keys().collect();
-        names.sort();
-        let mut text = String::from("# kindling users: name:argon2id-hash:group,group\n");
-        for name in names {
-            let u = &users[name];
-            text.push_str(&format!("{}:{}:{}\n", u.name, u.hash, u.groups.join(",")));
-        }
-        let tmp = path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| format!("users file {}: {e}", path.display()))
+        write(path, &users)
     }
+
+    /// Removes user `name` from the file at `path`; whether it was there.
+    pub fn remove(path: &Path, name: &str) -> Result<bool, String> {
+        let mut users = read(path)?;
+        let removed = users.remove(name).is_some();
+        if removed {
+            write(path, &users)?;
+        }
+        Ok(removed)
+    }
+
+    /// The users of the file at `path` (never their hashes), by name.
+    pub fn list(path: &Path) -> Result<Vec<(String, Vec<String>)>, String> {
+        let mut users: Vec<_> = read(path)?
+            .into_values()
+            .map(|u| (u.name, u.groups))
+            .collect();
+        users.sort();
+        Ok(users)
+    }
+}
+
+/// Writes `users` to `path` whole: a new file readable by its owner only, renamed over it.
+fn write(path: &Path, users: &HashMap<String, UserEntry>) -> Result<(), String> {
+    let mut names: Vec<&String> = users.keys().collect();
+    names.sort();
+    let mut text = String::from("# kindling users: name:argon2id-hash:group,group\n");
+    for name in names {
+        let u = &users[name];
+        text.push_str(&format!("{}:{}:{}\n", u.name, u.hash, u.groups.join(",")));
+    }
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| format!("users file {}: {e}", path.display()))
 }
 
 fn stamp(path: &Path) -> std::io::Result<Stamp> {
@@ -263,5 +288,19 @@ mod tests {
         assert!(!e.contains("secret-looking-text"), "{e}");
         std::fs::write(&path, "al ice:x\n").unwrap();
         assert!(UsersFile::open(&path).err().unwrap().contains("user name"));
+    }
+
+    #[test]
+    fn a_user_is_removed_and_the_list_shows_no_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users");
+        UsersFile::put(&path, entry("ann", &["admins"])).unwrap();
+        UsersFile::put(&path, entry("bob", &[])).unwrap();
+        assert_eq!(UsersFile::remove(&path, "ann"), Ok(true));
+        assert_eq!(UsersFile::remove(&path, "ann"), Ok(false));
+        assert_eq!(
+            UsersFile::list(&path).unwrap(),
+            vec![("bob".to_string(), vec![])]
+        );
     }
 }

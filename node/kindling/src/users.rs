@@ -12,6 +12,26 @@ use std::path::PathBuf;
 pub enum UsersCmd {
     /// Adds a user, or sets the password and groups of an existing one.
     Add(AddArgs),
+    /// Removes a user; running nodes refuse them within a second.
+    Remove(FileArgs),
+    /// Lists the users and their groups (never their password hashes).
+    List(ListArgs),
+}
+
+#[derive(Args)]
+pub struct FileArgs {
+    /// The user's name.
+    pub name: String,
+    /// The users file.
+    #[arg(long, env = "KINDLING_USERS_FILE")]
+    pub users_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// The users file.
+    #[arg(long, env = "KINDLING_USERS_FILE")]
+    pub users_file: PathBuf,
 }
 
 #[derive(Args)]
@@ -32,6 +52,19 @@ pub struct AddArgs {
 pub fn run(cmd: UsersCmd) -> Result<()> {
     match cmd {
         UsersCmd::Add(args) => add(args),
+        UsersCmd::Remove(args) => {
+            if !UsersFile::remove(&args.users_file, &args.name).map_err(anyhow::Error::msg)? {
+                bail!("no user {:?} in {}", args.name, args.users_file.display());
+            }
+            eprintln!("kindling: user {} removed", args.name);
+            Ok(())
+        }
+        UsersCmd::List(args) => {
+            for (name, groups) in UsersFile::list(&args.users_file).map_err(anyhow::Error::msg)? {
+                println!("{name}\t{}", groups.join(","));
+            }
+            Ok(())
+        }
     }
 }
 

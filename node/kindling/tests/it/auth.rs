@@ -322,6 +322,39 @@ fn credentials_impersonation_listings_and_the_users_file() {
         // Each refusal counts against this client's failures: poll slowly.
         std::thread::sleep(Duration::from_millis(400));
     }
+    // Removed, and listed no more: refused as soon as the node has seen the change (her
+    // remembered check is forgotten with it).
+    let users = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kindling"))
+            .arg("users")
+            .args(args)
+            .arg("--users-file")
+            .arg(&n.users)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(users(&["list"]).contains("carol\t"));
+    users(&["remove", "carol"]);
+    let listed = users(&["list"]);
+    assert!(
+        !listed.contains("carol") && listed.contains("root\tadmins"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("argon2"),
+        "the list shows no hashes: {listed}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while n.call("GET", "/batches", Some("carol"), None).0 != 401 {
+        assert!(Instant::now() < deadline, "carol was never refused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // No password ever reaches the node's log.
     let log = std::fs::read_to_string(n.node.data.with_extension("node.log")).unwrap();
