@@ -70,6 +70,7 @@ async fn admitted(access: Access, who: Principal, mut req: Request, next: Next) 
         _ => None,
     };
     if let Some(what) = denied {
+        crate::metrics::auth_refused("forbidden");
         return ApiError::new(
             ErrorCode::Forbidden,
             format!("{} '{}' may not {what}", who.role.as_str(), who.name()),
@@ -133,6 +134,14 @@ async fn authenticate(
 }
 
 fn refusal(s: &State, e: AuthError) -> Response {
+    crate::metrics::auth_refused(match &e {
+        AuthError::Missing(_) => "missing",
+        AuthError::Malformed(_) | AuthError::ProxyHeader(_) => "malformed",
+        AuthError::Invalid => "invalid",
+        AuthError::InvalidToken(_) => "invalid_token",
+        AuthError::Limited { .. } => "limited",
+        AuthError::Unavailable(_) => "unavailable",
+    });
     let (code, retry_after) = match &e {
         AuthError::Limited { retry_after_secs } => {
             (ErrorCode::TooManyRequests, Some(*retry_after_secs))

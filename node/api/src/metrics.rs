@@ -1,13 +1,20 @@
-//! The metrics of the REST API: requests passed on to the leader, long polls waiting.
+//! The metrics of the REST API: requests passed on to the leader, long polls waiting,
+//! callers refused.
 
 pub const FORWARDED: &str = "kindling_api_forwarded_total";
 pub const LONG_POLLS: &str = "kindling_api_long_polls_waiting";
+pub const AUTH_REFUSED: &str = "kindling_api_auth_refused_total";
 
 /// Describes the API's metrics to the installed recorder.
 pub fn describe() {
     metrics::describe_counter!(
         FORWARDED,
         "Requests on existing jobs forwarded to the leader, by outcome."
+    );
+    metrics::describe_counter!(
+        AUTH_REFUSED,
+        "Requests refused before they ran, by reason: missing, malformed, invalid, \
+         invalid_token, limited, unavailable (a directory or issuer), forbidden."
     );
     metrics::describe_gauge!(
         LONG_POLLS,
@@ -29,4 +36,8 @@ pub fn long_poll_waiting() -> impl Drop {
 
 pub fn forwarded(outcome: &'static str) {
     metrics::counter!(FORWARDED, "outcome" => outcome).increment(1);
+}
+
+pub fn auth_refused(reason: &'static str) {
+    metrics::counter!(AUTH_REFUSED, "reason" => reason).increment(1);
 }

@@ -218,6 +218,19 @@ fn every_route_answers_every_kind_of_caller_as_its_access_says() {
         }
     }
     assert!(walked >= 40 * callers.len(), "walked {walked}");
+    // Operators see the refusals, by reason.
+    let metrics = n
+        .http
+        .get(n.node.url("/metrics"))
+        .basic_auth("root", Some(format!("root-{PASSWORD}")))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for reason in ["missing", "forbidden"] {
+        let line = format!("kindling_api_auth_refused_total{{reason=\"{reason}\"}}");
+        assert!(metrics.contains(&line), "no {line} in\n{metrics}");
+    }
 }
 
 #[test]
