@@ -169,8 +169,25 @@ impl KubernetesConfig {
         let (kubeconfig, context) = match &self.auth {
             KubeAuth::Kubeconfig { path, context } => {
                 let kc = Kubeconfig::read_from(path).map_err(|e| {
+                    use kube::config::KubeconfigError::{InvalidStructure, Parse};
+                    // A YAML error quotes the values it trips on, and a kubeconfig holds
+                    // tokens and keys: say where it is, never what.
+                    let why = match &e {
+                        Parse(y) | InvalidStructure(y) => match y.location() {
+                            Some(at) => format!(
+                                "it is not a valid kubeconfig (line {}, column {}; its content \
+                                 is not shown)",
+                                at.line(),
+                                at.column()
+                            ),
+                            None => {
+                                "it is not a valid kubeconfig (its content is not shown)".into()
+                            }
+                        },
+                        other => other.to_string(),
+                    };
                     format!(
-                        "cluster {name}: cannot read kubeconfig {}: {e}",
+                        "cluster {name}: cannot read kubeconfig {}: {why}",
                         path.display()
                     )
                 })?;
@@ -320,6 +337,32 @@ mod tests {
         let e = c.kube_config().await.unwrap_err();
         assert!(
             e.contains("cluster east") && e.contains("API server URL"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_kubeconfig_is_refused_without_quoting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user: s3cr3t-token-value\n",
+        )
+        .unwrap();
+        let c = cfg(KubeAuth::Kubeconfig {
+            path: path.clone(),
+            context: None,
+        });
+        // kube's own error quotes the value it trips on, here the token.
+        let raw = kube::config::Kubeconfig::read_from(&path)
+            .unwrap_err()
+            .to_string();
+        assert!(raw.contains("s3cr3t"), "{raw}");
+        let e = c.kube_config().await.unwrap_err();
+        assert!(!e.contains("s3cr3t"), "{e}");
+        assert!(
+            e.contains("not a valid kubeconfig") && e.contains("not shown"),
             "{e}"
         );
     }

@@ -101,7 +101,7 @@ fn stamp(cert: &Path, key: &Path) -> Option<(SystemTime, SystemTime, u64)> {
 fn read_pair(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|certs| certs.collect::<Result<_, _>>())
-        .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+        .map_err(|e| format!("--tls-cert {}: {}", cert.display(), pem_error(&e)))?;
     if chain.is_empty() {
         return Err(format!(
             "--tls-cert {}: no PEM certificate in it",
@@ -109,11 +109,44 @@ fn read_pair(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, String> {
         ));
     }
     let der = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+        .map_err(|e| format!("--tls-key {}: {}", key.display(), pem_error(&e)))?;
     let signer = ring::sign::any_supported_type(&der)
         .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
     let pair = CertifiedKey::new(chain, signer);
     pair.keys_match()
         .map_err(|e| format!("--tls-key {} does not match --tls-cert: {e}", key.display()))?;
     Ok(Arc::new(pair))
+}
+
+/// A PEM file's error without its content: some errors quote the line they stopped at, and a
+/// key file's lines are the key.
+fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error::*;
+    match e {
+        Io(io) => io.to_string(),
+        NoItemsFound => "no PEM section of the expected kind in it".into(),
+        _ => "not valid PEM (its content is not shown)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_key_file_is_refused_without_quoting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        std::fs::write(&cert, "").unwrap();
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nS3CRETKEYMATERIAL\n-----END OTHER-----\n",
+        )
+        .unwrap();
+        let e = CertFiles::open(&cert, &key).unwrap_err();
+        assert!(e.starts_with("--tls-cert"), "an empty chain is named first: {e}");
+        std::fs::copy(&key, &cert).unwrap();
+        let e = CertFiles::open(&cert, &key).unwrap_err();
+        assert!(!e.contains("S3CRET"), "{e}");
+    }
 }
