@@ -144,7 +144,10 @@ mod tests {
         )
         .unwrap();
         let e = CertFiles::open(&cert, &key).unwrap_err();
-        assert!(e.starts_with("--tls-cert"), "an empty chain is named first: {e}");
+        assert!(
+            e.starts_with("--tls-cert"),
+            "an empty chain is named first: {e}"
+        );
         std::fs::copy(&key, &cert).unwrap();
         let e = CertFiles::open(&cert, &key).unwrap_err();
         assert!(!e.contains("S3CRET"), "{e}");
