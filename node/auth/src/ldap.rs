@@ -4,9 +4,11 @@
 //! (`(member={dn})` under a base). The user name is escaped for a DN and for a filter; an
 //! empty password is refused before anything is sent (LDAP takes an empty password as an
 //! anonymous bind, which succeeds). A directory that cannot be reached is an error of its
-//! own, never a wrong password.
+//! own, never a wrong password. `ldaps://` and StartTLS verify the directory's certificate
+//! against a CA file or the system's roots.
 
 use ldap3::{dn_escape, ldap_escape, LdapConn, LdapConnSettings, LdapError, Scope, SearchEntry};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// LDAP's result code for wrong credentials.
@@ -15,8 +17,13 @@ const INVALID_CREDENTIALS: u32 = 49;
 /// How the node finds and checks users in a directory.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LdapConfig {
-    /// `ldap://host:389` (LDAPS and StartTLS are not built yet).
+    /// `ldap://host:389`, or `ldaps://host:636`.
     pub url: String,
+    /// Upgrade an `ldap://` connection with StartTLS before anything is sent.
+    pub starttls: bool,
+    /// The CA certificates (PEM) that sign the directory's certificate; without it, the
+    /// system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
     /// How to find a user's DN.
     pub user: UserLookup,
     /// Where groups are, and the filter that finds a user's (`{dn}` and `{user}` replaced).
@@ -44,6 +51,7 @@ impl std::fmt::Debug for LdapConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LdapConfig")
             .field("url", &self.url)
+            .field("starttls", &self.starttls)
             .field("group_base", &self.group_base)
             .finish_non_exhaustive()
     }
@@ -64,14 +72,49 @@ pub enum LdapAnswer {
 pub struct LdapUnavailable(pub String);
 
 /// A directory to check credentials against.
-#[derive(Debug)]
 pub struct Ldap {
     cfg: LdapConfig,
+    /// TLS trusting `ca_file`, when given.
+    tls: Option<Arc<rustls_021::ClientConfig>>,
+}
+
+impl std::fmt::Debug for Ldap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.cfg.fmt(f)
+    }
 }
 
 impl Ldap {
-    pub fn new(cfg: LdapConfig) -> Ldap {
-        Ldap { cfg }
+    /// The directory of `cfg`; fails naming the CA file if it holds no certificate.
+    pub fn new(cfg: LdapConfig) -> Result<Ldap, String> {
+        let tls = match &cfg.ca_file {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("--ldap-ca-file {}: {e}", path.display()))?;
+                let certs = rustls_pemfile_1::certs(&mut pem.as_slice())
+                    .map_err(|_| format!("--ldap-ca-file {}: not PEM", path.display()))?;
+                let mut roots = rustls_021::RootCertStore::empty();
+                for c in certs {
+                    roots
+                        .add(&rustls_021::Certificate(c))
+                        .map_err(|e| format!("--ldap-ca-file {}: {e}", path.display()))?;
+                }
+                if roots.is_empty() {
+                    return Err(format!(
+                        "--ldap-ca-file {}: no certificate in it",
+                        path.display()
+                    ));
+                }
+                Some(Arc::new(
+                    rustls_021::ClientConfig::builder()
+                        .with_safe_defaults()
+                        .with_root_certificates(roots)
+                        .with_no_client_auth(),
+                ))
+            }
+        };
+        Ok(Ldap { cfg, tls })
     }
 
     /// Checks `user`'s `password`, on a connection of its own (blocking: call it off the
@@ -81,7 +124,12 @@ impl Ldap {
             return Ok(LdapAnswer::Invalid);
         }
         let away = |e: LdapError| LdapUnavailable(e.to_string());
-        let settings = LdapConnSettings::new().set_conn_timeout(self.cfg.timeout);
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(self.cfg.timeout)
+            .set_starttls(self.cfg.starttls);
+        if let Some(tls) = &self.tls {
+            settings = settings.set_config(tls.clone());
+        }
         let mut conn = LdapConn::with_settings(settings, &self.cfg.url).map_err(away)?;
         conn.with_timeout(self.cfg.timeout);
         let dn = match &self.cfg.user {

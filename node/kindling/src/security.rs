@@ -66,7 +66,7 @@ fn authenticator(cfg: &AuthConfig) -> anyhow::Result<Authenticator> {
         _ => Authenticator::none(cfg.roles.clone()),
     };
     if let Some(ldap) = &cfg.ldap {
-        auth = auth.with_ldap(Ldap::new(ldap.clone()));
+        auth = auth.with_ldap(Ldap::new(ldap.clone()).map_err(anyhow::Error::msg)?);
     }
     if let Some(oidc) = &cfg.oidc {
         auth = auth.with_oidc(Oidc::new(oidc.clone()).map_err(anyhow::Error::msg)?);

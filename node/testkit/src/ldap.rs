@@ -14,8 +14,16 @@ pub const BASE: &str = "dc=kindling,dc=test";
 /// A running `slapd` and where it serves.
 pub struct Directory {
     pub service: Service,
-    /// `ldap://127.0.0.1:PORT`.
+    /// `ldap://127.0.0.1:PORT` (with TLS, StartTLS is offered there too).
     pub url: String,
+    /// `ldaps://127.0.0.1:PORT`, when started with a certificate.
+    pub ldaps_url: Option<String>,
+}
+
+/// A certificate and key (PEM files) for `slapd` to serve TLS with.
+pub struct Tls<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
 }
 
 fn slapd_dir() -> PathBuf {
@@ -27,6 +35,11 @@ fn slapd_dir() -> PathBuf {
 /// Starts `slapd` on `dir/ldap` with the suffix [`BASE`], its root `cn=admin,BASE` with
 /// password `admin-secret`, and `entries` (LDIF, the suffix's own entry included) loaded.
 pub fn start(dir: &Path, entries: &str) -> Result<Directory> {
+    start_with(dir, entries, None)
+}
+
+/// [`start`], also serving LDAPS (and StartTLS) with `tls`.
+pub fn start_with(dir: &Path, entries: &str, tls: Option<Tls>) -> Result<Directory> {
     let slapd = slapd_dir().join("slapd");
     let slapadd = slapd_dir().join("slapadd");
     if !slapd.exists() {
@@ -50,9 +63,17 @@ pub fn start(dir: &Path, entries: &str) -> Result<Directory> {
              suffix \"{BASE}\"\n\
              rootdn \"cn=admin,{BASE}\"\n\
              rootpw admin-secret\n\
-             directory {db}\n",
+             directory {db}\n{tls}",
             pid = home.join("slapd.pid").display(),
             db = db.display(),
+            tls = match &tls {
+                Some(t) => format!(
+                    "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                    t.cert.display(),
+                    t.key.display()
+                ),
+                None => String::new(),
+            },
         ),
     )?;
     let ldif = home.join("entries.ldif");
@@ -69,17 +90,29 @@ pub fn start(dir: &Path, entries: &str) -> Result<Directory> {
     }
     let addr: SocketAddr = ([127, 0, 0, 1], free_port()?).into();
     let url = format!("ldap://{addr}");
+    let ldaps_url = match tls {
+        Some(_) => Some(format!("ldaps://127.0.0.1:{}", free_port()?)),
+        None => None,
+    };
+    let listeners = match &ldaps_url {
+        Some(s) => format!("{url}/ {s}/"),
+        None => format!("{url}/"),
+    };
     let cmd = vec![
         slapd.display().to_string(),
         "-f".into(),
         conf.display().to_string(),
         "-h".into(),
-        format!("{url}/"),
+        listeners,
         // In the foreground, logging nothing but what it must.
         "-d".into(),
         "0".into(),
     ];
     let mut service = Service::new("slapd", addr, cmd, home.join("slapd.log"));
     service.start()?;
-    Ok(Directory { service, url })
+    Ok(Directory {
+        service,
+        url,
+        ldaps_url,
+    })
 }

@@ -12,9 +12,15 @@ use std::time::Duration;
 /// LDAP flags of `kindling serve`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct LdapArgs {
-    /// The directory, `ldap://host:389`.
+    /// The directory, `ldap://host:389` or `ldaps://host:636`.
     #[arg(long, env = "KINDLING_LDAP_URL")]
     pub ldap_url: Option<String>,
+    /// Upgrade an `ldap://` connection with StartTLS.
+    #[arg(long, env = "KINDLING_LDAP_STARTTLS")]
+    pub ldap_starttls: bool,
+    /// The CA certificates (PEM) of the directory's certificate (default: the system's).
+    #[arg(long, env = "KINDLING_LDAP_CA_FILE")]
+    pub ldap_ca_file: Option<PathBuf>,
     /// A user's DN, `{user}` replaced: `uid={user},ou=people,dc=example,dc=org`. Without
     /// it, users are found by a search as `--ldap-bind-dn`.
     #[arg(long, env = "KINDLING_LDAP_USER_DN")]
@@ -45,6 +51,8 @@ pub struct LdapArgs {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct LdapFile {
     url: Option<String>,
+    starttls: Option<bool>,
+    ca_file: Option<PathBuf>,
     user_dn: Option<String>,
     bind_dn: Option<String>,
     bind_password_file: Option<PathBuf>,
@@ -61,8 +69,14 @@ impl LdapArgs {
         let Some(url) = self.ldap_url.or(f.url) else {
             bail!("--auth ldap needs --ldap-url (ldap://host:389)");
         };
-        if !url.starts_with("ldap://") {
-            bail!("--ldap-url must be ldap://host:port (LDAPS and StartTLS are not built yet), not {url:?}");
+        let starttls = self.ldap_starttls || f.starttls.unwrap_or(false);
+        match (url.split_once("://").map(|(s, _)| s), starttls) {
+            (Some("ldap"), _) => {}
+            (Some("ldaps"), false) => {}
+            (Some("ldaps"), true) => {
+                bail!("--ldap-starttls is for ldap:// URLs; ldaps:// is TLS already")
+            }
+            _ => bail!("--ldap-url must be ldap://host:port or ldaps://host:port, not {url:?}"),
         }
         let user = match self.ldap_user_dn.or(f.user_dn) {
             Some(t) if t.contains("{user}") => UserLookup::Template(t),
@@ -97,6 +111,8 @@ impl LdapArgs {
         };
         Ok(LdapConfig {
             url,
+            starttls,
+            ca_file: self.ldap_ca_file.or(f.ca_file),
             user,
             group_base: self.ldap_group_base.or(f.group_base),
             group_filter: self

@@ -171,7 +171,7 @@ fn ldap_needs_a_directory_and_a_way_to_find_users() {
     };
     let err = |r: anyhow::Result<_>| r.map(|_| ()).unwrap_err().to_string();
     assert!(err(with("ldap", None, None)).contains("--ldap-url"));
-    assert!(err(with("ldap", Some("ldaps://h:636"), Some("uid={user}"))).contains("ldap://"));
+    assert!(err(with("ldap", Some("http://h:636"), Some("uid={user}"))).contains("ldaps://"));
     assert!(err(with("ldap", Some("ldap://h:389"), None)).contains("--ldap-user-dn"));
     assert!(err(with("ldap", Some("ldap://h:389"), Some("uid=x"))).contains("{user}"));
     assert!(

@@ -133,6 +133,53 @@ fn ldap_users_bind_with_their_passwords_and_groups_give_roles() {
         "no users file"
     );
 
+    // Over TLS, verified against the test's CA: LDAPS, and StartTLS on the plain port. A
+    // directory whose certificate the node does not trust is away (503), not a wrong password.
+    let certs = d.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    crate::tls::make_ca(&certs);
+    crate::tls::issue(&certs, "slapd");
+    let other = tempfile::tempdir().unwrap();
+    crate::tls::make_ca(other.path());
+    let tls_dir = d.join("with-tls");
+    let (cert, key) = (certs.join("slapd.pem"), certs.join("slapd.key"));
+    let secure = ldap::start_with(
+        &tls_dir,
+        &entries(),
+        Some(ldap::Tls {
+            cert: &cert,
+            key: &key,
+        }),
+    )
+    .unwrap();
+    let ca = certs.join("ca.pem");
+    let foreign = other.path().join("ca.pem");
+    let ldaps = secure.ldaps_url.clone().unwrap();
+    for (name, url, extra) in [
+        ("ldaps", ldaps.as_str(), None),
+        ("starttls", secure.url.as_str(), Some("--ldap-starttls")),
+    ] {
+        for (ca, want) in [(&ca, 200), (&foreign, 503)] {
+            let mut flags = vec![
+                "--auth",
+                "ldap",
+                "--ldap-url",
+                url,
+                "--ldap-user-dn",
+                &template,
+                "--ldap-ca-file",
+                ca.to_str().unwrap(),
+            ];
+            flags.extend(extra);
+            let tls_node = start(d, &format!("{name}-{want}"), &flags);
+            assert_eq!(
+                status(&http, &tls_node, "/batches", "ann", "ann-ldap-password"),
+                want,
+                "{name}"
+            );
+        }
+    }
+
     // The directory goes away: credentials checked a moment ago still work, new ones get a
     // 503 to retry (not a 401 that would tell the user their password is wrong).
     directory.service.kill9();

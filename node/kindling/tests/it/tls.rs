@@ -20,8 +20,23 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A key and a certificate for 127.0.0.1 named `cn`, signed by the CA in `dir`.
-fn issue(dir: &Path, cn: &str) {
+/// A CA (`ca.key`, `ca.pem`) in `dir`.
+pub(crate) fn make_ca(dir: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let subject = ["-days", "2", "-subj", "/CN=Kindling test CA"];
+    let out = ["-keyout", "ca.key", "-out", "ca.pem"];
+    openssl(dir, &[&["req", "-x509"][..], &ec, &out, &subject].concat());
+}
+
+/// A key and a certificate for 127.0.0.1 named `cn` (`cn.key`, `cn.pem`), signed by the CA
+/// in `dir`.
+pub(crate) fn issue(dir: &Path, cn: &str) {
     let ec = [
         "-newkey",
         "ec",
@@ -96,31 +111,7 @@ fn curl(args: &[&str]) -> (bool, String) {
 fn https_with_a_verified_certificate_renewed_without_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    openssl(
-        d,
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Kindling test CA",
-            ],
-        ]
-        .concat(),
-    );
+    make_ca(d);
     issue(d, "kindling-one");
     issue(d, "kindling-two");
     std::fs::copy(d.join("kindling-one.pem"), d.join("node.pem")).unwrap();
