@@ -26,5 +26,6 @@ pub mod node_process;
 pub mod proxy;
 pub mod recorder;
 pub mod run;
+pub mod serve_args;
 pub mod topology;
 pub mod workload;

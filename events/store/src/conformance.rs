@@ -2,11 +2,17 @@
 //! MongoDB in the HA cluster) runs them through a small harness that opens and closes a
 //! store by name, so the same assertions hold everywhere.
 
+mod event_log;
 mod fenced_writer;
 mod leader_fence;
+mod long_history;
+mod registry;
 
+pub use event_log::event_log_suite;
 pub use fenced_writer::{fenced_writer_suite, KnownGaps};
 pub use leader_fence::leader_fence_suite;
+pub use long_history::long_history_suite;
+pub use registry::registry_suite;
 
 use crate::log::EventLog;
 use crate::projections::{JobQuery, KindFilter, ProjectionStore};
@@ -86,24 +92,7 @@ fn sched(term: u64) -> Origin {
     Origin::Scheduler { term: Term(term) }
 }
 
-pub async fn event_log_suite<H: LogHarness>(h: &H) {
-    empty_log(h).await;
-    append_and_read(h).await;
-    appends_survive_reopen(h).await;
-    concurrent_appends_are_contiguous(h).await;
-    followers_see_the_tail(h).await;
-}
-
-async fn empty_log<H: LogHarness>(h: &H) {
-    let log = h.open("empty").await;
-    assert_eq!(log.end(), LogPosition(0));
-    assert!(log.read(LogPosition(0), 10).await.unwrap().is_empty());
-    assert!(log.append(vec![]).await.unwrap().is_empty());
-    assert_eq!(log.end(), LogPosition(0));
-    h.close(log).await;
-}
-
-fn three_events() -> Vec<NewEvent> {
+pub(crate) fn three_events() -> Vec<NewEvent> {
     vec![
         new_event(
             7,
@@ -133,127 +122,6 @@ fn three_events() -> Vec<NewEvent> {
             },
         ),
     ]
-}
-
-async fn append_and_read<H: LogHarness>(h: &H) {
-    let log = h.open("append").await;
-    let input = three_events();
-    let out = log.append(input.clone()).await.unwrap();
-    assert_eq!(
-        out.iter().map(|e| e.position.0).collect::<Vec<_>>(),
-        [0, 1, 2]
-    );
-    for (env, e) in out.iter().zip(&input) {
-        assert_eq!(env, &Envelope::new(env.position, e.clone()));
-    }
-    assert_eq!(log.end(), LogPosition(3));
-    assert_eq!(log.read(LogPosition(0), 10).await.unwrap(), out);
-    assert_eq!(log.read(LogPosition(1), 1).await.unwrap(), out[1..2]);
-    assert!(log.read(LogPosition(3), 10).await.unwrap().is_empty());
-    let more = log.append(three_events()).await.unwrap();
-    assert_eq!(more[0].position, LogPosition(3));
-    h.close(log).await;
-}
-
-async fn appends_survive_reopen<H: LogHarness>(h: &H) {
-    let log = h.open("reopen").await;
-    let written = log.append(three_events()).await.unwrap();
-    h.close(log).await;
-    let log = h.open("reopen").await;
-    assert_eq!(
-        log.end(),
-        LogPosition(3),
-        "acknowledged appends are durable"
-    );
-    assert_eq!(log.read(LogPosition(0), 100).await.unwrap(), written);
-    let next = log.append(three_events()).await.unwrap();
-    assert_eq!(
-        next[0].position,
-        LogPosition(3),
-        "positions continue after reopen"
-    );
-    h.close(log).await;
-}
-
-async fn concurrent_appends_are_contiguous<H: LogHarness>(h: &H) {
-    let log = Arc::new(h.open("concurrent").await);
-    let mut tasks = Vec::new();
-    for t in 0..32u64 {
-        let log = log.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut positions = Vec::new();
-            for i in 0..20u64 {
-                let pair = vec![
-                    new_event(t, 2 * i + 1, Origin::Api, Event::SessionActivity),
-                    new_event(t, 2 * i + 2, Origin::Api, Event::SessionActivity),
-                ];
-                let out = log.append(pair).await.unwrap();
-                assert_eq!(
-                    out[1].position.0,
-                    out[0].position.0 + 1,
-                    "a batch is contiguous"
-                );
-                positions.extend(out.iter().map(|e| e.position.0));
-            }
-            positions
-        }));
-    }
-    let mut all = BTreeSet::new();
-    for t in tasks {
-        for p in t.await.unwrap() {
-            assert!(all.insert(p), "position {p} handed out twice");
-        }
-    }
-    assert_eq!(all.len(), 32 * 40);
-    assert_eq!(*all.iter().next_back().unwrap(), 32 * 40 - 1);
-    assert_eq!(log.end(), LogPosition(32 * 40));
-    let read = log.read(LogPosition(0), 10_000).await.unwrap();
-    for job in 0..32u64 {
-        let versions: Vec<u64> = read
-            .iter()
-            .filter(|e| e.aggregate == Aggregate::Job(JobId(job)))
-            .map(|e| e.version)
-            .collect();
-        assert_eq!(
-            versions,
-            (1..=40).collect::<Vec<_>>(),
-            "per-writer order kept"
-        );
-    }
-    let log = Arc::into_inner(log).expect("all tasks finished");
-    h.close(log).await;
-}
-
-async fn followers_see_the_tail<H: LogHarness>(h: &H) {
-    let log = Arc::new(h.open("follow").await);
-    let follower = {
-        let log = log.clone();
-        tokio::spawn(async move {
-            let mut end = log.subscribe();
-            let mut next = LogPosition(0);
-            let mut seen = Vec::new();
-            while seen.len() < 30 {
-                let batch = log.read(next, 7).await.unwrap();
-                if batch.is_empty() {
-                    end.changed().await.unwrap();
-                    continue;
-                }
-                next = batch.last().unwrap().position.next();
-                seen.extend(batch.into_iter().map(|e| e.position.0));
-            }
-            seen
-        })
-    };
-    for _ in 0..10 {
-        log.append(three_events()).await.unwrap();
-    }
-    let seen = tokio::time::timeout(std::time::Duration::from_secs(10), follower)
-        .await
-        .expect("follower saw every event")
-        .unwrap();
-    assert_eq!(seen, (0..30).collect::<Vec<_>>());
-    let log = Arc::into_inner(log).unwrap();
-    h.close(log).await;
 }
 
 /// A session (job 2) with two statements and a batch (job 1) that succeeds.
@@ -561,167 +429,4 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
     long_history_suite(h).await;
     registry_suite(h).await;
     leader_fence_suite(h).await;
-}
-
-fn registry_event(position: u64, version: u64, event: Event) -> Envelope {
-    Envelope::new(
-        LogPosition(position),
-        NewEvent {
-            aggregate: Aggregate::Registry,
-            version,
-            origin: Origin::Api,
-            node: NodeId(1),
-            at_ms: 1_700_000_000_000 + position as i64,
-            event,
-        },
-    )
-}
-
-fn cluster(namespace: &str, max_drivers: u32) -> ClusterConfig {
-    ClusterConfig {
-        kind: ClusterKind::Kubernetes,
-        connection: [
-            ("apiServer".to_string(), "https://k8s:6443".to_string()),
-            ("namespace".to_string(), namespace.to_string()),
-        ]
-        .into(),
-        credentials: Credentials::TokenFile {
-            path: "/etc/kindling/token".into(),
-        },
-        // Keys Spark uses hold dots; they must survive any store's field-name rules.
-        spark_conf: [("spark.executor.instances".to_string(), "2".to_string())].into(),
-        capacity: Capacity {
-            max_drivers: Some(max_drivers),
-            max_driver_cores: None,
-            // Above what a signed 32-bit field holds.
-            max_driver_memory_mb: Some(u64::from(u32::MAX) + 1),
-        },
-    }
-}
-
-/// The cluster registry document: registry events interleaved with job events fold into it
-/// exactly once, in log order, durably, and a replay after `clear` rebuilds it.
-pub async fn registry_suite<H: ProjectionHarness>(h: &H) {
-    let store = h.open("registry").await;
-    assert_eq!(store.registry().await.unwrap(), Registry::default());
-    let job = |position: u64| {
-        Envelope::new(
-            LogPosition(position),
-            new_event(
-                position,
-                1,
-                Origin::Api,
-                Event::JobSubmitted {
-                    spec: batch_spec(None),
-                },
-            ),
-        )
-    };
-    let log = vec![
-        registry_event(
-            0,
-            1,
-            Event::ClusterRegistered {
-                name: "east".into(),
-                config: cluster("a", 1),
-            },
-        ),
-        job(1),
-        registry_event(
-            2,
-            2,
-            Event::ClusterRegistered {
-                name: "west".into(),
-                config: cluster("b", 2),
-            },
-        ),
-        registry_event(
-            3,
-            3,
-            Event::ClusterUpdated {
-                name: "east".into(),
-                config: cluster("a", 5),
-            },
-        ),
-        job(4),
-        registry_event(
-            5,
-            4,
-            Event::ClusterRemoved {
-                name: "west".into(),
-            },
-        ),
-    ];
-    store.apply(&log[..3]).await.unwrap();
-    let partial = store.registry().await.unwrap();
-    assert_eq!(partial.version, 2);
-    assert_eq!(
-        partial.clusters.keys().collect::<Vec<_>>(),
-        ["east", "west"]
-    );
-    // Overlapping and repeated batches apply each event once.
-    store.apply(&log[1..]).await.unwrap();
-    store.apply(&log).await.unwrap();
-    let registry = store.registry().await.unwrap();
-    assert_eq!(registry.version, 4);
-    assert_eq!(registry.applied, LogPosition(5));
-    assert_eq!(registry.clusters.keys().collect::<Vec<_>>(), ["east"]);
-    let east = &registry.clusters["east"];
-    assert_eq!(east.config, cluster("a", 5));
-    assert_eq!(east.revision, LogPosition(3));
-    assert_eq!(east.registered_at_ms, 1_700_000_000_000);
-    assert!(
-        store.job(JobId(4)).await.unwrap().is_some(),
-        "jobs alongside"
-    );
-    assert_eq!(store.checkpoint().await.unwrap(), LogPosition(6));
-
-    h.close(store).await;
-    let store = h.open("registry").await;
-    assert_eq!(store.registry().await.unwrap(), registry, "durable");
-    store.clear().await.unwrap();
-    assert_eq!(store.registry().await.unwrap(), Registry::default());
-    store.apply(&log).await.unwrap();
-    assert_eq!(
-        store.registry().await.unwrap(),
-        registry,
-        "rebuilt by replay"
-    );
-    h.close(store).await;
-}
-
-/// A job with many events (a long session): its history stays complete and ordered however
-/// the events arrive in batches, and a replay adds nothing.
-pub async fn long_history_suite<H: ProjectionHarness>(h: &H) {
-    let store = h.open("long").await;
-    let mut envs = vec![Envelope::new(
-        LogPosition(0),
-        new_event(
-            1,
-            1,
-            Origin::Api,
-            Event::JobSubmitted {
-                spec: session_spec(None),
-            },
-        ),
-    )];
-    for i in 1..1500u64 {
-        envs.push(Envelope::new(
-            LogPosition(2 * i),
-            new_event(1, i + 1, Origin::Api, Event::SessionActivity),
-        ));
-    }
-    for chunk in envs.chunks(97) {
-        store.apply(chunk).await.unwrap();
-    }
-    let want: Vec<LogPosition> = envs.iter().map(|e| e.position).collect();
-    assert_eq!(store.history(JobId(1)).await.unwrap(), want);
-    store.apply(&envs).await.unwrap();
-    assert_eq!(
-        store.history(JobId(1)).await.unwrap(),
-        want,
-        "replay adds nothing"
-    );
-    assert_eq!(store.job(JobId(1)).await.unwrap().unwrap().version, 1500);
-    h.close(store).await;
 }

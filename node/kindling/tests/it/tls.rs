@@ -20,30 +20,28 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// openssl's arguments for a new P-256 key without a passphrase.
+const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
 /// A CA (`ca.key`, `ca.pem`) in `dir`.
 pub(crate) fn make_ca(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
     let subject = ["-days", "2", "-subj", "/CN=Kindling test CA"];
     let out = ["-keyout", "ca.key", "-out", "ca.pem"];
-    openssl(dir, &[&["req", "-x509"][..], &ec, &out, &subject].concat());
+    openssl(
+        dir,
+        &[&["req", "-x509"][..], &NEW_EC_KEY, &out, &subject].concat(),
+    );
 }
 
 /// A key and a certificate for 127.0.0.1 named `cn` (`cn.key`, `cn.pem`), signed by the CA
 /// in `dir`.
 pub(crate) fn issue(dir: &Path, cn: &str) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
     let subject = format!("/CN={cn}");
     let (key, csr, pem) = (
         format!("{cn}.key"),
@@ -54,7 +52,7 @@ pub(crate) fn issue(dir: &Path, cn: &str) {
         dir,
         &[
             &["req"][..],
-            &ec,
+            &NEW_EC_KEY,
             &["-keyout", &key, "-out", &csr, "-subj", &subject],
         ]
         .concat(),
