@@ -280,10 +280,9 @@ impl KubernetesConfig {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cfg(auth: KubeAuth) -> KubernetesConfig {
+impl KubernetesConfig {
+    /// A configuration for unit tests.
+    pub(crate) fn example(auth: KubeAuth) -> KubernetesConfig {
         KubernetesConfig {
             name: "east".into(),
             cluster_id: "c1".into(),
@@ -302,10 +301,15 @@ mod tests {
             in_cluster_master: IN_CLUSTER_MASTER.into(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn debug_output_never_shows_the_token_or_secret_conf() {
-        let mut c = cfg(KubeAuth::BearerToken("s3cr3t-token".into()));
+        let mut c = KubernetesConfig::example(KubeAuth::BearerToken("s3cr3t-token".into()));
         c.default_conf
             .insert("spark.hadoop.fs.s3a.secret.key".into(), "s3cr3t-key".into());
         c.default_conf
@@ -322,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_config_targets_the_api_server_and_namespace() {
-        let c = cfg(KubeAuth::BearerToken("t".into()));
+        let c = KubernetesConfig::example(KubeAuth::BearerToken("t".into()));
         let k = c.kube_config().await.unwrap();
         assert_eq!(k.cluster_url.to_string(), "https://10.1.2.3:6443/");
         assert_eq!(k.default_namespace, "spark");
@@ -332,7 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_without_an_api_server_is_refused_with_the_clusters_name() {
-        let mut c = cfg(KubeAuth::BearerToken("t".into()));
+        let mut c = KubernetesConfig::example(KubeAuth::BearerToken("t".into()));
         c.api_server = None;
         let e = c.kube_config().await.unwrap_err();
         assert!(
@@ -350,7 +354,7 @@ mod tests {
             "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user: s3cr3t-token-value\n",
         )
         .unwrap();
-        let c = cfg(KubeAuth::Kubeconfig {
+        let c = KubernetesConfig::example(KubeAuth::Kubeconfig {
             path: path.clone(),
             context: None,
         });
@@ -369,7 +373,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_kubeconfig_or_key_file_is_a_clear_error() {
-        let c = cfg(KubeAuth::Kubeconfig {
+        let c = KubernetesConfig::example(KubeAuth::Kubeconfig {
             path: "/nonexistent/kubeconfig".into(),
             context: None,
         });
@@ -378,7 +382,7 @@ mod tests {
             e.contains("cluster east") && e.contains("/nonexistent/kubeconfig"),
             "{e}"
         );
-        let c = cfg(KubeAuth::ClientCertificate {
+        let c = KubernetesConfig::example(KubeAuth::ClientCertificate {
             cert: "/nonexistent/client.crt".into(),
             key: "/nonexistent/client.key".into(),
         });

@@ -8,17 +8,31 @@ use std::io::Write;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+impl super::tracker::State {
+    /// Claims the copy of a driver's log: the token that is cancelled when it finishes, or
+    /// `None` when a copy runs already. Claimed under the same lock that decides the copy,
+    /// so an end seen by another task at once finds the copy to wait for.
+    pub(super) fn claim_copy(&mut self, name: &str) -> Option<CancellationToken> {
+        if self.copying.contains_key(name) {
+            return None;
+        }
+        let done = CancellationToken::new();
+        self.copying.insert(name.to_string(), done.clone());
+        Some(done)
+    }
+}
+
 impl Inner {
     /// Starts copying the driver's log to its local file, unless a copy runs already.
     pub(super) fn copy_log(self: &Arc<Self>, name: &str) {
-        let done = CancellationToken::new();
-        {
-            let mut st = self.lock();
-            if st.copying.contains_key(name) {
-                return;
-            }
-            st.copying.insert(name.to_string(), done.clone());
+        let claimed = self.lock().claim_copy(name);
+        if let Some(done) = claimed {
+            self.spawn_copy(name, done);
         }
+    }
+
+    /// Runs a claimed copy; `done` is cancelled when it finishes.
+    pub(super) fn spawn_copy(self: &Arc<Self>, name: &str, done: CancellationToken) {
         let inner = self.clone();
         let name = name.to_string();
         tokio::spawn(async move {

@@ -52,7 +52,8 @@ enum Action {
         name: String,
         spark_ui_url: Option<String>,
     },
-    Copy(String),
+    /// A log copy claimed in the state ([`State::claim_copy`]), to start.
+    Copy(String, CancellationToken),
     End {
         job: JobId,
         attempt: Attempt,
@@ -171,7 +172,7 @@ impl Inner {
                         spark_ui_url,
                     });
                 }
-                Action::Copy(name) => self.copy_log(&name),
+                Action::Copy(name, done) => self.spawn_copy(&name, done),
                 Action::End {
                     job,
                     attempt,
@@ -267,17 +268,20 @@ fn evaluate(cfg: &KubernetesConfig, st: &mut State, name: &str) -> Vec<Action> {
     if w.uid.is_some() && pod.metadata.uid != w.uid {
         return vec![];
     }
+    let (job, attempt) = (w.job, w.attempt);
     let mut actions = vec![];
     if state::has_run(&pod) && !w.app_reported {
         w.app_reported = true;
         actions.push(Action::App {
-            job: w.job,
-            attempt: w.attempt,
+            job,
+            attempt,
             name: name.to_string(),
             spark_ui_url: pod::spark_ui_url(cfg, &pod, name),
         });
         if !deleted {
-            actions.push(Action::Copy(name.to_string()));
+            if let Some(done) = st.claim_copy(name) {
+                actions.push(Action::Copy(name.to_string(), done));
+            }
         }
     }
     let phase = if deleted {
@@ -291,7 +295,6 @@ fn evaluate(cfg: &KubernetesConfig, st: &mut State, name: &str) -> Vec<Action> {
             exit.message = Some(format!("stopped on request ({})", exit.describe()));
             exit.reason = "Killed".into();
         }
-        let (job, attempt) = (w.job, w.attempt);
         st.watched.remove(name);
         actions.push(Action::End {
             job,
@@ -301,4 +304,58 @@ fn evaluate(cfg: &KubernetesConfig, st: &mut State, name: &str) -> Vec<Action> {
         });
     }
     actions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KubeAuth;
+    use serde_json::json;
+
+    fn pod(state: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": { "name": "kindling-4-1", "uid": "u1" },
+            "status": { "phase": "Running", "containerStatuses": [{
+                "name": pod::DRIVER_CONTAINER, "image": "spark", "imageID": "", "ready": false,
+                "restartCount": 0, "state": state }] }
+        }))
+        .unwrap()
+    }
+
+    /// The end of a driver may be seen by another task right after its start (the watch and
+    /// the launch both evaluate); the copy must be claimed before either lets go of the
+    /// state, or the end is reported without waiting for the log.
+    #[test]
+    fn the_log_copy_is_claimed_when_it_is_decided() {
+        let cfg = KubernetesConfig::example(KubeAuth::BearerToken(String::new()));
+        let name = "kindling-4-1";
+        let mut st = State::default();
+        st.watched.insert(
+            name.into(),
+            Watched {
+                job: JobId(4),
+                attempt: Attempt(1),
+                uid: Some("u1".into()),
+                app_reported: false,
+            },
+        );
+        st.pods.insert(name.into(), pod(json!({ "running": {} })));
+        let started = evaluate(&cfg, &mut st, name);
+        let Some(Action::Copy(_, claimed)) = started.iter().find(|a| matches!(a, Action::Copy(..)))
+        else {
+            panic!("a running driver's log is copied");
+        };
+        assert!(st.copying.contains_key(name), "claimed with the decision");
+
+        st.pods.insert(
+            name.into(),
+            pod(json!({ "terminated": { "exitCode": 4, "reason": "Error" } })),
+        );
+        let ended = evaluate(&cfg, &mut st, name);
+        assert!(matches!(ended.as_slice(), [Action::End { .. }]));
+        // What the end's report waits on is the copy that was started.
+        claimed.cancel();
+        assert!(st.copying[name].is_cancelled());
+        assert!(st.claim_copy(name).is_none(), "one copy per driver");
+    }
 }
