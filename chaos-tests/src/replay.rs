@@ -16,6 +16,7 @@ pub fn job_events(job: u64) -> Vec<NewEvent> {
         version,
         origin,
         node: NodeId(1),
+        actor: None,
         at_ms: 1_700_000_000_000 + job as i64,
         event,
     };

@@ -1,9 +1,14 @@
 //! The binary form of an envelope: a 4-byte header (`b"KE"` + format version, little endian)
 //! followed by the bincode (standard configuration) encoding of the envelope. The header lets
 //! a reader pick the decoder of an old format; golden files keep every format decodable.
+//! Format 1 is format 2 without the actor.
 
 use crate::error::{DomainError, Result};
-use crate::event::{Envelope, FORMAT_VERSION};
+use crate::event::{Envelope, Event, Origin, FORMAT_VERSION};
+use crate::ids::{LogPosition, NodeId};
+use crate::Aggregate;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 const MAGIC: [u8; 2] = *b"KE";
 
@@ -31,21 +36,53 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope> {
     }
     let format = u16::from_le_bytes([bytes[2], bytes[3]]);
     match format {
-        1 => {
-            let (env, used): (Envelope, usize) =
-                bincode::serde::decode_from_slice(&bytes[4..], decode_config())
-                    .map_err(|e| DomainError::Decode(format!("format 1: {e}")))?;
-            if used != bytes.len() - 4 {
-                return Err(DomainError::Decode(format!(
-                    "format 1: {} trailing bytes",
-                    bytes.len() - 4 - used
-                )));
-            }
-            Ok(env)
-        }
+        1 => decode_whole::<EnvelopeV1>(format, &bytes[4..]).map(Envelope::from),
+        2 => decode_whole::<Envelope>(format, &bytes[4..]),
         other => Err(DomainError::Decode(format!(
             "unknown envelope format {other} (this build reads up to {FORMAT_VERSION})"
         ))),
+    }
+}
+
+/// Decodes `body`, all of it, as one value of a format.
+fn decode_whole<T: DeserializeOwned>(format: u16, body: &[u8]) -> Result<T> {
+    let (value, used): (T, usize) = bincode::serde::decode_from_slice(body, decode_config())
+        .map_err(|e| DomainError::Decode(format!("format {format}: {e}")))?;
+    if used != body.len() {
+        return Err(DomainError::Decode(format!(
+            "format {format}: {} trailing bytes",
+            body.len() - used
+        )));
+    }
+    Ok(value)
+}
+
+/// An envelope as format 1 stored it: no actor.
+#[derive(Deserialize)]
+struct EnvelopeV1 {
+    format: u16,
+    position: LogPosition,
+    aggregate: Aggregate,
+    version: u64,
+    origin: Origin,
+    node: NodeId,
+    at_ms: i64,
+    event: Event,
+}
+
+impl From<EnvelopeV1> for Envelope {
+    fn from(e: EnvelopeV1) -> Self {
+        Envelope {
+            format: e.format,
+            position: e.position,
+            aggregate: e.aggregate,
+            version: e.version,
+            origin: e.origin,
+            node: e.node,
+            actor: None,
+            at_ms: e.at_ms,
+            event: e.event,
+        }
     }
 }
 

@@ -10,7 +10,8 @@ use crate::spec::{JobSpec, SessionKind};
 use serde::{Deserialize, Serialize};
 
 /// The current envelope format. Bump it (and keep a decoder for the old one) on any change.
-pub const FORMAT_VERSION: u16 = 1;
+/// Format 2 added the actor; format 1 envelopes decode with none.
+pub const FORMAT_VERSION: u16 = 2;
 
 /// What an event is about: one job (with its statements), the Kindling cluster as a whole
 /// (scheduler markers), or the registry of Spark clusters jobs run on.
@@ -246,6 +247,9 @@ pub struct NewEvent {
     pub version: u64,
     pub origin: Origin,
     pub node: NodeId,
+    /// Who asked for it: the authenticated user of the request that caused the event; `None`
+    /// for the scheduler's and drivers' events and for requests without a user.
+    pub actor: Option<String>,
     /// Wall-clock milliseconds since the epoch: informational only, never used for ordering.
     pub at_ms: i64,
     pub event: Event,
@@ -260,6 +264,8 @@ pub struct Envelope {
     pub version: u64,
     pub origin: Origin,
     pub node: NodeId,
+    /// See [`NewEvent::actor`].
+    pub actor: Option<String>,
     pub at_ms: i64,
     pub event: Event,
 }
@@ -273,6 +279,7 @@ impl Envelope {
             version: e.version,
             origin: e.origin,
             node: e.node,
+            actor: e.actor,
             at_ms: e.at_ms,
             event: e.event,
         }

@@ -65,6 +65,7 @@ mod tests {
                 version: 1,
                 origin,
                 node: NodeId(1),
+                actor: None,
                 at_ms: 0,
                 event: Event::SessionActivity,
             },

@@ -60,6 +60,7 @@ impl Log {
                     version: self.registry.version + 1,
                     origin: Origin::Api,
                     node: NodeId(1),
+                    actor: None,
                     at_ms: 1_000 * (self.log.len() as i64 + 1),
                     event,
                 },

@@ -58,6 +58,7 @@ mod tests {
             version: 4,
             origin: Origin::Api,
             node: NodeId(2),
+            actor: None,
             at_ms: 1_700_000_000_000,
             event: Event::SessionActivity,
         }

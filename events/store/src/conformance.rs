@@ -83,6 +83,7 @@ pub fn new_event(job: u64, version: u64, origin: Origin, event: Event) -> NewEve
         version,
         origin,
         node: NodeId(1),
+        actor: None,
         at_ms: 1_700_000_000_000 + version as i64,
         event,
     }

@@ -33,10 +33,11 @@ pub async fn list_clusters(axum::extract::State(s): State) -> ApiResult<Json<Clu
         (status = 409, body = ErrorBody, description = "the name is taken (or is the built-in local cluster), or a file or directory it names is not on this node (or, for credentials, not in its credentials directory)")))]
 pub async fn create_cluster(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     JsonBody(req): JsonBody<ClusterRequest>,
 ) -> ApiResult<impl IntoResponse> {
     let (name, config) = req.into_config(None, None)?;
-    let doc = record(&s, &name, config, |name, config| {
+    let doc = record(&s, &who, &name, config, |name, config| {
         RegistryCommand::Register { name, config }
     })
     .await?;
@@ -51,6 +52,7 @@ pub async fn create_cluster(
 /// cluster as the registry has it then.
 async fn record(
     s: &super::AppState,
+    who: &kindling_auth::Principal,
     name: &str,
     config: ClusterConfig,
     command: impl FnOnce(String, ClusterConfig) -> RegistryCommand,
@@ -63,7 +65,7 @@ async fn record(
     let registry = s
         .clusters
         .commands
-        .execute(command(name.to_string(), config))
+        .execute(command(name.to_string(), config), who.user.clone())
         .await?;
     let c = registry
         .get(name)
@@ -96,6 +98,7 @@ pub async fn get_cluster(
         (status = 409, body = ErrorBody, description = "the built-in cluster, a move (type, location) while jobs run there, a rename, or a file or directory it names is not on this node (or, for credentials, not in its credentials directory)")))]
 pub async fn update_cluster(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path(name): Path<String>,
     JsonBody(req): JsonBody<ClusterRequest>,
 ) -> ApiResult<Json<ClusterDoc>> {
@@ -108,9 +111,8 @@ pub async fn update_cluster(
     let current = s.clusters.catalog.registry().await?;
     let current = current.get(&name).map(|c| c.config.credentials.clone());
     let (name, config) = req.into_config(Some(&name), current.as_ref())?;
-    let doc = record(&s, &name, config, |name, config| RegistryCommand::Update {
-        name,
-        config,
+    let doc = record(&s, &who, &name, config, |name, config| {
+        RegistryCommand::Update { name, config }
     })
     .await?;
     Ok(Json(doc))
@@ -122,11 +124,15 @@ pub async fn update_cluster(
         (status = 409, body = ErrorBody, description = "jobs on the cluster have not ended, or it is the built-in cluster")))]
 pub async fn delete_cluster(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Msg>> {
     s.clusters
         .commands
-        .execute(RegistryCommand::Remove { name: name.clone() })
+        .execute(
+            RegistryCommand::Remove { name: name.clone() },
+            who.user.clone(),
+        )
         .await?;
     Ok(Json(Msg {
         msg: format!("cluster '{name}' deleted"),

@@ -67,7 +67,7 @@ impl AppState {
             // Elsewhere, local paths are paths on the cluster's machines or in its image.
             livy::check_local_files(&spec)?;
         }
-        Ok(self.core.submit(spec).await?)
+        Ok(self.core.submit(spec, who.user.clone()).await?)
     }
 
     /// The cluster a new job names (its `kindling.cluster` conf key, else the default

@@ -180,6 +180,7 @@ impl Core {
         aggregate: Aggregate,
         version: u64,
         origin: Origin,
+        actor: Option<String>,
         event: Event,
     ) -> NewEvent {
         NewEvent {
@@ -187,6 +188,7 @@ impl Core {
             version,
             origin,
             node: self.node,
+            actor,
             at_ms: self.clock.now_ms(),
             event,
         }
@@ -194,19 +196,28 @@ impl Core {
 
     /// Accepts a new job: allocates its id, appends `JobSubmitted` and returns the job once
     /// the event is durable. The answer is built from the event, not from a projection.
-    /// Runs to the end even if the caller goes away (see [`detached`]).
-    pub async fn submit(self: &Arc<Self>, spec: JobSpec) -> Result<Job> {
+    /// Runs to the end even if the caller goes away (see [`detached`]). `actor`: who asked.
+    pub async fn submit(self: &Arc<Self>, spec: JobSpec, actor: Option<String>) -> Result<Job> {
         let core = self.clone();
-        detached(async move { core.submit_now(spec).await }).await
+        detached(async move { core.submit_now(spec, actor).await }).await
     }
 
-    async fn submit_now(&self, spec: JobSpec) -> Result<Job> {
+    async fn submit_now(&self, spec: JobSpec, actor: Option<String>) -> Result<Job> {
         let id = self.member.next_job_id().await?;
         let kind = spec.kind_name();
         let events: Vec<NewEvent> = Job::submit(spec)
             .into_iter()
             .enumerate()
-            .map(|(i, event)| self.new_event(Aggregate::Job(id), i as u64 + 1, Origin::Api, event))
+            .map(|(i, event)| {
+                let version = i as u64 + 1;
+                self.new_event(
+                    Aggregate::Job(id),
+                    version,
+                    Origin::Api,
+                    actor.clone(),
+                    event,
+                )
+            })
             .collect();
         // On the leader the aggregate is registered, locked, before the append: whoever sees
         // the event in the log and looks the job up (the scheduler) waits here instead of
@@ -294,14 +305,26 @@ impl Core {
         origin: Origin,
         cmd: Command,
     ) -> Result<(Job, Vec<Envelope>)> {
+        self.execute_as(id, origin, None, cmd).await
+    }
+
+    /// [`Core::execute`] for a request of `actor`, whom its events record.
+    pub async fn execute_as(
+        self: &Arc<Self>,
+        id: JobId,
+        origin: Origin,
+        actor: Option<String>,
+        cmd: Command,
+    ) -> Result<(Job, Vec<Envelope>)> {
         let core = self.clone();
-        detached(async move { core.execute_now(id, origin, cmd).await }).await
+        detached(async move { core.execute_now(id, origin, actor, cmd).await }).await
     }
 
     async fn execute_now(
         &self,
         id: JobId,
         origin: Origin,
+        actor: Option<String>,
         cmd: Command,
     ) -> Result<(Job, Vec<Envelope>)> {
         if self.leading_term().is_none() {
@@ -317,7 +340,10 @@ impl Core {
         let new = events
             .into_iter()
             .enumerate()
-            .map(|(i, e)| self.new_event(Aggregate::Job(id), job.version + 1 + i as u64, origin, e))
+            .map(|(i, e)| {
+                let version = job.version + 1 + i as u64;
+                self.new_event(Aggregate::Job(id), version, origin, actor.clone(), e)
+            })
             .collect();
         let envs = self.leader.append(new).await?;
         for e in &envs {

@@ -149,6 +149,7 @@ impl Leader {
             version: 0,
             origin: Origin::Scheduler { term },
             node: self.node,
+            actor: None,
             at_ms: self.clock.now_ms(),
             event: Event::SchedulerMarker {
                 nonce: rand::random(),

@@ -74,6 +74,7 @@ mod tests {
                 version: 1,
                 origin: Origin::Api,
                 node: NodeId(1),
+                actor: None,
                 at_ms: 0,
                 event: Event::JobSubmitted { spec },
             },

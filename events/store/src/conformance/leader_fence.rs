@@ -21,6 +21,7 @@ fn other(aggregate: Aggregate, version: u64, origin: Origin, event: Event) -> Ne
         version,
         origin,
         node: NodeId(2),
+        actor: None,
         at_ms: 1_700_000_000_000,
         event,
     }

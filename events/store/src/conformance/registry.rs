@@ -11,6 +11,7 @@ fn registry_event(position: u64, version: u64, event: Event) -> Envelope {
             version,
             origin: Origin::Api,
             node: NodeId(1),
+            actor: None,
             at_ms: 1_700_000_000_000 + position as i64,
             event,
         },

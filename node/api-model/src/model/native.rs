@@ -96,6 +96,11 @@ pub struct EventDoc {
     /// clients and drivers the leader decided. Absent on new jobs (any node writes those).
     pub term: Option<u64>,
     pub node: u64,
+    /// Who asked for it: the authenticated user of the request that caused the event.
+    /// Absent on the scheduler's and drivers' events, on requests to a node without
+    /// authentication, and on events written before actors were recorded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actor: Option<String>,
     #[serde(rename = "type")]
     pub event_type: String,
     #[schema(value_type = Object)]
@@ -118,6 +123,7 @@ impl From<&Envelope> for EventDoc {
             origin: origin.into(),
             term,
             node: e.node.0,
+            actor: e.actor.clone(),
             event_type: e.event.name().into(),
             data,
         }

@@ -88,7 +88,8 @@ pub async fn batch_log(
     responses((status = 200, body = Msg), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_batch(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Msg>> {
-    delete(&s, &id, false).await
+    delete(&s, &who, &id, false).await
 }

@@ -147,9 +147,16 @@ async fn log_of(s: &AppState, job: &Job, q: Option<String>) -> ApiResult<Json<Li
     }))
 }
 
-async fn delete(s: &AppState, raw: &str, session: bool) -> ApiResult<Json<Msg>> {
+async fn delete(
+    s: &AppState,
+    who: &kindling_auth::Principal,
+    raw: &str,
+    session: bool,
+) -> ApiResult<Json<Msg>> {
     let job = livy_job(s, raw, session).await?;
-    s.core.execute(job.id, Origin::Api, Command::Delete).await?;
+    s.core
+        .execute_as(job.id, Origin::Api, who.user.clone(), Command::Delete)
+        .await?;
     Ok(Json(Msg {
         msg: "deleted".into(),
     }))

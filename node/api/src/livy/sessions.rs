@@ -86,7 +86,8 @@ pub async fn session_log(
     responses((status = 200, body = Msg), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn delete_session(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Msg>> {
-    delete(&s, &id, true).await
+    delete(&s, &who, &id, true).await
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 /// Appends a statement and hands it to the driver. Shared by Livy's and the native API.
 pub async fn submit_statement(
     s: &AppState,
+    who: &kindling_auth::Principal,
     job: &Job,
     req: CreateStatement,
 ) -> ApiResult<LivyStatement> {
@@ -37,9 +38,10 @@ pub async fn submit_statement(
     }
     let (_, envs) = s
         .core
-        .execute(
+        .execute_as(
             job.id,
             Origin::Api,
+            who.user.clone(),
             Command::SubmitStatement {
                 kind,
                 code: req.code.clone(),
@@ -72,11 +74,12 @@ pub async fn submit_statement(
     responses((status = 201, body = LivyStatement), (status = 404, body = crate::error::ErrorBody), (status = 409, body = crate::error::ErrorBody)))]
 pub async fn create_statement(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<CreateStatement>,
 ) -> ApiResult<impl IntoResponse> {
     let job = livy_job(&s, &id, true).await?;
-    let st = submit_statement(&s, &job, req).await?;
+    let st = submit_statement(&s, &who, &job, req).await?;
     Ok(created(
         format!("/sessions/{}/statements/{}", job.id, st.id),
         st,
@@ -129,12 +132,18 @@ pub async fn get_statement(
 }
 
 /// Cancels a statement; cancelling one that already ended is a no-op, as in Livy.
-pub async fn cancel(s: &AppState, job: JobId, sid: StatementId) -> ApiResult<Json<Msg>> {
+pub async fn cancel(
+    s: &AppState,
+    who: &kindling_auth::Principal,
+    job: JobId,
+    sid: StatementId,
+) -> ApiResult<Json<Msg>> {
     match s
         .core
-        .execute(
+        .execute_as(
             job,
             Origin::Api,
+            who.user.clone(),
             Command::CancelStatement { statement: sid },
         )
         .await
@@ -157,10 +166,11 @@ pub async fn cancel(s: &AppState, job: JobId, sid: StatementId) -> ApiResult<Jso
     responses((status = 200, body = Msg), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn cancel_statement(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path((id, sid)): Path<(String, String)>,
 ) -> ApiResult<Json<Msg>> {
     let job = livy_job(&s, &id, true).await?;
-    cancel(&s, job.id, statement_id(&sid)?).await
+    cancel(&s, &who, job.id, statement_id(&sid)?).await
 }
 
 #[utoipa::path(post, path = "/sessions/{id}/completion", tag = "livy", params(("id" = u64, Path)),
@@ -168,6 +178,7 @@ pub async fn cancel_statement(
     responses((status = 200, body = Completion), (status = 404, body = crate::error::ErrorBody), (status = 503, body = crate::error::ErrorBody)))]
 pub async fn completion(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<CompletionRequest>,
 ) -> ApiResult<Json<Completion>> {
@@ -191,7 +202,9 @@ pub async fn completion(
             "code is too long to complete".to_string(),
         )
     })?;
-    s.core.execute(job.id, Origin::Api, Command::Touch).await?;
+    s.core
+        .execute_as(job.id, Origin::Api, who.user.clone(), Command::Touch)
+        .await?;
     let candidates = s.gateway.complete(job.id, kind, req.code, cursor).await?;
     Ok(Json(Completion { candidates }))
 }

@@ -138,14 +138,16 @@ pub async fn get_job(
     responses((status = 200, body = JobDoc, description = "kill requested; the job stays listed")))]
 pub async fn kill_job(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobDoc>> {
     let id = job_id(&id, "Job")?;
     let (job, _) = s
         .core
-        .execute(
+        .execute_as(
             id,
             Origin::Api,
+            who.user.clone(),
             Command::Kill {
                 reason: "killed by a client".into(),
             },

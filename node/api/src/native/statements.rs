@@ -20,11 +20,12 @@ const MAX_WAIT: Duration = Duration::from_secs(60);
     responses((status = 201, body = LivyStatement), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn create_statement(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path(id): Path<String>,
     JsonBody(req): JsonBody<CreateStatement>,
 ) -> ApiResult<impl IntoResponse> {
     let job = s.job(job_id(&id, "Job")?).await?;
-    let st = submit_statement(&s, &job, req).await?;
+    let st = submit_statement(&s, &who, &job, req).await?;
     Ok((
         StatusCode::CREATED,
         [(
@@ -79,8 +80,9 @@ pub async fn get_statement(
     responses((status = 200, body = Msg), (status = 404, body = ErrorBody)))]
 pub async fn cancel_statement(
     axum::extract::State(s): State,
+    axum::Extension(who): axum::Extension<kindling_auth::Principal>,
     Path((id, sid)): Path<(String, String)>,
 ) -> ApiResult<Json<Msg>> {
     let job = s.job(job_id(&id, "Job")?).await?;
-    cancel(&s, job.id, statement_id(&sid)?).await
+    cancel(&s, &who, job.id, statement_id(&sid)?).await
 }

@@ -25,8 +25,13 @@ impl RegistryCommands {
         }
     }
 
-    /// Decides `cmd` and appends what it decided; returns the registry after it.
-    pub async fn execute(&self, cmd: RegistryCommand) -> Result<Arc<Registry>> {
+    /// Decides `cmd`, asked for by `actor`, and appends what it decided; returns the
+    /// registry after it.
+    pub async fn execute(
+        &self,
+        cmd: RegistryCommand,
+        actor: Option<String>,
+    ) -> Result<Arc<Registry>> {
         if self.core.leading_term().is_none() {
             let leader = self.core.leadership().borrow().leader;
             return Err(Error::NotLeader(leader));
@@ -52,6 +57,7 @@ impl RegistryCommands {
                 version: registry.version + 1 + i as u64,
                 origin: Origin::Api,
                 node: self.core.node,
+                actor: actor.clone(),
                 at_ms,
                 event,
             })

@@ -140,7 +140,7 @@ async fn a_command_whose_caller_went_away_mid_append_still_updates_the_aggregate
     let core = Arc::new(core);
     core.take_over(Term(1)).await.unwrap();
     let session = core
-        .submit(kindling_store::conformance::session_spec(None))
+        .submit(kindling_store::conformance::session_spec(None), None)
         .await
         .unwrap();
     let statement = |code: &str| Command::SubmitStatement {

@@ -441,7 +441,7 @@ async fn client(world: Arc<World>, mut rng: Rng, stop: CancellationToken) {
             let exit = if rng.chance(20) { 1 } else { 0 };
             let spec = batch(rng.range(100, 4_000), exit);
             op.exit_code = Some(exit);
-            match core.submit(spec).await {
+            match core.submit(spec, None).await {
                 Ok(job) => {
                     op.result = OpResult::Ok;
                     op.job = Some(job.id.0);

@@ -66,6 +66,7 @@ mod tests {
             version: 1,
             origin: Origin::Api,
             node: NodeId(1),
+            actor: None,
             at_ms: 0,
             event: Job::submit(spec).remove(0),
         };

@@ -50,6 +50,7 @@ fn env(position: u64, aggregate: Aggregate, origin: Origin, event: Event) -> Env
             version: 1,
             origin,
             node: NodeId(1),
+            actor: None,
             at_ms: 1_000,
             event,
         },
