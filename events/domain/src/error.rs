@@ -56,4 +56,13 @@ pub enum DomainError {
         active: usize,
         action: &'static str,
     },
+    #[error("token '{0}' does not exist")]
+    UnknownToken(String),
+    #[error("token '{0}' already exists")]
+    TokenExists(String),
+    #[error(
+        "user '{user}' holds {max} live tokens, the most one user may; revoke one or let one \
+         expire first"
+    )]
+    TooManyTokens { user: String, max: usize },
 }

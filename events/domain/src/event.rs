@@ -7,6 +7,7 @@
 use crate::cluster::ClusterConfig;
 use crate::ids::{Attempt, JobId, LogPosition, NodeId, StatementId, Term};
 use crate::spec::{JobSpec, SessionKind};
+use crate::tokens::IssuedToken;
 use serde::{Deserialize, Serialize};
 
 /// The current envelope format. Bump it (and keep a decoder for the old one) on any change.
@@ -20,6 +21,8 @@ pub enum Aggregate {
     Job(JobId),
     Cluster,
     Registry,
+    /// The API tokens issued to users.
+    Tokens,
 }
 
 /// Who wrote an event, and for events the leader decided, the Raft term it led in. Every
@@ -198,6 +201,14 @@ pub enum Event {
     JobQueued {
         reason: String,
     },
+    /// An API token was issued (aggregate `Tokens`); its secret is not in it.
+    TokenIssued {
+        token: IssuedToken,
+    },
+    /// An API token was revoked (aggregate `Tokens`): no node takes it from now on.
+    TokenRevoked {
+        id: String,
+    },
 }
 
 impl Event {
@@ -235,6 +246,8 @@ impl Event {
             Event::ClusterUpdated { .. } => "ClusterUpdated",
             Event::ClusterRemoved { .. } => "ClusterRemoved",
             Event::JobQueued { .. } => "JobQueued",
+            Event::TokenIssued { .. } => "TokenIssued",
+            Event::TokenRevoked { .. } => "TokenRevoked",
         }
     }
 }
@@ -288,7 +301,7 @@ impl Envelope {
     pub fn job(&self) -> Option<JobId> {
         match self.aggregate {
             Aggregate::Job(j) => Some(j),
-            Aggregate::Cluster | Aggregate::Registry => None,
+            Aggregate::Cluster | Aggregate::Registry | Aggregate::Tokens => None,
         }
     }
 

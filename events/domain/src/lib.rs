@@ -29,6 +29,7 @@ pub mod spec;
 pub mod spec_check;
 pub mod state;
 pub mod statement;
+pub mod tokens;
 pub mod units;
 
 pub use cluster::{
@@ -43,4 +44,5 @@ pub use job::{Command, Job};
 pub use spec::{BatchSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources};
 pub use state::{JobState, StatementState};
 pub use statement::Statement;
+pub use tokens::{IssuedToken, Token, TokenCommand, Tokens};
 pub use units::{parse_duration, MemorySize};

@@ -198,6 +198,7 @@ fn golden_cases_cover_every_origin_outcome_output_and_aggregate() {
     assert!(has(&|e| matches!(e.origin, Origin::DriverDecided { .. })));
     assert!(has(&|e| e.aggregate == Aggregate::Cluster));
     assert!(has(&|e| e.aggregate == Aggregate::Registry));
+    assert!(has(&|e| e.aggregate == Aggregate::Tokens));
     for outcome in ["Succeeded", "Failed", "Killed", "Error"] {
         assert!(
             has(

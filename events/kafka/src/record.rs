@@ -1,7 +1,7 @@
 //! The record format of the log topic.
 //!
 //! - key: the job id in decimal, `cluster` for cluster events, `registry` for the cluster
-//!   registry's, so tools (and compaction experiments) see per-job streams; the log itself
+//!   registry's, `tokens` for the API tokens', so tools (and compaction experiments) see per-job streams; the log itself
 //!   never reads keys.
 //! - value: `codec::encode` of the envelope, the same versioned bytes the sled log stores.
 //! - position: the record's offset. The offset is known only once the broker has written the
@@ -20,6 +20,7 @@ pub(crate) fn key(aggregate: Aggregate) -> String {
         Aggregate::Job(id) => id.0.to_string(),
         Aggregate::Cluster => "cluster".into(),
         Aggregate::Registry => "registry".into(),
+        Aggregate::Tokens => "tokens".into(),
     }
 }
 

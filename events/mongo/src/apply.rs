@@ -12,7 +12,7 @@ use crate::store::MongoProjections;
 use crate::writes::{upsert_all, Upsert, Written};
 use futures::TryStreamExt;
 use kindling_events::job::Applied;
-use kindling_events::{Aggregate, Envelope};
+use kindling_events::{Aggregate, Envelope, LogPosition, Registry, Tokens};
 use kindling_store::{ProjectionStore, Result};
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Collection;
@@ -62,7 +62,7 @@ impl MongoProjections {
         }
         let changes = fold(events.iter().copied(), jobs, statements);
         let (chunks, statements, jobs) = self.write(changes).await?;
-        self.apply_registry(&events).await?;
+        self.apply_singletons(&events).await?;
         let next = last.position.next();
         if next > checkpoint {
             // Conditional too: a racing projector that got further keeps its checkpoint.
@@ -84,25 +84,53 @@ impl MongoProjections {
         Ok(())
     }
 
-    /// Folds the batch's registry events into the registry document and writes it if they
-    /// changed it, conditionally on the stored copy being older (as job documents are).
-    async fn apply_registry(&self, events: &[&Envelope]) -> Result<()> {
-        if !events.iter().any(|e| e.aggregate == Aggregate::Registry) {
-            return Ok(());
-        }
-        let mut registry = self.registry().await?;
+    /// Folds the batch's events of a one-document aggregate (the registry, the tokens) into
+    /// its document, `current` as stored, and writes it if they changed it, conditionally on
+    /// the stored copy being older (as job documents are).
+    async fn apply_singleton<T: serde::Serialize>(
+        &self,
+        events: &[&Envelope],
+        id: &str,
+        mut current: T,
+        apply: impl Fn(&mut T, &Envelope) -> Applied,
+        applied: impl Fn(&T) -> LogPosition,
+    ) -> Result<()> {
         let mut changed = false;
-        for env in events.iter().filter(|e| e.aggregate == Aggregate::Registry) {
-            changed |= registry.apply(env) == Applied::Yes;
+        for env in events {
+            changed |= apply(&mut current, env) == Applied::Yes;
         }
         if !changed {
             return Ok(());
         }
-        let fields = d::registry_fields(&registry)?;
-        let applied = d::to_i64(registry.applied.0, "registry applied position")?;
+        let at = applied(&current);
+        let fields = d::singleton_fields(&current, at)?;
         let size = fields.get(d::DATA).map_or(0, bson_size);
-        let upsert = Upsert::if_newer(d::REGISTRY_ID, d::APPLIED, applied, fields, size);
+        let at = d::to_i64(at.0, "applied position")?;
+        let upsert = Upsert::if_newer(id, d::APPLIED, at, fields, size);
         upsert_all(&self.db, d::META, vec![upsert]).await?;
+        Ok(())
+    }
+
+    /// The registry's and the tokens' documents after the batch's events of theirs.
+    async fn apply_singletons(&self, events: &[&Envelope]) -> Result<()> {
+        let of = |aggregate: Aggregate| -> Vec<&Envelope> {
+            let ours = events.iter().filter(|e| e.aggregate == aggregate);
+            ours.copied().collect()
+        };
+        let registry = of(Aggregate::Registry);
+        if !registry.is_empty() {
+            let current = self.registry().await?;
+            self.apply_singleton(&registry, d::REGISTRY_ID, current, Registry::apply, |r| {
+                r.applied
+            })
+            .await?;
+        }
+        let tokens = of(Aggregate::Tokens);
+        if !tokens.is_empty() {
+            let current = self.tokens().await?;
+            self.apply_singleton(&tokens, d::TOKENS_ID, current, Tokens::apply, |t| t.applied)
+                .await?;
+        }
         Ok(())
     }
 

@@ -17,9 +17,7 @@
 //! Every document carries `format`; a document of another format is reported corrupt, and the
 //! cure is the one for any projection: `clear` and replay the log.
 
-use kindling_events::{
-    codec, Job, JobId, LeaderFence, LogPosition, Registry, Statement, StatementId, Term,
-};
+use kindling_events::{codec, Job, JobId, LeaderFence, LogPosition, Statement, StatementId, Term};
 use kindling_store::{Result, StoreError};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 
@@ -39,6 +37,8 @@ pub const CHECKPOINT_ID: &str = "checkpoint";
 /// The `_id` of the cluster registry document in `meta`: one small document holding every
 /// registered cluster, `data` its bincode encoding, `applied` the compare-and-set key.
 pub const REGISTRY_ID: &str = "registry";
+/// The `_id` of the API tokens document in `meta`, stored like the registry's.
+pub const TOKENS_ID: &str = "tokens";
 
 pub const ID: &str = "_id";
 /// A job's id again, as a number to sort by: nx-27017 orders `_id` as text (1, 10, 2).
@@ -155,16 +155,19 @@ pub fn decode_chunk(d: &Document) -> Result<Vec<LogPosition>> {
         .collect())
 }
 
-pub fn registry_fields(r: &Registry) -> Result<Document> {
+/// The fields of a one-document aggregate (the registry, the tokens) that reflects the log
+/// up to `applied`.
+pub fn singleton_fields<T: serde::Serialize>(value: &T, applied: LogPosition) -> Result<Document> {
     Ok(doc! {
         FORMAT_FIELD: FORMAT,
-        APPLIED: to_i64(r.applied.0, "registry applied position")?,
-        DATA: binary(codec::encode_value(r)),
+        APPLIED: to_i64(applied.0, "applied position")?,
+        DATA: binary(codec::encode_value(value)),
     })
 }
 
-pub fn decode_registry(d: &Document) -> Result<Registry> {
-    let at = || format!("{META} {REGISTRY_ID}");
+/// A one-document aggregate stored under `id` in `meta`.
+pub fn decode_singleton<T: serde::de::DeserializeOwned>(d: &Document, id: &str) -> Result<T> {
+    let at = || format!("{META} {id}");
     check_format(d, &at)?;
     codec::decode_value(bytes(d, DATA, &at)?).map_err(|e| corrupt(at(), e))
 }

@@ -15,7 +15,7 @@ use crate::documents::{self as d, backend, JobDoc};
 use async_trait::async_trait;
 use futures::TryStreamExt;
 use kindling_events::{
-    Envelope, Job, JobId, LeaderFence, LogPosition, Registry, Statement, StatementId,
+    Envelope, Job, JobId, LeaderFence, LogPosition, Registry, Statement, StatementId, Tokens,
 };
 use kindling_store::{JobQuery, KindFilter, Page, ProjectionStore, Result};
 use mongodb::bson::{doc, Document};
@@ -41,6 +41,20 @@ pub struct MongoProjections {
 }
 
 impl MongoProjections {
+    /// A one-document aggregate of `meta` (the registry, the tokens); empty before its first
+    /// event.
+    async fn singleton<T: serde::de::DeserializeOwned + Default>(&self, id: &str) -> Result<T> {
+        match self
+            .meta
+            .find_one(doc! { d::ID: id })
+            .await
+            .map_err(backend("read a meta document"))?
+        {
+            Some(doc) => d::decode_singleton(&doc, id),
+            None => Ok(T::default()),
+        }
+    }
+
     /// Connects and creates the indexes the queries need (an existing index is left as is).
     pub async fn open(config: &MongoConfig) -> Result<Self> {
         let client = Client::with_uri_str(&config.uri)
@@ -290,15 +304,11 @@ impl ProjectionStore for MongoProjections {
     }
 
     async fn registry(&self) -> Result<Registry> {
-        match self
-            .meta
-            .find_one(doc! { d::ID: d::REGISTRY_ID })
-            .await
-            .map_err(backend("read registry"))?
-        {
-            Some(doc) => d::decode_registry(&doc),
-            None => Ok(Registry::default()),
-        }
+        self.singleton(d::REGISTRY_ID).await
+    }
+
+    async fn tokens(&self) -> Result<Tokens> {
+        self.singleton(d::TOKENS_ID).await
     }
 
     async fn clear(&self) -> Result<()> {

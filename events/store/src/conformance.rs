@@ -7,12 +7,14 @@ mod fenced_writer;
 mod leader_fence;
 mod long_history;
 mod registry;
+mod tokens;
 
 pub use event_log::event_log_suite;
 pub use fenced_writer::{fenced_writer_suite, KnownGaps};
 pub use leader_fence::leader_fence_suite;
 pub use long_history::long_history_suite;
 pub use registry::registry_suite;
+pub use tokens::tokens_suite;
 
 use crate::log::EventLog;
 use crate::projections::{JobQuery, KindFilter, ProjectionStore};
@@ -429,5 +431,6 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
     h.close(store).await;
     long_history_suite(h).await;
     registry_suite(h).await;
+    tokens_suite(h).await;
     leader_fence_suite(h).await;
 }

@@ -7,6 +7,7 @@ use crate::error::Result;
 use async_trait::async_trait;
 use kindling_events::{
     Envelope, Job, JobId, JobState, LeaderFence, LogPosition, Registry, Statement, StatementId,
+    Tokens,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,9 @@ pub trait ProjectionStore: Send + Sync + 'static {
     /// The cluster registry (one small document: every registered cluster), empty before
     /// the first registry event.
     async fn registry(&self) -> Result<Registry>;
+
+    /// The live API tokens (one small document), empty before the first token event.
+    async fn tokens(&self) -> Result<Tokens>;
 
     /// Drops every document and the checkpoint, so the next `apply` rebuilds from scratch.
     async fn clear(&self) -> Result<()>;

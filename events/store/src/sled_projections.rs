@@ -16,7 +16,7 @@ use crate::projections::{JobQuery, Page, ProjectionStore};
 use async_trait::async_trait;
 use kindling_events::{
     codec, job::Applied, Aggregate, Envelope, Job, JobId, LeaderFence, LogPosition, Registry,
-    Statement, StatementId, Term,
+    Statement, StatementId, Term, Tokens,
 };
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -28,6 +28,7 @@ const HISTORY: u8 = b'H';
 const CHECKPOINT: &[u8] = b"C";
 const FENCE: &[u8] = b"F";
 const REGISTRY: &[u8] = b"R";
+const TOKENS: &[u8] = b"T";
 /// History positions kept in the job document before they move to a chunk.
 const CHUNK: usize = 256;
 
@@ -115,6 +116,7 @@ impl ProjectionStore for SledProjections {
         let mut statements: HashMap<(JobId, StatementId), Option<Statement>> = HashMap::new();
         let mut out = sled::Batch::default();
         let mut registry: Option<Registry> = None;
+        let mut tokens: Option<Tokens> = None;
         for env in batch.iter().filter(|e| e.position >= checkpoint) {
             if !fence.admit(env) {
                 continue;
@@ -125,6 +127,14 @@ impl ProjectionStore for SledProjections {
                     None => registry.insert(self.registry().await?),
                 };
                 r.apply(env);
+                continue;
+            }
+            if env.aggregate == Aggregate::Tokens {
+                let t = match &mut tokens {
+                    Some(t) => t,
+                    None => tokens.insert(self.tokens().await?),
+                };
+                t.apply(env);
                 continue;
             }
             let Some(id) = env.job() else { continue };
@@ -178,6 +188,9 @@ impl ProjectionStore for SledProjections {
         }
         if let Some(r) = registry {
             out.insert(REGISTRY, codec::encode_value(&r));
+        }
+        if let Some(t) = tokens {
+            out.insert(TOKENS, codec::encode_value(&t));
         }
         let next = last.position.next().max(checkpoint);
         out.insert(CHECKPOINT, &next.0.to_be_bytes());
@@ -260,6 +273,10 @@ impl ProjectionStore for SledProjections {
 
     async fn registry(&self) -> Result<Registry> {
         Ok(self.get(REGISTRY)?.unwrap_or_default())
+    }
+
+    async fn tokens(&self) -> Result<Tokens> {
+        Ok(self.get(TOKENS)?.unwrap_or_default())
     }
 
     async fn clear(&self) -> Result<()> {

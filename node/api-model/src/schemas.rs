@@ -47,6 +47,21 @@ pub fn optional_not_blank() -> Schema {
     string(patterns::not_blank(), true).into()
 }
 
+/// An API token's name: not blank, at most 100 characters.
+pub fn token_name() -> Schema {
+    string(patterns::not_blank(), false)
+        .max_length(Some(crate::model::MAX_TOKEN_NAME))
+        .into()
+}
+
+/// A role: `admin`, `user` or `viewer`.
+pub fn role() -> Schema {
+    ObjectBuilder::new()
+        .schema_type(kind(true, Type::String))
+        .enum_values(Some(["admin", "user", "viewer"]))
+        .into()
+}
+
 /// A job's name: a text of at most 256 characters.
 pub fn job_name() -> Schema {
     string(patterns::TEXT.into(), true)

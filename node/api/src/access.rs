@@ -16,7 +16,7 @@ use axum::extract::{ConnectInfo, RawPathParams, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use kindling_auth::{Access, AuthError, Principal, Role};
+use kindling_auth::{Access, ApiToken, AuthError, Credentials, Principal, Role};
 use kindling_core::ErrorCode;
 use kindling_events::JobId;
 use kindling_raft::ClusterSecret;
@@ -126,6 +126,13 @@ async fn authenticate(
 ) -> Result<Principal, AuthError> {
     if let Some(who) = s.0.auth.remembered(header.as_deref()) {
         return Ok(who);
+    }
+    // A Kindling API token is checked against the tokens every node projects; any other
+    // credentials by the node's modes.
+    if let Some(Ok(Credentials::Bearer(token))) = header.as_deref().map(Credentials::parse) {
+        if ApiToken::is_one(&token) {
+            return crate::tokens::check(&s.0, &token, client).await;
+        }
     }
     let auth = s.0.auth.clone();
     tokio::task::spawn_blocking(move || auth.authenticate(header.as_deref(), client))

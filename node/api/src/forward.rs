@@ -229,21 +229,24 @@ pub fn forwarded_payload(method: &str, path: &str, principal: &str, body: &[u8])
     out
 }
 
-/// `who` as [`FORWARDED_PRINCIPAL`] carries it.
+/// `who` as [`FORWARDED_PRINCIPAL`] carries it: `role:token:user` (the token id, if any,
+/// is hex; the user name comes last, whatever it holds).
 pub fn encode_principal(who: &Principal) -> String {
     format!(
-        "{}:{}",
+        "{}:{}:{}",
         who.role.as_str(),
+        who.token.as_deref().unwrap_or_default(),
         who.user.as_deref().unwrap_or_default()
     )
 }
 
 /// The principal [`encode_principal`] wrote.
 pub fn decode_principal(value: &str) -> Option<Principal> {
-    let (role, user) = value.split_once(':')?;
-    let role = Role::parse(role)?;
-    Some(match user {
-        "" => Principal { user: None, role },
-        user => Principal::user(user, role),
+    let (role, rest) = value.split_once(':')?;
+    let (token, user) = rest.split_once(':')?;
+    Some(Principal {
+        user: Some(user).filter(|u| !u.is_empty()).map(str::to_string),
+        role: Role::parse(role)?,
+        token: Some(token).filter(|t| !t.is_empty()).map(str::to_string),
     })
 }

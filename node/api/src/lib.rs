@@ -16,6 +16,7 @@ pub mod native;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod tokens;
 
 pub use state::AppState;
 

@@ -17,7 +17,8 @@ use utoipa::OpenApi;
     components(schemas(model::LivyList<model::LivyBatch>, model::LivyList<model::LivySession>, ErrorBody)),
     tags((name = "livy", description = "Apache Livy's REST API, field for field"),
          (name = "native", description = "Kindling's own API"),
-         (name = "clusters", description = "The registry of Spark clusters jobs run on"))
+         (name = "clusters", description = "The registry of Spark clusters jobs run on"),
+         (name = "tokens", description = "API tokens for scripts, schedulers and the CLI"))
 )]
 struct Base;
 

@@ -35,6 +35,8 @@ pub struct AppState {
     /// This node's Raft member: membership, leader, term.
     pub cluster: Arc<kindling_raft::ClusterMember>,
     pub forwarder: Forwarder,
+    /// The API tokens issued to users.
+    pub tokens: Arc<kindling_core::tokens::TokenBook>,
 }
 
 impl AppState {

@@ -6,6 +6,7 @@
 //! who may run jobs as another user, the way Livy's access control does. Nothing here does
 //! I/O but reading the users file and asking an LDAP directory.
 
+mod api_token;
 mod authenticator;
 mod credentials;
 mod error;
@@ -18,6 +19,7 @@ mod rules;
 mod trusted_proxy;
 mod users_file;
 
+pub use api_token::{ApiToken, API_TOKEN_PREFIX};
 pub use authenticator::{AuthMode, Authenticator};
 pub use credentials::Credentials;
 pub use error::AuthError;

@@ -37,6 +37,8 @@ pub struct Principal {
     /// authentication (the node then listens on loopback only, unless told otherwise).
     pub user: Option<String>,
     pub role: Role,
+    /// The id of the API token the caller authenticated with, if it did with one.
+    pub token: Option<String>,
 }
 
 impl Principal {
@@ -45,6 +47,7 @@ impl Principal {
         Principal {
             user: None,
             role: Role::Admin,
+            token: None,
         }
     }
 
@@ -52,6 +55,15 @@ impl Principal {
         Principal {
             user: Some(name.into()),
             role,
+            token: None,
+        }
+    }
+
+    /// `user` with `role`, authenticated by the API token `token`.
+    pub fn by_token(name: impl Into<String>, role: Role, token: impl Into<String>) -> Principal {
+        Principal {
+            token: Some(token.into()),
+            ..Principal::user(name, role)
         }
     }
 

@@ -194,6 +194,30 @@ impl Core {
         }
     }
 
+    /// A client's `events` on `aggregate`, at version `after` + 1 on, asked for by `actor`.
+    pub(crate) fn client_events(
+        &self,
+        aggregate: Aggregate,
+        after: u64,
+        actor: Option<String>,
+        events: Vec<Event>,
+    ) -> Vec<NewEvent> {
+        let versions = after + 1..;
+        let at_ms = self.clock.now_ms();
+        versions
+            .zip(events)
+            .map(|(version, event)| NewEvent {
+                aggregate,
+                version,
+                origin: Origin::Api,
+                node: self.node,
+                actor: actor.clone(),
+                at_ms,
+                event,
+            })
+            .collect()
+    }
+
     /// Accepts a new job: allocates its id, appends `JobSubmitted` and returns the job once
     /// the event is durable. The answer is built from the event, not from a projection.
     /// Runs to the end even if the caller goes away (see [`detached`]). `actor`: who asked.

@@ -47,7 +47,8 @@ impl Error {
             Error::Domain(d) => match d {
                 DomainError::UnknownJob(_)
                 | DomainError::UnknownStatement { .. }
-                | DomainError::UnknownCluster(_) => ErrorCode::NotFound,
+                | DomainError::UnknownCluster(_)
+                | DomainError::UnknownToken(_) => ErrorCode::NotFound,
                 DomainError::NotASession { .. } => ErrorCode::BadRequest,
                 DomainError::Decode(_) => ErrorCode::Internal,
                 DomainError::JobExists(_)
@@ -57,7 +58,9 @@ impl Error {
                 | DomainError::JobIllegal { .. }
                 | DomainError::ClusterExists(_)
                 | DomainError::BuiltInCluster(_)
-                | DomainError::ClusterBusy { .. } => ErrorCode::Conflict,
+                | DomainError::ClusterBusy { .. }
+                | DomainError::TokenExists(_)
+                | DomainError::TooManyTokens { .. } => ErrorCode::Conflict,
             },
             Error::Unavailable(_) | Error::NotLeader(_) => ErrorCode::Unavailable,
             // No leader to lease job ids from (an election, no quorum): retrying will work.

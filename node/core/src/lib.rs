@@ -26,6 +26,7 @@ pub mod scheduler;
 mod sim;
 #[cfg(test)]
 mod test_log;
+pub mod tokens;
 pub mod write_model;
 
 pub use crate::core::{Core, Storage};

@@ -84,6 +84,11 @@ impl Reads {
         Ok(self.projections.registry().await?)
     }
 
+    /// The live API tokens.
+    pub async fn tokens(&self) -> Result<kindling_events::Tokens> {
+        Ok(self.projections.tokens().await?)
+    }
+
     /// The leader fence the projections reached.
     pub async fn fence(&self) -> Result<LeaderFence> {
         Ok(self.projections.fence().await?)

@@ -257,6 +257,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         long_polls: Arc::new(tokio::sync::Semaphore::new(cfg.http.max_long_polls)),
         cluster: member.clone(),
         forwarder: security.forwarder(&cfg)?,
+        tokens: Arc::new(kindling_core::tokens::TokenBook::new(core.clone())),
     });
     let app = api::router(state, cfg.max_body_bytes);
     let http = {

@@ -153,7 +153,9 @@ impl Job {
             // Not job events: a job's history never holds them.
             Event::ClusterRegistered { .. }
             | Event::ClusterUpdated { .. }
-            | Event::ClusterRemoved { .. } => {}
+            | Event::ClusterRemoved { .. }
+            | Event::TokenIssued { .. }
+            | Event::TokenRevoked { .. } => {}
         }
         Applied::Yes
     }

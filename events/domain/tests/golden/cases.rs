@@ -6,8 +6,8 @@ use kindling_events::event::FORMAT_VERSION;
 use kindling_events::spec::DurationSpec;
 use kindling_events::{
     Aggregate, Attempt, BatchSpec, Capacity, ClusterConfig, ClusterKind, Credentials, Envelope,
-    Event, JobId, JobKind, JobSpec, LogPosition, NodeId, Origin, Outcome, SessionKind, SessionSpec,
-    SparkResources, StatementId, StatementOutput, Term,
+    Event, IssuedToken, JobId, JobKind, JobSpec, LogPosition, NodeId, Origin, Outcome, SessionKind,
+    SessionSpec, SparkResources, StatementId, StatementOutput, Term,
 };
 use std::collections::BTreeMap;
 
@@ -36,6 +36,8 @@ pub fn variant_file_prefix(event: &Event) -> &'static str {
         Event::ClusterUpdated { .. } => "cluster_updated",
         Event::ClusterRemoved { .. } => "cluster_removed",
         Event::JobQueued { .. } => "job_queued",
+        Event::TokenIssued { .. } => "token_issued",
+        Event::TokenRevoked { .. } => "token_revoked",
     }
 }
 
@@ -545,6 +547,39 @@ pub fn cases() -> Vec<Case> {
                 Origin::ApiDecided { term: Term(7) },
                 Event::ClusterRemoved {
                     name: "yarn-prod".into(),
+                },
+            ),
+        ),
+        // Format 2 on: API tokens.
+        case(
+            "",
+            envelope(
+                31,
+                Aggregate::Tokens,
+                1,
+                Origin::ApiDecided { term: Term(7) },
+                Event::TokenIssued {
+                    token: IssuedToken {
+                        id: "3f9a0c1d2e4b5a67".into(),
+                        user: "ann".into(),
+                        name: "airflow-prod".into(),
+                        role: "user".into(),
+                        secret_sha256: "9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab"
+                            .into(),
+                        expires_at_ms: T0 + 30 * 86_400_000,
+                    },
+                },
+            ),
+        ),
+        case(
+            "",
+            envelope(
+                32,
+                Aggregate::Tokens,
+                2,
+                Origin::ApiDecided { term: Term(7) },
+                Event::TokenRevoked {
+                    id: "3f9a0c1d2e4b5a67".into(),
                 },
             ),
         ),

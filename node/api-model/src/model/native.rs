@@ -157,7 +157,7 @@ pub struct EventList {
 /// One event of the whole log, with what it belongs to.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LogEventDoc {
-    /// `job`, `cluster` or `registry`.
+    /// `job`, `cluster`, `registry` or `tokens`.
     pub aggregate: String,
     /// The job, for a job's event.
     pub job: Option<u64>,
@@ -171,6 +171,7 @@ impl From<&Envelope> for LogEventDoc {
             Aggregate::Job(id) => ("job", Some(id.0)),
             Aggregate::Cluster => ("cluster", None),
             Aggregate::Registry => ("registry", None),
+            Aggregate::Tokens => ("tokens", None),
         };
         LogEventDoc {
             aggregate: aggregate.into(),

@@ -9,7 +9,7 @@ mod document;
 
 pub use document::document;
 
-use super::{access, clusters, forward, livy, native, openapi, AppState};
+use super::{access, clusters, forward, livy, native, openapi, tokens, AppState};
 use axum::routing::MethodRouter;
 use axum::Router;
 pub use kindling_auth::Access;
@@ -152,6 +152,10 @@ pub fn table() -> Vec<Route> {
         route!(Anywhere, Authenticated: clusters::get_cluster),
         route!(OnLeader, Admin: clusters::update_cluster),
         route!(OnLeader, Admin: clusters::delete_cluster),
+        // API tokens: each user's own (an admin's: everyone's), checked in the handlers.
+        route!(OnLeader, Authenticated: tokens::create_token),
+        route!(Anywhere, Authenticated: tokens::list_tokens),
+        route!(OnLeader, Authenticated: tokens::revoke_token),
     ]
 }
 
@@ -234,6 +238,9 @@ mod tests {
             } else if path == "/api/v1/events" {
                 // The raw log holds every user's jobs.
                 Access::Admin
+            } else if path.starts_with("/api/v1/tokens") {
+                // Anyone authenticated manages their own; the handlers keep the rest apart.
+                Access::Authenticated
             } else if path == "/metrics" || path.starts_with("/api/v1/cluster") {
                 if read {
                     Access::Authenticated
@@ -288,7 +295,9 @@ mod tests {
                 Runs::Anywhere
             } else {
                 assert!(
-                    r.path.contains("{id}") || r.path.starts_with("/api/v1/clusters"),
+                    r.path.contains("{id}")
+                        || r.path.starts_with("/api/v1/clusters")
+                        || r.path.starts_with("/api/v1/tokens"),
                     "{method} {}: a new kind of command; decide where it runs",
                     r.path
                 );

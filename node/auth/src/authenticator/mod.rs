@@ -137,16 +137,30 @@ impl Authenticator {
         self.mode
     }
 
-    /// The `WWW-Authenticate` challenge of a 401: Basic when passwords are taken, Bearer
-    /// when tokens are.
+    /// The `WWW-Authenticate` challenge of a 401: Basic when passwords are taken, and
+    /// Bearer (API tokens, OIDC) whenever the node authenticates at all.
     pub fn challenge(&self) -> &'static str {
         let passwords = self.users.is_some() || self.ldap.is_some();
-        match (passwords, self.oidc.is_some()) {
-            (true, true) => {
-                "Basic realm=\"kindling\", charset=\"UTF-8\", Bearer realm=\"kindling\""
-            }
-            (false, true) => "Bearer realm=\"kindling\"",
-            _ => "Basic realm=\"kindling\", charset=\"UTF-8\"",
+        if passwords {
+            "Basic realm=\"kindling\", charset=\"UTF-8\", Bearer realm=\"kindling\""
+        } else {
+            "Bearer realm=\"kindling\""
+        }
+    }
+
+    /// Whether `client` may present credentials now: refused, with when to come back, while
+    /// its failures are over the limit.
+    pub fn admit_client(&self, client: Option<IpAddr>) -> Result<(), AuthError> {
+        let Some(ip) = client else { return Ok(()) };
+        self.limiter
+            .check(&format!("ip:{ip}"), Instant::now())
+            .map_err(|retry_after_secs| AuthError::Limited { retry_after_secs })
+    }
+
+    /// Counts a credential of `client` that did not verify against its limit.
+    pub fn client_failed(&self, client: Option<IpAddr>) {
+        if let Some(ip) = client {
+            self.limiter.fail(&format!("ip:{ip}"), Instant::now());
         }
     }
 
@@ -260,21 +274,17 @@ impl Authenticator {
     fn bearer(&self, token: &str, client: Option<IpAddr>) -> Result<Principal, AuthError> {
         let Some(oidc) = &self.oidc else {
             return Err(AuthError::Malformed(
-                "this node takes Basic credentials, not Bearer tokens".into(),
+                "this node takes Basic credentials and Kindling API tokens (kdl_...), not other \
+                 Bearer tokens"
+                    .into(),
             ));
         };
-        let now = Instant::now();
-        let client_key = client.map(|ip| format!("ip:{ip}"));
-        if let Some(key) = &client_key {
-            if let Err(retry_after_secs) = self.limiter.check(key, now) {
-                return Err(AuthError::Limited { retry_after_secs });
-            }
-        }
+        self.admit_client(client)?;
         match oidc.verify(token) {
             Ok((user, groups)) => Ok(Principal::user(user, self.roles.role(&groups))),
             Err(e) => {
-                if let (AuthError::InvalidToken(_), Some(key)) = (&e, &client_key) {
-                    self.limiter.fail(key, now);
+                if matches!(e, AuthError::InvalidToken(_)) {
+                    self.client_failed(client);
                 }
                 tracing::info!(client = ?client, error = %e, "authentication failed");
                 Err(e)

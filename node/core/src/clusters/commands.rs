@@ -6,7 +6,7 @@
 use super::catalog::Catalog;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use kindling_events::{Aggregate, NewEvent, Origin, Registry, RegistryCommand};
+use kindling_events::{Aggregate, Registry, RegistryCommand};
 use kindling_store::JobQuery;
 use std::sync::Arc;
 
@@ -48,20 +48,9 @@ impl RegistryCommands {
         if events.is_empty() {
             return Ok(registry);
         }
-        let at_ms = self.core.clock.now_ms();
-        let new = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| NewEvent {
-                aggregate: Aggregate::Registry,
-                version: registry.version + 1 + i as u64,
-                origin: Origin::Api,
-                node: self.core.node,
-                actor: actor.clone(),
-                at_ms,
-                event,
-            })
-            .collect();
+        let new = self
+            .core
+            .client_events(Aggregate::Registry, registry.version, actor, events);
         // Through the leader's writer, with its term: a deposed leader's late change of the
         // registry is fenced like any of its commands.
         let envs = self.core.leader_append(new).await?;

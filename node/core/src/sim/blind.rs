@@ -86,6 +86,10 @@ impl<P: ProjectionStore> ProjectionStore for FenceBlind<P> {
         self.inner.registry().await
     }
 
+    async fn tokens(&self) -> Result<kindling_events::Tokens> {
+        self.inner.tokens().await
+    }
+
     async fn clear(&self) -> Result<()> {
         self.inner.clear().await
     }

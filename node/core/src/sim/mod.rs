@@ -782,7 +782,9 @@ async fn observe(
     for e in &envelopes {
         match e.aggregate {
             Aggregate::Job(id) => events.entry(id.0).or_default().push(record(e)),
-            Aggregate::Cluster | Aggregate::Registry => cluster_events.push(record(e)),
+            Aggregate::Cluster | Aggregate::Registry | Aggregate::Tokens => {
+                cluster_events.push(record(e))
+            }
         }
     }
     let mut snapshots = vec![];

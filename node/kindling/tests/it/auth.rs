@@ -33,16 +33,16 @@ pub(crate) fn add_user(file: &Path, name: &str, groups: &str) {
     );
 }
 
-struct Secured {
-    node: Node,
+pub(crate) struct Secured {
+    pub(crate) node: Node,
     users: PathBuf,
-    http: Client,
+    pub(crate) http: Client,
     /// A batch's application file.
-    app: String,
+    pub(crate) app: String,
 }
 
 impl Secured {
-    fn start(dir: &Path) -> Secured {
+    pub(crate) fn start(dir: &Path) -> Secured {
         let users = dir.join("users");
         for (name, groups) in [
             ("root", "admins"),
@@ -78,7 +78,7 @@ impl Secured {
     }
 
     /// `method path` as `who` (`None`: no credentials), with `body` if any.
-    fn call(
+    pub(crate) fn call(
         &self,
         method: &str,
         path: &str,
@@ -100,7 +100,7 @@ impl Secured {
     }
 
     /// A new job of `kind` ("batches" or "sessions") owned by `who`.
-    fn job(&self, kind: &str, who: &str, extra: Value) -> u64 {
+    pub(crate) fn job(&self, kind: &str, who: &str, extra: Value) -> u64 {
         let mut body = json!({"name": format!("{who}-{kind}")});
         if kind == "batches" {
             body["file"] = json!(self.app);
@@ -184,7 +184,8 @@ fn every_route_answers_every_kind_of_caller_as_its_access_says() {
                 .replace("/members/{id}", "/members/99")
                 .replace("{id}", &id.to_string())
                 .replace("{sid}", "0")
-                .replace("{name}", "nosuch");
+                .replace("{name}", "nosuch")
+                .replace("{token}", "nosuch");
             let body = (method != "GET" && method != "DELETE").then(|| json!({}));
             let (status, reply, headers) = n.call(method, &path, who, body);
             let want = expected(route.access, who);
@@ -204,10 +205,11 @@ fn every_route_answers_every_kind_of_caller_as_its_access_says() {
                     assert!(![401, 403, 429].contains(&status), "{what}");
                     if status == 404 {
                         // Only what the walk names that does not exist: a statement, a
-                        // cluster, a member.
+                        // cluster, a member, a token.
                         assert!(
                             route.path.contains("{sid}")
                                 || route.path.contains("{name}")
+                                || route.path.contains("{token}")
                                 || route.path.contains("/members/"),
                             "{what}"
                         );

@@ -1,7 +1,8 @@
 //! Two members sharing a cluster secret, on the real broker, with `--auth basic`: a request
 //! that must run on the leader is forwarded with the principal the follower authenticated,
 //! signed with the request; the leader acts as that user, and refuses a forwarded principal
-//! whose token is missing, forged, from another secret or for another request.
+//! whose token is missing, forged, from another secret or for another request. An API token
+//! issued through one member works on both, and its revocation holds on both at once.
 
 use crate::auth::{add_user, PASSWORD};
 use crate::common::cluster::Cluster;
@@ -113,14 +114,14 @@ fn members_forward_the_caller_they_authenticated_and_nobody_else_can() {
     let payload = |path: &str| {
         let mut p = b"POST\0".to_vec();
         p.extend_from_slice(path.as_bytes());
-        p.extend_from_slice(b"\0admin:root\0");
+        p.extend_from_slice(b"\0admin::root\0");
         p
     };
     let forged = |token: Option<String>| {
         let mut req = http
             .post(lead.url(&kill))
             .header("x-kindling-forwarded-by", "7")
-            .header("x-kindling-forwarded-principal", "admin:root");
+            .header("x-kindling-forwarded-principal", "admin::root");
         if let Some(t) = token {
             req = req.header("x-kindling-forwarded-token", t);
         }
@@ -160,4 +161,31 @@ fn members_forward_the_caller_they_authenticated_and_nobody_else_can() {
         reply["msg"].as_str().unwrap_or_default().contains("replay"),
         "{reply}"
     );
+
+    // An API token issued through the follower (decided by the leader) is honoured by both;
+    // revoked through the leader, the follower refuses it on the very next request.
+    let (status, issued) = send(
+        as_user(&http, "POST", follower, "/api/v1/tokens", "alice").json(&json!({"name": "ci"})),
+    );
+    assert_eq!(status, 201, "{issued}");
+    let token = issued["token"].as_str().unwrap().to_string();
+    let with_token = |node: &Node| {
+        let r = http.get(node.url("/api/v1/jobs")).bearer_auth(&token);
+        send(r)
+    };
+    for node in [lead, follower] {
+        let (status, jobs) = with_token(node);
+        assert_eq!(status, 200, "{jobs}");
+    }
+    let revoke = format!("/api/v1/tokens/{}", issued["id"].as_str().unwrap());
+    let (status, reply) = send(as_user(&http, "DELETE", lead, &revoke, "alice"));
+    assert_eq!(status, 200, "{reply}");
+    for node in [follower, lead] {
+        let (status, reply) = with_token(node);
+        assert_eq!(status, 401, "{reply}");
+        assert!(
+            reply["msg"].as_str().unwrap().contains("revoked"),
+            "{reply}"
+        );
+    }
 }
