@@ -71,6 +71,7 @@ pub async fn replay(events: usize) -> Result<()> {
         kindling_store_mongo::MongoProjections::open(&kindling_store_mongo::MongoConfig {
             uri: format!("mongodb://{}/?directConnection=true", mongo.addr),
             database: "kindling_bench_replay".into(),
+            password: None,
         })
         .await?;
     let t = Instant::now();

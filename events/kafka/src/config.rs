@@ -8,7 +8,7 @@ use std::time::Duration;
 /// Where the log lives and how its clients behave. Defaults suit one local broker; production
 /// sets `replication_factor: 3` and `min_insync_replicas: Some(2)`, so that `acks=all`
 /// survives the loss of one broker and refuses writes when only one copy would remain.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`: comma-separated `host:port` list.
     pub brokers: String,
@@ -56,6 +56,19 @@ pub struct KafkaConfig {
     /// Extra librdkafka properties for every client (e.g. `security.protocol`,
     /// `sasl.mechanism`). They cannot override the durability settings.
     pub properties: BTreeMap<String, String>,
+}
+
+// Properties may hold secrets (`sasl.password`): shown redacted.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topic", &self.topic)
+            .field("replication_factor", &self.replication_factor)
+            .field("client_id", &self.client_id)
+            .field("properties", &crate::properties::shown(&self.properties))
+            .finish_non_exhaustive()
+    }
 }
 
 impl KafkaConfig {

@@ -22,6 +22,7 @@
 pub mod config;
 pub mod fenced_writer;
 pub mod kafka_log;
+pub mod properties;
 mod reader;
 mod record;
 mod tail;
@@ -31,3 +32,4 @@ mod writer;
 pub use config::KafkaConfig;
 pub use fenced_writer::KafkaFencedWriter;
 pub use kafka_log::KafkaEventLog;
+pub use properties::{check_properties, is_secret_property};

@@ -19,17 +19,31 @@ use kindling_events::{
 };
 use kindling_store::{JobQuery, KindFilter, Page, ProjectionStore, Result};
 use mongodb::bson::{doc, Document};
-use mongodb::options::{Acknowledgment, DatabaseOptions, ReadConcern, WriteConcern};
+use mongodb::options::{Acknowledgment, ClientOptions, DatabaseOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, Collection, Database, IndexModel};
 
 /// Where the projections live.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 pub struct MongoConfig {
     /// A MongoDB connection string (`mongodb://` or `mongodb+srv://`); driver options such as
     /// `replicaSet` or `serverSelectionTimeoutMS` go in its query.
     pub uri: String,
     /// The database holding the projection collections, owned by Kindling alone.
     pub database: String,
+    /// The password of the user `uri` names (kept out of the URI, which shows in process
+    /// tables and logs). Never serialized or shown.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for MongoConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MongoConfig")
+            .field("uri", &self.uri)
+            .field("database", &self.database)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 pub struct MongoProjections {
@@ -57,9 +71,23 @@ impl MongoProjections {
 
     /// Connects and creates the indexes the queries need (an existing index is left as is).
     pub async fn open(config: &MongoConfig) -> Result<Self> {
-        let client = Client::with_uri_str(&config.uri)
+        let mut client_options = ClientOptions::parse(&config.uri)
             .await
             .map_err(backend("connection string"))?;
+        if let Some(password) = &config.password {
+            let credential = client_options
+                .credential
+                .get_or_insert_with(Default::default);
+            if credential.username.is_none() {
+                return Err(kindling_store::StoreError::Backend(
+                    "a MongoDB password needs the user's name in the connection string \
+                     (mongodb://user@host/...)"
+                        .into(),
+                ));
+            }
+            credential.password = Some(password.clone());
+        }
+        let client = Client::with_options(client_options).map_err(backend("client options"))?;
         let options = DatabaseOptions::builder()
             .read_concern(ReadConcern::majority())
             .write_concern(
@@ -317,5 +345,26 @@ impl ProjectionStore for MongoProjections {
             coll.drop().await.map_err(backend("drop collection"))?;
         }
         self.create_indexes().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_password_needs_a_user_and_is_never_shown() {
+        let config = MongoConfig {
+            uri: "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=100".into(),
+            database: "kindling".into(),
+            password: Some("hunter2-secret".into()),
+        };
+        let Err(e) = MongoProjections::open(&config).await else {
+            panic!("opened without a user for the password");
+        };
+        assert!(e.to_string().contains("user's name"), "{e}");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!serde_json::to_string(&config).unwrap().contains("hunter2"));
     }
 }

@@ -17,9 +17,11 @@ pub async fn open_log(cfg: &Config) -> anyhow::Result<Arc<dyn EventLog>> {
             topic,
             replication,
             tail_wait,
+            security,
             ..
         } => {
             let mut k = kindling_store_kafka::KafkaConfig::new(brokers.clone(), topic.clone());
+            k.properties = security.read()?;
             k.replication_factor = *replication;
             k.tail_fetch_wait = *tail_wait;
             k.client_id = format!("kindling-node-{}", cfg.node_id);
@@ -74,10 +76,21 @@ pub async fn open_projections(cfg: &Config) -> anyhow::Result<Arc<dyn Projection
             SledProjections::open(&cfg.data_dir.join("projections"))
                 .context("cannot open the projections")?,
         ),
-        config::ProjectionConfig::Mongo { uri, database } => Arc::new(
+        config::ProjectionConfig::Mongo {
+            uri,
+            database,
+            password_file,
+        } => Arc::new(
             kindling_store_mongo::MongoProjections::open(&kindling_store_mongo::MongoConfig {
                 uri: uri.clone(),
                 database: database.clone(),
+                password: match password_file {
+                    Some(path) => Some(config::store_security::read_secret(
+                        path,
+                        "MongoDB password",
+                    )?),
+                    None => None,
+                },
             })
             .await
             .with_context(|| {

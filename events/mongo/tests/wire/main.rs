@@ -32,6 +32,7 @@ impl Nx {
         MongoConfig {
             uri: self.server.uri(),
             database: database.to_string(),
+            password: None,
         }
     }
 

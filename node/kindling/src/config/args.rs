@@ -76,12 +76,25 @@ pub struct ServeArgs {
     /// shows other nodes' writes after about half of it. Raise it to spare a slow broker.
     #[arg(long, env = "KINDLING_KAFKA_TAIL_WAIT_MS")]
     pub kafka_tail_wait_ms: Option<u64>,
+    /// An extra librdkafka property for the event log's clients, `KEY=VALUE` (repeatable):
+    /// `security.protocol=SASL_SSL`, `sasl.mechanism=SCRAM-SHA-512`, `sasl.username=...`,
+    /// `ssl.ca.location=...`.
+    #[arg(long = "kafka-property", value_name = "KEY=VALUE")]
+    pub kafka_properties: Vec<String>,
+    /// A librdkafka property whose value is a secret, read from a file, `KEY=FILE`
+    /// (repeatable): `sasl.password=/etc/kindling/kafka.password`.
+    #[arg(long = "kafka-secret-property", value_name = "KEY=FILE")]
+    pub kafka_secret_properties: Vec<String>,
     /// Where the projections live: `sled` (embedded) or `mongodb`.
     #[arg(long, env = "KINDLING_PROJECTIONS")]
     pub projections: Option<String>,
     /// MongoDB connection string (with `--projections mongodb`).
     #[arg(long, env = "KINDLING_MONGO_URI")]
     pub mongo_uri: Option<String>,
+    /// A file holding the password of the user `--mongo-uri` names (never the URI itself,
+    /// which shows in the process table). TLS and x.509 go in the URI's options.
+    #[arg(long, env = "KINDLING_MONGO_PASSWORD_FILE")]
+    pub mongo_password_file: Option<PathBuf>,
     /// MongoDB database of the projections (one per node).
     #[arg(long, env = "KINDLING_MONGO_DATABASE")]
     pub mongo_database: Option<String>,

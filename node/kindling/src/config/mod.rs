@@ -7,6 +7,7 @@ mod file;
 mod http;
 mod ldap;
 mod oidc;
+pub mod store_security;
 #[cfg(test)]
 mod tests;
 
@@ -14,6 +15,7 @@ pub use args::ServeArgs;
 pub use auth::AuthConfig;
 use file::FileConfig;
 pub use http::HttpConfig;
+pub use store_security::KafkaSecurity;
 
 use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
@@ -44,6 +46,8 @@ pub enum LogConfig {
         transactions: bool,
         /// The follower's fetch wait at the end of the topic.
         tail_wait: Duration,
+        /// How the clients authenticate and encrypt.
+        security: KafkaSecurity,
     },
 }
 
@@ -51,7 +55,12 @@ pub enum LogConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProjectionConfig {
     Sled,
-    Mongo { uri: String, database: String },
+    Mongo {
+        uri: String,
+        database: String,
+        /// The file holding the password of the user the URI names.
+        password_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +222,12 @@ impl ServeArgs {
                         .or(file.kafka_transactions)
                         .unwrap_or(true),
                     tail_wait: Duration::from_millis(tail_wait),
+                    security: KafkaSecurity::resolve(
+                        &self.kafka_properties,
+                        &self.kafka_secret_properties,
+                        file.kafka_properties,
+                        file.kafka_secret_properties,
+                    )?,
                 }
             }
             Some(other) => bail!("--event-log must be sled or kafka, not {other:?}"),
@@ -223,8 +238,10 @@ impl ServeArgs {
                 let Some(uri) = self.mongo_uri.or(file.mongo_uri) else {
                     bail!("--projections mongodb needs --mongo-uri mongodb://host:port");
                 };
+                store_security::check_mongo_uri(&uri)?;
                 ProjectionConfig::Mongo {
                     uri,
+                    password_file: self.mongo_password_file.or(file.mongo_password_file),
                     database: self
                         .mongo_database
                         .or(file.mongo_database)
@@ -240,6 +257,7 @@ impl ServeArgs {
                     brokers,
                     topic,
                     replication,
+                    security,
                     ..
                 } = &log
                 else {
@@ -248,6 +266,13 @@ impl ServeArgs {
                          event log's brokers"
                     );
                 };
+                if !security.is_empty() {
+                    bail!(
+                        "--driver-route kafka does not carry Kafka client properties to the \
+                         session drivers; with --kafka-property or --kafka-secret-property \
+                         use --driver-route grpc"
+                    );
+                }
                 let prefix = self
                     .kafka_route_prefix
                     .or(file.kafka_route_prefix)

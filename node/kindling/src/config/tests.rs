@@ -206,3 +206,110 @@ fn oidc_needs_its_issuer_and_takes_asymmetric_algorithms_only() {
     assert_eq!(with(&[], true).unwrap(), 2, "RS256 and ES256 by default");
     assert_eq!(with(&["ES384"], true).unwrap(), 1);
 }
+
+#[test]
+fn kafka_client_security_passes_through_with_secrets_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("kafka.password");
+    std::fs::write(&password, "s3cret-sasl-pw\n").unwrap();
+    let secured = |props: &[&str], secrets: &[String]| ServeArgs {
+        driver_route: None,
+        kafka_properties: props.iter().map(|p| p.to_string()).collect(),
+        kafka_secret_properties: secrets.to_vec(),
+        ..on_kafka(dir.path(), None)
+    };
+    let sasl = [
+        "security.protocol=SASL_PLAINTEXT",
+        "sasl.mechanism=PLAIN",
+        "sasl.username=kindling",
+    ];
+    let secret = [format!("sasl.password={}", password.display())];
+    let cfg = secured(&sasl, &secret).resolve().unwrap();
+    let LogConfig::Kafka { security, .. } = &cfg.log else {
+        panic!("{:?}", cfg.log)
+    };
+    let read = security.read().unwrap();
+    assert_eq!(
+        read["sasl.password"], "s3cret-sasl-pw",
+        "the newline is not part of it"
+    );
+    assert_eq!(read["sasl.mechanism"], "PLAIN");
+    assert!(
+        !format!("{cfg:?}").contains("s3cret"),
+        "only the file's path is kept"
+    );
+
+    let refused = |props: &[&str], secrets: &[String]| {
+        let e = secured(props, secrets).resolve().unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        e
+    };
+    let e = refused(&["sasl.password=hunter2"], &[]);
+    assert!(
+        e.contains("--kafka-secret-property sasl.password=FILE"),
+        "{e}"
+    );
+    let e = refused(&["sasl.mechanisms.typo=PLAIN"], &[]);
+    assert!(e.contains("sasl.mechanisms.typo"), "{e}");
+    let e = refused(&["acks=1"], &[]);
+    assert!(e.contains("set by Kindling"), "{e}");
+    let e = refused(&["no-equals-sign"], &[]);
+    assert!(e.contains("KEY=VALUE"), "{e}");
+    let routed = ServeArgs {
+        driver_route: Some("kafka".into()),
+        ..secured(&sasl, &secret)
+    };
+    let e = routed.resolve().unwrap_err().to_string();
+    assert!(e.contains("--driver-route grpc"), "{e}");
+
+    // A secret file that cannot be read is named, when the log is opened.
+    let missing = [format!(
+        "sasl.password={}",
+        dir.path().join("nope").display()
+    )];
+    let cfg = secured(&sasl, &missing).resolve().unwrap();
+    let LogConfig::Kafka { security, .. } = &cfg.log else {
+        unreachable!()
+    };
+    let e = format!("{:#}", security.read().unwrap_err());
+    assert!(e.contains("nope") && e.contains("sasl.password"), "{e}");
+}
+
+#[test]
+fn a_mongodb_password_comes_from_a_file_never_the_uri() {
+    let dir = tempfile::tempdir().unwrap();
+    let on_mongo = |uri: &str, password_file: Option<PathBuf>| ServeArgs {
+        projections: Some("mongodb".into()),
+        mongo_uri: Some(uri.into()),
+        mongo_password_file: password_file,
+        ..args(dir.path())
+    };
+    let e = on_mongo("mongodb://kindling:hunter2@db:27017/?tls=true", None)
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--mongo-password-file") && !e.contains("hunter2"),
+        "{e}"
+    );
+    let file = dir.path().join("mongo.password");
+    let uri = "mongodb://kindling@db:27017/?tls=true&tlsCAFile=/etc/ca.pem";
+    let cfg = on_mongo(uri, Some(file.clone())).resolve().unwrap();
+    assert_eq!(
+        cfg.projections,
+        ProjectionConfig::Mongo {
+            uri: uri.into(),
+            database: "kindling".into(),
+            password_file: Some(file),
+        }
+    );
+    // x.509: no password at all, the certificate in the URI's options.
+    let x509 = "mongodb://db:27017/?tls=true&authMechanism=MONGODB-X509\
+                &tlsCertificateKeyFile=/etc/kindling/client.pem";
+    assert!(on_mongo(x509, None).resolve().is_ok());
+    let e = on_mongo("db:27017", None)
+        .resolve()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("mongodb://"), "{e}");
+}
