@@ -3,6 +3,7 @@
 //! role; expired, wrong audience, wrong issuer, wrong key, `alg: none` and a symmetric
 //! algorithm keyed with the public key are refused; a rotated key is fetched when a token
 //! names it, and unknown key ids cannot make the node fetch more than once in a while.
+//! Airflow's Livy hook submits with a JWT in its connection's extra headers.
 
 use crate::common::{fake_spark_home, Node};
 use base64::Engine;
@@ -138,6 +139,13 @@ fn oidc_tokens_verify_against_the_issuers_keys_and_follow_a_rotation() {
         "ann's group makes her an admin"
     );
     assert_eq!(call("/api/v1/events", &ben).0, 403, "ben is a user");
+    // Airflow's Livy hook with the JWT in its connection's extra headers.
+    let app = crate::common::program(d, "app.py", "print(1)\n");
+    let env = [("KINDLING_TOKEN", ben.clone())];
+    let run = crate::auth_tokens::airflow(&node.url(""), &app, &d.join("airflow"), "token", &env);
+    assert_eq!(run["state"], "success", "{run}");
+    let (_, job, _) = call(&format!("/api/v1/jobs/{}", run["id"]), &ben);
+    assert_eq!(job["owner"], "ben", "{job}");
 
     let mut expired = claims("ann", &[]);
     expired["exp"] = json!(now() - 3600);

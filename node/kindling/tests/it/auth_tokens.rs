@@ -1,10 +1,43 @@
 //! API tokens on a node run with `--auth basic`: issued to a logged-in user and shown once,
 //! used as `Authorization: Bearer`, scoped to the user and at most their role, listed
 //! without their text, revoked by their user or an admin and refused from then on, and
-//! still valid after a restart (they live in the log, like everything else).
+//! still valid after a restart (they live in the log, like everything else). Airflow's Livy
+//! hook, unchanged, runs a batch with a password and with a token.
 
 use crate::auth::{Secured, PASSWORD};
+use crate::common::venv_program;
 use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs `tests/it/clients/airflow_check.py` against the node at `url` in `mode` (`basic`, or
+/// `token` for any Bearer token), the credentials in its environment (`env`); returns the
+/// batch it ran.
+pub(crate) fn airflow(
+    url: &str,
+    app: &str,
+    home: &Path,
+    mode: &str,
+    env: &[(&str, String)],
+) -> Value {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/clients/airflow_check.py");
+    let out = Command::new(venv_program("KINDLING_AIRFLOW_VENV", "airflow", "python"))
+        .arg(script)
+        .args([url, app, mode])
+        .env("AIRFLOW_HOME", home)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .expect("the airflow venv exists (run ops/dev/install-airflow)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "airflow {mode}:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|_| panic!("no JSON result: {stdout}"))
+}
 
 /// `method path` with the token `token`.
 fn with_token(
@@ -142,6 +175,30 @@ fn tokens_are_issued_used_scoped_listed_revoked_and_outlive_a_restart() {
         let (status, reply) = with_token(&n, "GET", "/api/v1/jobs", bad, None);
         assert_eq!(status, 401, "{bad}: {reply}");
         assert!(reply["msg"].as_str().unwrap().contains(needle), "{reply}");
+    }
+
+    // Airflow's Livy hook: a password on the connection, or the token in its extra headers.
+    let home = dir.path().join("airflow-home");
+    let password = [
+        ("KINDLING_USER", "alice".to_string()),
+        ("KINDLING_PASSWORD", format!("alice-{PASSWORD}")),
+    ];
+    let bearer = [("KINDLING_TOKEN", token.clone())];
+    for (mode, env) in [("basic", &password[..]), ("token", &bearer[..])] {
+        let run = airflow(&n.node.url(""), &n.app, &home, mode, env);
+        assert_eq!(run["state"], "success", "{mode}: {run}");
+        let id = run["id"].as_u64().unwrap();
+        let (_, job, _) = n.call("GET", &format!("/api/v1/jobs/{id}"), Some("alice"), None);
+        assert_eq!(
+            (job["owner"].as_str(), job["name"].as_str()),
+            (Some("alice"), Some(format!("airflow-{mode}").as_str()))
+        );
+        assert!(
+            run["log"]
+                .to_string()
+                .contains("application finished with 0"),
+            "{run}"
+        );
     }
 
     // Durable: a restarted node takes the token it issued.
