@@ -123,6 +123,11 @@ class Config:
                                  "(or set KINDLING_ROUTE_PREFIX)")
             self.requests_topic, self.replies_topic = topics
         self.attempt = int(env.get("KINDLING_ATTEMPT", "0"))
+        # The gateways may serve TLS: verified against the CA the node hands over (base64 of
+        # its PEM), or against the system's roots without one.
+        self.gateway_tls = env.get("KINDLING_GATEWAY_TLS") == "1"
+        ca = env.get("KINDLING_GATEWAY_CA_BASE64")
+        self.gateway_ca = base64.b64decode(ca) if ca else None
         self.secret = env["KINDLING_SECRET"]
         self.kind = env.get("KINDLING_SESSION_KIND", "pyspark") or "pyspark"
         self.reconnect_timeout = float(env.get("KINDLING_RECONNECT_TIMEOUT_S", "120"))
@@ -725,9 +730,13 @@ class Link:
         """One connection attempt and its stream; returns whether it had registered."""
         conn = Connection(endpoint)
         # Keepalive detects a node host that vanished without closing the TCP connection.
-        conn.channel = grpc.insecure_channel(endpoint, options=[
-            ("grpc.keepalive_time_ms", 20000), ("grpc.keepalive_timeout_ms", 10000),
-            ("grpc.http2.max_pings_without_data", 0)])
+        options = [("grpc.keepalive_time_ms", 20000), ("grpc.keepalive_timeout_ms", 10000),
+                   ("grpc.http2.max_pings_without_data", 0)]
+        if self.cfg.gateway_tls:
+            creds = grpc.ssl_channel_credentials(root_certificates=self.cfg.gateway_ca)
+            conn.channel = grpc.secure_channel(endpoint, creds, options=options)
+        else:
+            conn.channel = grpc.insecure_channel(endpoint, options=options)
         with self.lock:
             if self.closing:
                 return False

@@ -273,6 +273,7 @@ mod tests {
         l.session = Some(SessionLink {
             endpoints: "node1:7000,node2:7000".into(),
             kafka: None,
+            tls: None,
             secret: "s3cret".into(),
         });
         let s = submission(&cfg(), &l, "spark://m:7077");

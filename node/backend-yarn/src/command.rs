@@ -333,6 +333,7 @@ mod tests {
             endpoints: "node1:7001,node2:7001".into(),
             secret: " s3cr\\et".into(),
             kafka: None,
+            tls: None,
         });
         let props = Path::new("/data/logs/hadoop-east/submit/kindling-7-2.properties");
         let s = submission(

@@ -54,6 +54,15 @@ pub struct SessionLink {
     /// In Kafka mode, the session's own topic pair, which the runner uses instead of the
     /// gateways.
     pub kafka: Option<KafkaRoute>,
+    /// Whether the gateways speak TLS, and what the runner trusts then.
+    pub tls: Option<GatewayTls>,
+}
+
+/// The driver gateways serve TLS: the runner verifies them against `ca_pem` (PEM
+/// certificates, public), or against the system's roots without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayTls {
+    pub ca_pem: Option<String>,
 }
 
 /// A session's driver route on Kafka: the node produces requests, the driver replies.
@@ -69,6 +78,16 @@ impl SessionLink {
     /// over in its own way).
     pub fn route_env(&self) -> Vec<(&'static str, String)> {
         let mut env = vec![("KINDLING_ENDPOINTS", self.endpoints.clone())];
+        if let Some(tls) = &self.tls {
+            env.push(("KINDLING_GATEWAY_TLS", "1".into()));
+            if let Some(ca) = &tls.ca_pem {
+                // One line, whatever carries it (a YARN application master's environment
+                // is set through a conf value).
+                use base64::Engine;
+                let ca = base64::engine::general_purpose::STANDARD.encode(ca);
+                env.push(("KINDLING_GATEWAY_CA_BASE64", ca));
+            }
+        }
         if let Some(k) = &self.kafka {
             env.push(("KINDLING_ROUTE", "kafka".into()));
             env.push(("KINDLING_KAFKA_BROKERS", k.brokers.clone()));

@@ -4,6 +4,7 @@
 
 mod config;
 mod factory;
+mod gateway_listener;
 mod http_server;
 mod membership;
 mod memory;

@@ -8,6 +8,7 @@ use crate::config::{AuthConfig, Config};
 use anyhow::Context;
 use kindling_api as api;
 use kindling_auth::{AuthMode, Authenticator, Ldap, Oidc, UsersFile};
+use kindling_backend::GatewayTls;
 use kindling_raft::ClusterSecret;
 use std::sync::Arc;
 
@@ -38,6 +39,23 @@ impl Security {
             tls,
             cluster_secret,
         })
+    }
+
+    /// What session drivers need to reach the driver gateway over TLS, when it serves TLS
+    /// (it does whenever the REST API does, with the same certificate): the CA of `--tls-ca`,
+    /// or, without it, the system's roots.
+    pub fn gateway_tls(&self, cfg: &Config) -> anyhow::Result<Option<GatewayTls>> {
+        let Some(t) = cfg.http.tls.as_ref().filter(|_| self.tls.is_some()) else {
+            return Ok(None);
+        };
+        let ca_pem = match &t.ca {
+            Some(ca) => Some(
+                std::fs::read_to_string(ca)
+                    .with_context(|| format!("cannot read --tls-ca {}", ca.display()))?,
+            ),
+            None => None,
+        };
+        Ok(Some(GatewayTls { ca_pem }))
     }
 
     /// The client a member forwards requests to the leader with: over HTTPS when this node

@@ -213,12 +213,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             heartbeat_timeout: cfg.driver_heartbeat_timeout,
             recovery_grace: cfg.recovery_grace,
             secret_key: identity.key.clone(),
+            gateway_tls: security.gateway_tls(&cfg)?,
         },
         backend_rx,
     );
     let scheduler = tokio::spawn(scheduler.run(leadership.clone(), shutdown.clone()));
 
     let grpc = {
+        let driver_tls = security.tls.as_ref().map(|t| t.grpc_server_config());
         let svc = kindling_proto::driver::v1::driver_link_server::DriverLinkServer::new(
             gateway::DriverService(gateway.clone()),
         );
@@ -228,16 +230,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 .http2_keepalive_interval(Some(Duration::from_secs(5)))
                 .add_service(svc)
                 .serve_with_incoming_shutdown(
-                    // Statements and results are small messages: without TCP_NODELAY each
-                    // waits out a delayed ACK (40 ms).
-                    tokio_stream::StreamExt::map(
-                        tokio_stream::wrappers::TcpListenerStream::new(driver_listener),
-                        |conn| {
-                            if let Ok(c) = &conn {
-                                let _ = c.set_nodelay(true);
-                            }
-                            conn
-                        },
+                    crate::gateway_listener::incoming(
+                        driver_listener,
+                        driver_tls,
+                        shutdown.clone(),
                     ),
                     shutdown.cancelled_owned(),
                 )

@@ -1,4 +1,4 @@
-//! HTTPS for the REST API: the node's certificate and key, read from PEM files and read
+//! TLS for the REST API and the driver gateway: the node's certificate and key, read from PEM files and read
 //! again when they change (checked at most once a second, on a handshake), so a renewed
 //! certificate takes effect without a restart. A change that does not parse (a key written
 //! before its certificate, say) keeps the pair in use and logs why, never the files'
@@ -55,12 +55,21 @@ impl CertFiles {
 
     /// The server configuration that serves the current pair (HTTP/1.1 and HTTP/2).
     pub fn server_config(self: &Arc<Self>) -> Arc<ServerConfig> {
+        self.config_for(&[b"h2", b"http/1.1"])
+    }
+
+    /// The driver gateway's: gRPC, HTTP/2 only (gRPC clients insist on ALPN `h2`).
+    pub fn grpc_server_config(self: &Arc<Self>) -> Arc<ServerConfig> {
+        self.config_for(&[b"h2"])
+    }
+
+    fn config_for(self: &Arc<Self>, alpn: &[&[u8]]) -> Arc<ServerConfig> {
         let mut cfg = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions")
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Arc::new(cfg)
     }
 

@@ -380,6 +380,7 @@ fn session(job: JobId) -> LaunchSpec {
         endpoints: "kindling-0.kindling:7001,kindling-1.kindling:7001".into(),
         secret: "the-session-secret".into(),
         kafka: None,
+        tls: None,
     });
     l
 }

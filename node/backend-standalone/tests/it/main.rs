@@ -216,6 +216,7 @@ async fn spark_standalone_session_driver_is_found_after_a_restart_and_killed() {
             endpoints: endpoints.clone(),
             secret: "s3cret".into(),
             kafka: None,
+            tls: None,
         }),
     };
 

@@ -352,6 +352,7 @@ fn session(job: JobId) -> LaunchSpec {
         endpoints: "kindling-0:7001,kindling-1:7001".into(),
         secret: "the-session-secret".into(),
         kafka: None,
+        tls: None,
     });
     l
 }

@@ -41,6 +41,8 @@ pub struct SchedulerConfig {
     pub recovery_grace: Duration,
     /// Key from which session secrets derive, so a re-issued launch can recreate its secret.
     pub secret_key: Vec<u8>,
+    /// Whether the driver gateways serve TLS, and what drivers trust then.
+    pub gateway_tls: Option<kindling_backend::GatewayTls>,
 }
 
 pub struct Scheduler {
@@ -85,6 +87,7 @@ impl Scheduler {
                 heartbeat_timeout: cfg.heartbeat_timeout,
                 recovery_grace: cfg.recovery_grace,
                 secret_key: cfg.secret_key,
+                gateway_tls: cfg.gateway_tls,
             }),
             term: Term(0),
             next: LogPosition(0),

@@ -285,6 +285,7 @@ impl World {
                 heartbeat_timeout: Duration::from_secs(10),
                 recovery_grace: Duration::from_secs(30),
                 secret_key: vec![7; 32],
+                gateway_tls: None,
             },
             events,
         );

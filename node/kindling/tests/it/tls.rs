@@ -198,3 +198,74 @@ fn https_with_a_verified_certificate_renewed_without_a_restart() {
     let (ok, _) = curl(&["--cacert", ca.to_str().unwrap(), &https]);
     assert!(ok);
 }
+
+/// The driver gateway serves TLS with the node's certificate too, and a session's driver (the
+/// real runner, on a stand-in pyspark) verifies it against the CA the node hands over, then
+/// runs statements as over plain TCP.
+#[test]
+fn session_drivers_reach_the_gateway_over_verified_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    make_ca(d);
+    issue(d, "kindling-gw");
+    let (cert, key, ca) = (
+        d.join("kindling-gw.pem"),
+        d.join("kindling-gw.key"),
+        d.join("ca.pem"),
+    );
+    let node = Node::start(
+        &d.join("data"),
+        &crate::common::cluster::runner_only_spark_home(d),
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--tls-ca",
+            ca.to_str().unwrap(),
+        ],
+    );
+    assert!(served_subject(d, &node.driver_addr).contains("kindling-gw"));
+    let client = reqwest::blocking::Client::builder()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let https = |path: &str| node.url(path).replace("http://", "https://");
+    let post = |path: &str, body: serde_json::Value| {
+        let r = client.post(https(path)).json(&body).send().unwrap();
+        (r.status().as_u16(), r.json::<serde_json::Value>().unwrap())
+    };
+    // Follows what `path` reports until `done` says so, as a client polls.
+    let until = |path: &str, done: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let now: serde_json::Value = client.get(https(path)).send().unwrap().json().unwrap();
+            if done(&now) {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "{path}: {now}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let (status, session) = post("/sessions", serde_json::json!({"kind": "pyspark"}));
+    assert_eq!(status, 201, "{session}");
+    let id = session["id"].as_u64().unwrap();
+    let idle = until(&format!("/sessions/{id}"), &|s| {
+        matches!(s["state"].as_str(), Some("idle" | "dead" | "error"))
+    });
+    assert_eq!(
+        idle["state"], "idle",
+        "the driver registered over TLS: {idle}"
+    );
+    let (status, st) = post(
+        &format!("/sessions/{id}/statements"),
+        serde_json::json!({"code": "20 + 22"}),
+    );
+    assert_eq!(status, 201, "{st}");
+    let done = until(&format!("/sessions/{id}/statements/{}", st["id"]), &|s| {
+        s["state"] == "available"
+    });
+    assert_eq!(done["output"]["data"]["text/plain"], "42", "{done}");
+}

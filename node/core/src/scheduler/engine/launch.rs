@@ -246,6 +246,7 @@ impl Engine {
             endpoints: r.endpoints,
             secret: secret(&self.cfg.secret_key, &name),
             kafka: r.kafka,
+            tls: self.cfg.gateway_tls.clone(),
         });
         let phase = Phase::Launching { early: vec![] };
         self.running

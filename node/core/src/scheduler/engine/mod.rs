@@ -45,6 +45,8 @@ pub struct EngineConfig {
     pub recovery_grace: Duration,
     /// Key from which session secrets derive, so a re-issued launch can recreate its secret.
     pub secret_key: Vec<u8>,
+    /// Whether the driver gateways serve TLS, and what drivers trust then.
+    pub gateway_tls: Option<kindling_backend::GatewayTls>,
 }
 
 #[derive(Debug)]

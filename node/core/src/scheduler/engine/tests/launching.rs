@@ -214,6 +214,11 @@ fn a_session_is_launched_once_its_route_is_open_with_its_secret() {
     let link = spec.session.as_ref().expect("a session link");
     assert_eq!(link.endpoints, "n1:8999,n2:8999");
     assert_eq!(link.kafka, Some(kafka));
+    let tls = link
+        .tls
+        .as_ref()
+        .expect("the gateways' TLS reaches the driver");
+    assert_eq!(tls.ca_pem.as_deref(), Some("-----BEGIN CERTIFICATE-----"));
     assert_eq!(
         link.secret,
         crate::driver_secret::secret(&[7; 32], "kindling-6-1")

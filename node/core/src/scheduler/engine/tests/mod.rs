@@ -37,6 +37,9 @@ fn engine(max_drivers: u32) -> Engine {
         heartbeat_timeout: Duration::from_secs(10),
         recovery_grace: Duration::from_secs(30),
         secret_key: vec![7; 32],
+        gateway_tls: Some(kindling_backend::GatewayTls {
+            ca_pem: Some("-----BEGIN CERTIFICATE-----".into()),
+        }),
     });
     assert!(e.start(TERM, vec![], Registry::default()).is_empty());
     e
