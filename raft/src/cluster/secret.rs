@@ -5,13 +5,18 @@
 //! takes the clock within [`WINDOW`] of its own, and refuses a nonce it has seen, so a
 //! recorded call cannot be replayed. A process without the file can neither join, vote,
 //! append nor forward. The secret is never logged and errors never quote the file.
+//!
+//! The file may hold several secrets, one per line: the first signs, any verifies. It is read
+//! again when it changes (looked at at most once a second), so a secret is rotated without a
+//! restart: add the new one as a second line on every member, then move it first on every
+//! member, then remove the old one.
 
 use hmac::{Hmac, Mac};
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::{HashSet, VecDeque};
-use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How far a token's clock may be from the receiver's (the members' clocks must agree this
 /// well), and how long its nonce is remembered.
@@ -21,6 +26,8 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// Nonces remembered at most: far above what members send in a window (about 20 calls a
 /// second per peer). Past it, tokens are refused until old nonces expire.
 const MAX_SEEN: usize = 200_000;
+/// How often a call may look at the secret file for a change.
+const RECHECK: Duration = Duration::from_secs(1);
 
 /// Why a token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,10 +44,19 @@ pub enum SecretError {
     Replayed,
 }
 
-/// A cluster's shared secret, with the nonces it has accepted lately.
+/// A cluster's shared secrets, with the nonces it has accepted lately.
 pub struct ClusterSecret {
-    key: [u8; 32],
+    keys: Mutex<Keys>,
+    /// The file the keys come from, looked at again every `recheck`.
+    file: Option<(PathBuf, Duration)>,
     seen: Mutex<Seen>,
+}
+
+/// The keys of the secrets in use, the first signing, and the file's state they came from.
+struct Keys {
+    keys: Vec<[u8; 32]>,
+    stamp: Option<(SystemTime, u64)>,
+    checked: Instant,
 }
 
 #[derive(Default)]
@@ -56,40 +72,71 @@ impl std::fmt::Debug for ClusterSecret {
 }
 
 impl ClusterSecret {
-    /// Reads the secret from `path`: at least [`MIN_SECRET_LEN`] bytes once surrounding
-    /// whitespace is trimmed (e.g. `head -c 32 /dev/urandom | base64`).
+    /// Reads the secrets from `path`, and again whenever it changes: one, or several one
+    /// per line, each at least [`MIN_SECRET_LEN`] bytes once surrounding whitespace is trimmed
+    /// (e.g. `head -c 32 /dev/urandom | base64`).
     pub fn read(path: &Path) -> Result<ClusterSecret, String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| format!("cannot read the cluster secret {}: {e}", path.display()))?;
-        let secret = bytes.trim_ascii();
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(format!(
-                "the cluster secret {} holds {} bytes; it needs at least {MIN_SECRET_LEN} \
-                 (e.g. head -c 32 /dev/urandom | base64 > {})",
-                path.display(),
-                secret.len(),
-                path.display()
-            ));
-        }
-        Ok(ClusterSecret::from_bytes(secret))
+        ClusterSecret::watch(path, RECHECK)
+    }
+
+    /// [`ClusterSecret::read`], looking at the file again at most every `recheck`.
+    pub fn watch(path: &Path, recheck: Duration) -> Result<ClusterSecret, String> {
+        let keys = read_keys(path)?;
+        Ok(ClusterSecret {
+            keys: Mutex::new(Keys {
+                keys,
+                stamp: stamp(path),
+                checked: Instant::now(),
+            }),
+            file: Some((path.to_path_buf(), recheck)),
+            seen: Mutex::new(Seen::default()),
+        })
     }
 
     /// The secret of `bytes` (tests; [`ClusterSecret::read`] checks the length).
     pub fn from_bytes(bytes: &[u8]) -> ClusterSecret {
-        let mut h = Sha256::new();
-        h.update(b"kindling cluster secret v1\0");
-        h.update(bytes);
         ClusterSecret {
-            key: h.finalize().into(),
+            keys: Mutex::new(Keys {
+                keys: vec![key_of(bytes)],
+                stamp: None,
+                checked: Instant::now(),
+            }),
+            file: None,
             seen: Mutex::new(Seen::default()),
         }
+    }
+
+    /// The keys in use, read again from the file if it changed since it was last looked at.
+    /// A change that does not parse keeps the keys in use, and says why (never the content).
+    fn keys(&self) -> Vec<[u8; 32]> {
+        let mut k = self.keys.lock();
+        if let Some((path, recheck)) = &self.file {
+            if k.checked.elapsed() >= *recheck {
+                k.checked = Instant::now();
+                let now = stamp(path);
+                if now != k.stamp {
+                    match read_keys(path) {
+                        Ok(keys) => {
+                            tracing::info!(secrets = keys.len(), "cluster secret file read again");
+                            k.keys = keys;
+                            k.stamp = now;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cluster secret file not taken; the previous secrets stay")
+                        }
+                    }
+                }
+            }
+        }
+        k.keys.clone()
     }
 
     /// A token for a call of `purpose` (the RPC, or a forwarded request) carrying `payload`.
     pub fn sign(&self, purpose: &str, payload: &[u8]) -> String {
         let at = now_secs();
         let nonce: u128 = rand::random();
-        let mac = self.mac(purpose, at, nonce, payload);
+        let key = self.keys()[0];
+        let mac = mac(&key, purpose, at, nonce, payload);
         format!("{at}.{nonce:032x}.{}", hex(&mac))
     }
 
@@ -108,9 +155,10 @@ impl ClusterSecret {
         let at: u64 = at.parse().map_err(|_| SecretError::Malformed)?;
         let nonce = u128::from_str_radix(nonce, 16).map_err(|_| SecretError::Malformed)?;
         let mac = unhex(mac).ok_or(SecretError::Malformed)?;
-        self.hmac(purpose, at, nonce, payload)
-            .verify_slice(&mac)
-            .map_err(|_| SecretError::Mismatch)?;
+        let matches = |key: &[u8; 32]| hmac(key, purpose, at, nonce, payload).verify_slice(&mac);
+        if !self.keys().iter().any(|k| matches(k).is_ok()) {
+            return Err(SecretError::Mismatch);
+        }
         let now = now_secs();
         let skew = now.abs_diff(at);
         if skew > WINDOW.as_secs() {
@@ -118,23 +166,68 @@ impl ClusterSecret {
         }
         self.seen.lock().admit(nonce, now)
     }
+}
 
-    fn hmac(&self, purpose: &str, at: u64, nonce: u128, payload: &[u8]) -> Hmac<Sha256> {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
-        m.update(&(purpose.len() as u64).to_le_bytes());
-        m.update(purpose.as_bytes());
-        m.update(&at.to_le_bytes());
-        m.update(&nonce.to_le_bytes());
-        m.update(payload);
-        m
-    }
+fn hmac(key: &[u8; 32], purpose: &str, at: u64, nonce: u128, payload: &[u8]) -> Hmac<Sha256> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    m.update(&(purpose.len() as u64).to_le_bytes());
+    m.update(purpose.as_bytes());
+    m.update(&at.to_le_bytes());
+    m.update(&nonce.to_le_bytes());
+    m.update(payload);
+    m
+}
 
-    fn mac(&self, purpose: &str, at: u64, nonce: u128, payload: &[u8]) -> Vec<u8> {
-        self.hmac(purpose, at, nonce, payload)
-            .finalize()
-            .into_bytes()
-            .to_vec()
+fn mac(key: &[u8; 32], purpose: &str, at: u64, nonce: u128, payload: &[u8]) -> Vec<u8> {
+    hmac(key, purpose, at, nonce, payload)
+        .finalize()
+        .into_bytes()
+        .to_vec()
+}
+
+fn key_of(secret: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"kindling cluster secret v1\0");
+    h.update(secret);
+    h.finalize().into()
+}
+
+/// The keys of the secrets in `path`: its text's non-empty lines when it holds several (the
+/// first signs), else its whole content, trimmed; each at least [`MIN_SECRET_LEN`] bytes.
+fn read_keys(path: &Path) -> Result<Vec<[u8; 32]>, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read the cluster secret {}: {e}", path.display()))?;
+    let whole = bytes.trim_ascii();
+    let lines: Vec<&[u8]> = match std::str::from_utf8(whole) {
+        Ok(text) if text.lines().filter(|l| !l.trim().is_empty()).count() > 1 => text
+            .lines()
+            .map(|l| l.trim().as_bytes())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        _ => vec![whole],
+    };
+    for (i, secret) in lines.iter().enumerate() {
+        if secret.len() < MIN_SECRET_LEN {
+            let which = if lines.len() > 1 {
+                format!("'s secret on line {}", i + 1)
+            } else {
+                String::new()
+            };
+            return Err(format!(
+                "the cluster secret {}{which} holds {} bytes; it needs at least \
+                 {MIN_SECRET_LEN} (e.g. head -c 32 /dev/urandom | base64 > {})",
+                path.display(),
+                secret.len(),
+                path.display()
+            ));
+        }
     }
+    Ok(lines.into_iter().map(key_of).collect())
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
 }
 
 impl Seen {
@@ -222,7 +315,7 @@ mod tests {
         let nonce = 7u128;
         let stale = format!(
             "{old}.{nonce:032x}.{}",
-            hex(&a.mac("vote", old, nonce, b"p"))
+            hex(&mac(&a.keys()[0], "vote", old, nonce, b"p"))
         );
         assert!(matches!(
             a.verify("vote", Some(&stale), b"p"),
@@ -245,5 +338,49 @@ mod tests {
         let direct = ClusterSecret::from_bytes(b"0123456789abcdef0123456789abcdef");
         let token = direct.sign("x", b"");
         assert_eq!(from_file.verify("x", Some(&token), b""), Ok(()));
+    }
+
+    /// The rotation the module describes, step by step, between a member that has taken each
+    /// step and one that has not yet: neither ever refuses the other.
+    #[test]
+    fn a_secret_is_rotated_in_three_steps_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (
+            "the old secret, thirty-two bytes long",
+            "the new secret, also thirty-two bytes",
+        );
+        let write = |file: &str, text: String| std::fs::write(dir.path().join(file), text).unwrap();
+        write("a", format!("{old}\n"));
+        write("b", format!("{old}\n"));
+        let watch =
+            |file: &str| ClusterSecret::watch(&dir.path().join(file), Duration::ZERO).unwrap();
+        let (a, b) = (watch("a"), watch("b"));
+        let talk = |from: &ClusterSecret, to: &ClusterSecret| {
+            to.verify("vote", Some(&from.sign("vote", b"p")), b"p")
+        };
+        let steps = [
+            format!("{old}\n{new}\n"), // 1: the new one also verifies
+            format!("{new}\n{old}\n"), // 2: the new one signs
+            format!("{new}\n"),        // 3: the old one is gone
+        ];
+        for step in steps {
+            write("a", step.clone());
+            assert_eq!(talk(&a, &b), Ok(()), "a has taken the step, b not yet");
+            assert_eq!(talk(&b, &a), Ok(()), "b has not taken the step, a has");
+            write("b", step);
+            assert_eq!(talk(&a, &b), Ok(()));
+            assert_eq!(talk(&b, &a), Ok(()));
+        }
+        let only_old = ClusterSecret::from_bytes(old.as_bytes());
+        assert_eq!(
+            talk(&only_old, &a),
+            Err(SecretError::Mismatch),
+            "the old one is refused"
+        );
+        // A change that does not parse leaves the secrets in use.
+        write("a", format!("{new}\nhunter2\n"));
+        assert_eq!(talk(&b, &a), Ok(()));
+        let e = ClusterSecret::read(&dir.path().join("a")).unwrap_err();
+        assert!(e.contains("line 2") && !e.contains("hunter2"), "{e}");
     }
 }
