@@ -338,14 +338,9 @@ impl Registry {
     /// Folds one event in. Events of other aggregates are ignored; so are facts that do not
     /// fit (an update of a cluster that is gone): they can only come from a racing writer.
     pub fn apply(&mut self, env: &Envelope) -> Applied {
-        if env.aggregate != Aggregate::Registry {
+        if !env.advances(Aggregate::Registry, &mut self.version, &mut self.applied) {
             return Applied::AlreadyApplied;
         }
-        if self.version > 0 && env.position <= self.applied {
-            return Applied::AlreadyApplied;
-        }
-        self.version += 1;
-        self.applied = env.position;
         match &env.event {
             Event::ClusterRegistered { name, config } => {
                 self.clusters.insert(

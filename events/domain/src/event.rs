@@ -305,6 +305,23 @@ impl Envelope {
         }
     }
 
+    /// Whether this event is new to a one-document aggregate of kind `aggregate` (the
+    /// registry, the tokens) that counts `version` events applied, the last at `applied`;
+    /// if it is, it is counted.
+    pub fn advances(
+        &self,
+        aggregate: Aggregate,
+        version: &mut u64,
+        applied: &mut LogPosition,
+    ) -> bool {
+        if self.aggregate != aggregate || (*version > 0 && self.position <= *applied) {
+            return false;
+        }
+        *version += 1;
+        *applied = self.position;
+        true
+    }
+
     /// The Raft term of the leader that wrote this event, if a leader did: what fences it.
     pub fn leader_term(&self) -> Option<Term> {
         self.origin.leader_term()

@@ -103,14 +103,9 @@ impl Tokens {
 
     /// Folds one event in; events of other aggregates are ignored.
     pub fn apply(&mut self, env: &Envelope) -> Applied {
-        if env.aggregate != Aggregate::Tokens {
+        if !env.advances(Aggregate::Tokens, &mut self.version, &mut self.applied) {
             return Applied::AlreadyApplied;
         }
-        if self.version > 0 && env.position <= self.applied {
-            return Applied::AlreadyApplied;
-        }
-        self.version += 1;
-        self.applied = env.position;
         match &env.event {
             Event::TokenIssued { token } => {
                 // The user's expired tokens go: the aggregate stays bounded by live ones.
