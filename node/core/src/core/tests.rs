@@ -5,7 +5,7 @@ use super::*;
 use crate::clock::SystemClock;
 use crate::leader::newest_leader_term;
 use crate::test_log::ObservedLog;
-use kindling_events::JobState;
+use kindling_events::{Command, Event, JobState, Origin};
 use kindling_store::conformance::{batch_spec, new_event};
 use kindling_store::{SledEventLog, SledProjections};
 use std::sync::atomic::{AtomicU64, Ordering};

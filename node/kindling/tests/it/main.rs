@@ -8,6 +8,7 @@ mod common;
 
 mod api;
 mod auth;
+mod auth_actors;
 mod auth_cluster;
 mod auth_ldap;
 mod auth_oidc;
