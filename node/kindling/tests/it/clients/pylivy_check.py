@@ -2,7 +2,7 @@
 statements and a SQL download, and a batch waited to its end. Prints one JSON object; exits
 non-zero on any failure. Usage: pylivy_check.py URL BATCH_FILE; with KINDLING_USER and
 KINDLING_PASSWORD in the environment (never the command line) it passes them as requests'
-Basic auth."""
+Basic auth; with KINDLING_TOKEN, as a Bearer token through a requests auth of its own."""
 
 import json
 import os
@@ -12,7 +12,16 @@ from livy import LivyBatch, LivySession, SessionKind
 
 url, batch_file = sys.argv[1], sys.argv[2]
 auth = None
-if "KINDLING_USER" in os.environ:
+if "KINDLING_TOKEN" in os.environ:
+    import requests
+
+    class Bearer(requests.auth.AuthBase):
+        def __call__(self, request):
+            request.headers["Authorization"] = "Bearer " + os.environ["KINDLING_TOKEN"]
+            return request
+
+    auth = Bearer()
+elif "KINDLING_USER" in os.environ:
     auth = (os.environ["KINDLING_USER"], os.environ["KINDLING_PASSWORD"])
 result = {}
 with LivySession.create(url, kind=SessionKind.PYSPARK, auth=auth) as session:

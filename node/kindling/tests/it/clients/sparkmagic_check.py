@@ -2,7 +2,9 @@
 Jupyter kernels do: start a PySpark session (sparkmagic waits for idle and probes `spark`),
 run statements, read an error, delete the session. Prints one JSON object; exits non-zero
 on any failure. Usage: sparkmagic_check.py URL; with KINDLING_USER and KINDLING_PASSWORD in
-the environment (never the command line) it authenticates as sparkmagic's Basic_Access does."""
+the environment (never the command line) it authenticates as sparkmagic's Basic_Access does;
+with KINDLING_TOKEN, through a custom authenticator (sparkmagic's `authenticators` setting)
+that sends it as a Bearer token, as a site with an identity provider configures sparkmagic."""
 
 import json
 import os
@@ -16,7 +18,22 @@ from sparkmagic.livyclientlib.livyreliablehttpclient import LivyReliableHttpClie
 from sparkmagic.livyclientlib.livysession import LivySession
 
 url = sys.argv[1]
-if "KINDLING_USER" in os.environ:
+if "KINDLING_TOKEN" in os.environ:
+    from sparkmagic.auth.customauth import Authenticator
+
+    class Bearer(Authenticator):
+        """A Bearer token (an OIDC JWT, a Kindling API token) on every request."""
+
+        def __init__(self, parsed_attributes, token):
+            super().__init__(parsed_attributes)
+            self.token = token
+
+        def __call__(self, request):
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            return request
+
+    endpoint = Endpoint(url, Bearer(SimpleNamespace(url=url), os.environ["KINDLING_TOKEN"]))
+elif "KINDLING_USER" in os.environ:
     from sparkmagic.auth.basic import Basic
 
     # What `%spark add -a USER -p PASSWORD -t Basic_Access` parses into.
