@@ -182,6 +182,7 @@ impl Engine {
         } else {
             String::new()
         };
+        self.scheduling.insert(job.id, job.spec.clone());
         vec![Action::Schedule {
             job: job.id,
             driver_name: name,
@@ -189,12 +190,18 @@ impl Engine {
         }]
     }
 
-    /// The answer to [`Action::Schedule`]: the job with its new attempt, or why not.
+    /// The answer to [`Action::Schedule`]: the job with its new attempt, or why not. A job
+    /// whose schedule failed goes back to the queue for the next round, which loads it again
+    /// (and leaves it if it moved on meanwhile, or if the append had landed after all).
     pub fn on_scheduled(&mut self, id: JobId, scheduled: Result<Job>) -> Vec<Action> {
+        let spec = self.scheduling.remove(&id);
         match scheduled {
             Ok(job) => self.start_driver(&job),
             Err(e) => {
-                tracing::warn!(job = id.0, error = %e, "cannot schedule");
+                tracing::warn!(job = id.0, error = %e, "cannot schedule; it stays queued");
+                if let Some(spec) = spec {
+                    self.queued.insert(id, spec);
+                }
                 vec![]
             }
         }

@@ -55,6 +55,9 @@ pub struct Engine {
     /// The registry as of the log the engine was handed: loaded on taking over, then folded.
     registry: Registry,
     queued: BTreeMap<JobId, JobSpec>,
+    /// Jobs taken from the queue whose `JobScheduled` is being appended: back to the queue
+    /// if the append fails (a broker away), so they are tried again, not forgotten.
+    scheduling: BTreeMap<JobId, JobSpec>,
     running: BTreeMap<JobId, Running>,
     /// The wait reason last recorded for each queued job, so it is recorded once.
     shown: BTreeMap<JobId, String>,
@@ -69,6 +72,7 @@ impl Engine {
             cfg,
             registry: Registry::default(),
             queued: BTreeMap::new(),
+            scheduling: BTreeMap::new(),
             running: BTreeMap::new(),
             shown: BTreeMap::new(),
             fence: LeaderFence::default(),
@@ -114,11 +118,13 @@ impl Engine {
             }
             Event::KillRequested { .. } => {
                 self.queued.remove(&id);
+                self.scheduling.remove(&id);
                 self.shown.remove(&id);
                 self.kill(id)
             }
             Event::JobFinished { attempt, .. } => {
                 self.queued.remove(&id);
+                self.scheduling.remove(&id);
                 self.shown.remove(&id);
                 // Ended by a decision, not by the process: stop the driver too. (A finish of
                 // the attempt that runs ends the job: the aggregate applies it.)
@@ -179,6 +185,7 @@ impl Engine {
         self.fence = LeaderFence::new(term);
         self.registry = registry;
         self.queued.clear();
+        self.scheduling.clear();
         self.running.clear();
         self.shown.clear();
     }

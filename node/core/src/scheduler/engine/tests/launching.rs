@@ -186,6 +186,32 @@ fn a_scheduled_batch_is_launched_on_its_clusters_lane() {
     assert!(e.on_scheduled(JobId(6), refused).is_empty());
 }
 
+/// A schedule whose append fails (the broker is away) leaves the job queued for the next
+/// round, which takes it again: a leader that lost an append does not forget the job.
+#[test]
+fn a_job_whose_schedule_failed_is_tried_again() {
+    let mut e = engine(2);
+    let need = Need::Launch { spec: None };
+    let out = e.on_loaded(JobId(7), need, loaded(job(7, batch_spec(None), vec![])));
+    assert!(matches!(&out[..], [Action::Schedule { .. }]), "{out:?}");
+    assert_eq!(
+        e.queued().count(),
+        0,
+        "taken from the queue while it is scheduled"
+    );
+    let failed = Err(crate::Error::Unavailable("the broker is away".into()));
+    assert!(e.on_scheduled(JobId(7), failed).is_empty());
+    assert_eq!(e.queued().collect::<Vec<_>>(), [JobId(7)]);
+    let round = e.plan_round();
+    assert!(
+        round
+            .iter()
+            .any(|a| matches!(a, Action::Load { job: JobId(7), .. })
+                || matches!(a, Action::ConfirmLeadership(..))),
+        "the next round takes it again: {round:?}"
+    );
+}
+
 #[test]
 fn a_session_is_launched_once_its_route_is_open_with_its_secret() {
     let mut e = engine(2);
