@@ -96,18 +96,7 @@ mod tests {
 
     #[test]
     fn node_one_bootstraps_and_the_others_join() {
-        let topo = Topology {
-            nodes: (1..=4)
-                .map(|id| NodePorts {
-                    id,
-                    http: 100 + id as u16,
-                    driver: 200 + id as u16,
-                    raft: 300 + id as u16,
-                })
-                .collect(),
-            kafka: "127.0.0.1:9092".parse().unwrap(),
-            mongo: "127.0.0.1:27017".parse().unwrap(),
-        };
+        let topo = Topology::example(4);
         let cfg = ClusterConfig {
             nodes: 3,
             kindling: "kindling".into(),
@@ -124,7 +113,7 @@ mod tests {
         let args = |id: usize| serve_args(&cfg, &topo, &topo.nodes[id - 1], p, p, p).join(" ");
         assert!(!args(1).contains("--join"));
         assert!(
-            args(2).ends_with("--join 127.0.0.1:301,127.0.0.1:303"),
+            args(2).ends_with("--join 127.0.0.1:3001,127.0.0.1:3003"),
             "{}",
             args(2)
         );
@@ -132,7 +121,7 @@ mod tests {
             !args(4).contains("--join"),
             "the spare joins when it starts"
         );
-        assert!(args(3).contains("--raft-listen 127.0.0.1:303 --raft-advertise 127.0.0.1:303"));
+        assert!(args(3).contains("--raft-listen 127.0.0.1:3003 --raft-advertise 127.0.0.1:3003"));
         assert!(
             args(3).contains("--cluster-secret-file /run/cluster.secret"),
             "{}",

@@ -163,10 +163,10 @@ pub fn dependency(node: u64, to: End) -> Link {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn topo(n: u64) -> Topology {
+impl Topology {
+    /// `n` nodes on made-up ports (`1000 + id` for HTTP, `2000 + id` for drivers, `3000 + id`
+    /// for Raft), for unit tests.
+    pub(crate) fn example(n: u64) -> Topology {
         Topology {
             nodes: (1..=n)
                 .map(|id| NodePorts {
@@ -180,10 +180,15 @@ mod tests {
             mongo: local(27017),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn every_node_reaches_every_peer_and_dependency() {
-        let links = topo(3).links();
+        let links = Topology::example(3).links();
         // Per node: 1 client link, 2 dependencies, 2 peers x 3 services.
         assert_eq!(links.len(), 3 * (1 + 2 + 6));
         let l = links
@@ -205,7 +210,11 @@ mod tests {
 
     #[test]
     fn a_partition_cuts_exactly_the_crossing_links_both_ways() {
-        let links: Vec<Link> = topo(5).links().iter().map(|s| s.link).collect();
+        let links: Vec<Link> = Topology::example(5)
+            .links()
+            .iter()
+            .map(|s| s.link)
+            .collect();
         let cut = partition(&links, &[2, 4]);
         // 2 inside x 3 outside x 2 directions x 3 services.
         assert_eq!(cut.len(), 36);
