@@ -7,7 +7,7 @@
 
 use crate::core::Core;
 use crate::error::{Error, Result};
-use kindling_events::{Aggregate, LogPosition, TokenCommand, Tokens};
+use kindling_events::{Aggregate, LogPosition, Origin, TokenCommand, Tokens};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -38,9 +38,13 @@ impl TokenBook {
         self.core.catch_up().await;
         let mut tokens = self.core.reads().tokens().await?;
         let events = tokens.decide(cmd, self.core.clock.now_ms())?;
-        let new = self
-            .core
-            .client_events(Aggregate::Tokens, tokens.version, actor, events);
+        let new = self.core.new_events(
+            Aggregate::Tokens,
+            tokens.version,
+            Origin::Api,
+            actor,
+            events,
+        );
         // Through the leader's writer, with its term: fenced like any of its commands.
         for env in self.core.leader_append(new).await? {
             tokens.apply(&env);

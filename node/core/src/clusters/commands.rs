@@ -6,7 +6,7 @@
 use super::catalog::Catalog;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use kindling_events::{Aggregate, Registry, RegistryCommand};
+use kindling_events::{Aggregate, Origin, Registry, RegistryCommand};
 use kindling_store::JobQuery;
 use std::sync::Arc;
 
@@ -48,9 +48,13 @@ impl RegistryCommands {
         if events.is_empty() {
             return Ok(registry);
         }
-        let new = self
-            .core
-            .client_events(Aggregate::Registry, registry.version, actor, events);
+        let new = self.core.new_events(
+            Aggregate::Registry,
+            registry.version,
+            Origin::Api,
+            actor,
+            events,
+        );
         // Through the leader's writer, with its term: a deposed leader's late change of the
         // registry is fenced like any of its commands.
         let envs = self.core.leader_append(new).await?;

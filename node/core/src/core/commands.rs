@@ -15,41 +15,23 @@ use std::time::Instant;
 use tokio::sync::Mutex;
 
 impl Core {
-    pub(crate) fn new_event(
-        &self,
-        aggregate: Aggregate,
-        version: u64,
-        origin: Origin,
-        actor: Option<String>,
-        event: Event,
-    ) -> NewEvent {
-        NewEvent {
-            aggregate,
-            version,
-            origin,
-            node: self.node,
-            actor,
-            at_ms: self.clock.now_ms(),
-            event,
-        }
-    }
-
-    /// A client's `events` on `aggregate`, at version `after` + 1 on, asked for by `actor`.
-    pub(crate) fn client_events(
+    /// `events` on `aggregate`, at version `after` + 1 on, written for `origin` and asked
+    /// for by `actor`.
+    pub(crate) fn new_events(
         &self,
         aggregate: Aggregate,
         after: u64,
+        origin: Origin,
         actor: Option<String>,
         events: Vec<Event>,
     ) -> Vec<NewEvent> {
-        let versions = after + 1..;
         let at_ms = self.clock.now_ms();
-        versions
+        (after + 1..)
             .zip(events)
             .map(|(version, event)| NewEvent {
                 aggregate,
                 version,
-                origin: Origin::Api,
+                origin,
                 node: self.node,
                 actor: actor.clone(),
                 at_ms,
@@ -69,20 +51,7 @@ impl Core {
     async fn submit_now(&self, spec: JobSpec, actor: Option<String>) -> Result<Job> {
         let id = self.member.next_job_id().await?;
         let kind = spec.kind_name();
-        let events: Vec<NewEvent> = Job::submit(spec)
-            .into_iter()
-            .enumerate()
-            .map(|(i, event)| {
-                let version = i as u64 + 1;
-                self.new_event(
-                    Aggregate::Job(id),
-                    version,
-                    Origin::Api,
-                    actor.clone(),
-                    event,
-                )
-            })
-            .collect();
+        let events = self.new_events(Aggregate::Job(id), 0, Origin::Api, actor, Job::submit(spec));
         // On the leader the aggregate is registered, locked, before the append: whoever sees
         // the event in the log and looks the job up (the scheduler) waits here instead of
         // loading a second copy of it. A follower keeps no aggregates: the leader loads the
@@ -155,14 +124,7 @@ impl Core {
             return Ok((job.clone(), vec![]));
         }
         let before = job.state;
-        let new = events
-            .into_iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let version = job.version + 1 + i as u64;
-                self.new_event(Aggregate::Job(id), version, origin, actor.clone(), e)
-            })
-            .collect();
+        let new = self.new_events(Aggregate::Job(id), job.version, origin, actor, events);
         let envs = self.leader.append(new).await?;
         for e in &envs {
             job.apply(e);
