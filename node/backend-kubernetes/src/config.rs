@@ -55,22 +55,13 @@ pub struct KubernetesConfig {
     pub in_cluster_master: String,
 }
 
-/// Whether a Spark property holds a credential (Spark's own `spark.redaction.regex` default:
-/// `(?i)secret|password|token|access[.]key`).
-fn is_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["secret", "password", "token", "access.key"]
-        .iter()
-        .any(|w| k.contains(w))
-}
-
 impl fmt::Debug for KubernetesConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let conf: std::collections::BTreeMap<&str, &str> = self
             .default_conf
             .iter()
             .map(|(k, v)| {
-                let v = if is_secret(k) {
+                let v = if kindling_events::cluster::is_secret_key(k) {
                     "<redacted>"
                 } else {
                     v.as_str()

@@ -2,7 +2,7 @@
 //! cluster, named after (job, attempt) and labelled with Kindling's cluster id, the job and
 //! the attempt. Kindling builds the driver pod itself, as Spark's cluster-mode submission
 //! would ([`pod`]), so no JVM starts on the Kindling node per submission; Spark inside the pod
-//! creates the executors. A session's driver also gets a headless service and a secret.
+//! creates the executors. A driver also gets a headless service and, with credentials, a secret.
 //!
 //! It owns the conversation with one API server: a label-selector watch over the cluster's
 //! driver pods ([`watch`]) feeds a cache of their latest state; drivers the scheduler launched
@@ -244,7 +244,7 @@ impl Inner {
         {
             Ok(_) => Ok(()),
             Err(e) if api_code(&e) == Some(404) => Ok(()),
-            Err(e) => Err(self.io("cannot hand the session's secret over to its pod", e)),
+            Err(e) => Err(self.io("cannot hand the driver's secret over to its pod", e)),
         }
     }
 }
@@ -257,11 +257,11 @@ impl ClusterBackend for KubernetesBackend {
         let wanted = pod::driver_pod(&inner.cfg, &l)
             .map_err(|e| BackendError::LaunchFailed(format!("cluster {}: {e}", inner.name())))?;
         // The secret first: the pod reads it when its container starts.
-        if let Some(secret) = pod::session_secret(&inner.cfg, &l) {
+        if let Some(secret) = pod::driver_secret(&inner.cfg, &l) {
             match inner.secrets.create(&PostParams::default(), &secret).await {
                 Ok(_) => {}
                 Err(e) if api_code(&e) == Some(409) => {}
-                Err(e) => return Err(inner.launch_error("creating the session's secret", e)),
+                Err(e) => return Err(inner.launch_error("creating the driver's secret", e)),
             }
         }
         let pod = match inner.pods.create(&PostParams::default(), &wanted).await {

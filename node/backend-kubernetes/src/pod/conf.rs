@@ -1,12 +1,16 @@
 //! A driver's Spark properties and the `spark-submit` arguments its container runs with, and
-//! reading them back from a running driver pod.
+//! reading them back from a running driver pod. Credential-like properties stay out of the
+//! arguments: they reach `spark-submit` as a properties file from the driver's Secret, which
+//! (as any `--properties-file` does) replaces the image's `spark-defaults.conf` for that
+//! driver; cluster-wide settings belong in the cluster's `default_conf`.
 
 use super::{
-    app_id, labels, service_name, BLOCK_MANAGER_PORT, DRIVER_CONTAINER, DRIVER_PORT, UI_PORT,
+    app_id, labels, service_name, BLOCK_MANAGER_PORT, DRIVER_CONTAINER, DRIVER_PORT,
+    PROPERTIES_KEY, SECRET_DIR, UI_PORT,
 };
 use crate::config::KubernetesConfig;
 use k8s_openapi::api::core::v1::Pod;
-use kindling_backend::LaunchSpec;
+use kindling_backend::{spark_properties, LaunchSpec};
 use kindling_events::spec::JobKind;
 use std::collections::BTreeMap;
 
@@ -116,9 +120,15 @@ pub fn driver_args(
         args.push("--proxy-user".into());
         args.push(user.clone());
     }
-    for (k, v) in conf {
+    for (k, v) in conf.iter().filter(|(k, _)| !spark_properties::is_secret(k)) {
         args.push("--conf".into());
         args.push(format!("{k}={v}"));
+    }
+    if !secret_conf(conf).is_empty() {
+        // Anyone who may read pods reads a pod's arguments: credentials come from the
+        // driver's Secret, mounted as a properties file.
+        args.push("--properties-file".into());
+        args.push(format!("{SECRET_DIR}/{PROPERTIES_KEY}"));
     }
     for (flag, list) in [
         ("--jars", &r.jars),
@@ -145,7 +155,15 @@ pub fn driver_args(
     args
 }
 
-/// The Spark properties a driver pod was started with (its `--conf` arguments).
+/// The credential-like entries of a driver's Spark properties: they travel in its Secret.
+pub fn secret_conf(conf: &BTreeMap<String, String>) -> BTreeMap<&String, &String> {
+    conf.iter()
+        .filter(|(k, _)| spark_properties::is_secret(k))
+        .collect()
+}
+
+/// The Spark properties a driver pod was started with (its `--conf` arguments; not the
+/// credentials of its properties file).
 pub fn conf_of(pod: &Pod) -> BTreeMap<String, String> {
     let args = pod
         .spec

@@ -1,11 +1,11 @@
 //! The driver pod of one attempt: its container's arguments, environment, ports and resources,
 //! its labels, and the scheduling settings Spark's conf asks for.
 
-use super::conf::is_python;
+use super::conf::{is_python, secret_conf};
 use super::{
     app_id, driver_args, labels, secret_name, spark_conf, spark_mib, ANNOTATION_BACKEND,
     BLOCK_MANAGER_PORT, DRIVER_CONTAINER, DRIVER_PORT, LABEL_SPARK_APP, LABEL_SPARK_ROLE,
-    SECRET_KEY, UI_PORT,
+    PROPERTIES_KEY, SECRET_DIR, SECRET_KEY, UI_PORT,
 };
 use crate::config::KubernetesConfig;
 use k8s_openapi::api::core::v1::Pod;
@@ -14,6 +14,8 @@ use kindling_events::spec::JobKind;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+/// The volume of the driver's Secret (its properties file).
+const SECRET_VOLUME: &str = "kindling-secret";
 /// Spark's minimum memory overhead, in MiB.
 const MIN_OVERHEAD_MIB: u64 = 384;
 
@@ -149,11 +151,23 @@ pub fn driver_pod(cfg: &KubernetesConfig, l: &LaunchSpec) -> Result<Pod, String>
     if let Some(command) = &cfg.driver_command {
         container["command"] = json!(command);
     }
+    let mut volumes = vec![];
+    if !secret_conf(&conf).is_empty() {
+        container["volumeMounts"] = json!([{ "name": SECRET_VOLUME, "mountPath": SECRET_DIR,
+            "readOnly": true }]);
+        volumes.push(json!({ "name": SECRET_VOLUME, "secret": {
+            "secretName": secret_name(&l.driver_name),
+            "items": [{ "key": PROPERTIES_KEY, "path": PROPERTIES_KEY }],
+        } }));
+    }
     let mut spec = json!({
         "restartPolicy": "Never",
         "serviceAccountName": cfg.service_account,
         "containers": [container],
     });
+    if !volumes.is_empty() {
+        spec["volumes"] = volumes.into();
+    }
     let mut node_selector = serde_json::Map::new();
     for prefix in [
         "spark.kubernetes.node.selector.",
@@ -282,5 +296,48 @@ mod tests {
             .unwrap();
         assert_eq!(var["valueFrom"]["secretKeyRef"]["name"], "s3-creds");
         assert_eq!(var["valueFrom"]["secretKeyRef"]["key"], "secret");
+    }
+
+    #[test]
+    fn credential_like_conf_travels_in_the_secret_not_the_pod_spec() {
+        let cfg = cfg();
+        let mut l = batch();
+        let conf = &mut l.spec.resources.conf;
+        conf.insert("spark.hadoop.fs.s3a.secret.key".into(), "s3-s3cret".into());
+        conf.insert("spark.executor.instances".into(), "2".into());
+        let pod = driver_pod(&cfg, &l).unwrap();
+        let spec = pod.spec.unwrap();
+        let text = serde_json::to_string(&spec).unwrap();
+        assert!(!text.contains("s3-s3cret"), "{text}");
+        let args = spec.containers[0].args.clone().unwrap().join(" ");
+        assert!(args.contains("--conf spark.executor.instances=2"), "{args}");
+        assert!(
+            args.contains("--properties-file /opt/kindling/secret/spark.properties"),
+            "{args}"
+        );
+        let mounts = serde_json::to_value(&spec.containers[0].volume_mounts).unwrap();
+        assert_eq!(mounts[0]["mountPath"], SECRET_DIR);
+        let volumes = serde_json::to_value(&spec.volumes).unwrap();
+        assert_eq!(volumes[0]["secret"]["secretName"], "kindling-7-2-secret");
+
+        let secret = crate::pod::driver_secret(&cfg, &l).expect("a secret for the credential");
+        let data = secret.data.unwrap();
+        let props = String::from_utf8(data[PROPERTIES_KEY].0.clone()).unwrap();
+        assert!(
+            props.contains("spark.hadoop.fs.s3a.secret.key=s3-s3cret"),
+            "{props}"
+        );
+        assert!(!props.contains("executor.instances"), "{props}");
+        assert!(!data.contains_key(SECRET_KEY), "a batch has no runner secret");
+    }
+
+    #[test]
+    fn a_batch_without_credentials_has_no_secret_and_no_properties_file() {
+        let l = batch();
+        assert!(crate::pod::driver_secret(&cfg(), &l).is_none());
+        let spec = driver_pod(&cfg(), &l).unwrap().spec.unwrap();
+        assert!(spec.volumes.is_none());
+        let args = spec.containers[0].args.clone().unwrap();
+        assert!(!args.contains(&"--properties-file".to_string()));
     }
 }

@@ -1,5 +1,6 @@
-//! The objects one driver attempt is made of: the driver pod, its headless service and, for a
-//! session, the secret holding the runner's credentials. Built the way Spark's own
+//! The objects one driver attempt is made of: the driver pod, its headless service and, when
+//! it has any, the secret holding its credentials (a session runner's secret, credential-like
+//! Spark conf). Built the way Spark's own
 //! `spark-submit --deploy-mode cluster` builds a driver pod (its `BasicDriverFeatureStep`,
 //! `DriverServiceFeatureStep` and `DriverCommandFeatureStep`): the container runs the image's
 //! entrypoint with `driver …`, which becomes `spark-submit --deploy-mode client …` inside the
@@ -16,7 +17,7 @@ mod owned;
 
 pub use conf::{conf_of, driver_args, spark_conf, spark_mib, spark_ui_url};
 pub use driver::driver_pod;
-pub use owned::{driver_service, owner_patch, session_secret};
+pub use owned::{driver_secret, driver_service, owner_patch};
 
 use super::config::KubernetesConfig;
 use k8s_openapi::api::core::v1::Pod;
@@ -36,8 +37,12 @@ pub const LABEL_SPARK_APP: &str = "spark-app-selector";
 pub const LABEL_SPARK_ROLE: &str = "spark-role";
 /// Which of Kindling's Kubernetes clusters (registry name) launched the pod.
 pub const ANNOTATION_BACKEND: &str = "kindling.io/backend";
-/// The key of the runner's secret in a session's Secret.
+/// The key of the runner's secret in a driver's Secret.
 pub const SECRET_KEY: &str = "secret";
+/// The key of the Spark properties file (credential-like conf) in a driver's Secret.
+pub const PROPERTIES_KEY: &str = "spark.properties";
+/// Where a driver's Secret is mounted in its container (only its properties file).
+pub const SECRET_DIR: &str = "/opt/kindling/secret";
 const DRIVER_PORT: i32 = 7078;
 const BLOCK_MANAGER_PORT: i32 = 7079;
 const UI_PORT: i32 = 4040;
@@ -54,7 +59,7 @@ pub fn service_name(driver_name: &str) -> String {
 }
 
 pub fn secret_name(driver_name: &str) -> String {
-    format!("{driver_name}-session")
+    format!("{driver_name}-secret")
 }
 
 /// The label selector of this Kindling cluster's driver pods (executors carry the Kindling

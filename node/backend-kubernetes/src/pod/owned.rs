@@ -1,14 +1,16 @@
-//! The objects a driver pod owns: its headless service and, for a session, the secret holding
-//! the runner's credentials. The garbage collector deletes them with the pod.
+//! The objects a driver pod owns: its headless service and, when it has credentials (a
+//! session runner's secret, credential-like Spark conf), the Secret holding them. The garbage
+//! collector deletes them with the pod.
 
+use super::conf::{secret_conf, spark_conf};
 use super::{
     app_id, labels, secret_name, service_name, BLOCK_MANAGER_PORT, DRIVER_PORT, LABEL_SPARK_APP,
-    LABEL_SPARK_ROLE, SECRET_KEY, UI_PORT,
+    LABEL_SPARK_ROLE, PROPERTIES_KEY, SECRET_KEY, UI_PORT,
 };
 use crate::config::KubernetesConfig;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::ByteString;
-use kindling_backend::LaunchSpec;
+use kindling_backend::{spark_properties, LaunchSpec};
 use kindling_events::{Attempt, JobId};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -58,9 +60,25 @@ pub fn driver_service(
     serde_json::from_value(service).expect("a well-formed service")
 }
 
-/// A session's secret: created before the pod, which reads it into `KINDLING_SECRET`.
-pub fn session_secret(cfg: &KubernetesConfig, l: &LaunchSpec) -> Option<Secret> {
-    let link = l.session.as_ref()?;
+/// A driver's Secret, if it has credentials: created before the pod, which reads the
+/// runner's secret into `KINDLING_SECRET` and mounts the properties file at `SECRET_DIR`.
+pub fn driver_secret(cfg: &KubernetesConfig, l: &LaunchSpec) -> Option<Secret> {
+    let conf = spark_conf(cfg, l);
+    let mut data = BTreeMap::new();
+    if let Some(link) = &l.session {
+        data.insert(
+            SECRET_KEY.to_string(),
+            ByteString(link.secret.clone().into_bytes()),
+        );
+    }
+    let private = secret_conf(&conf);
+    if !private.is_empty() {
+        let text = spark_properties::text(None, private);
+        data.insert(PROPERTIES_KEY.to_string(), ByteString(text.into_bytes()));
+    }
+    if data.is_empty() {
+        return None;
+    }
     let secret = json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -72,10 +90,7 @@ pub fn session_secret(cfg: &KubernetesConfig, l: &LaunchSpec) -> Option<Secret> 
         "type": "Opaque",
     });
     let mut secret: Secret = serde_json::from_value(secret).expect("a well-formed secret");
-    secret.data = Some(BTreeMap::from([(
-        SECRET_KEY.to_string(),
-        ByteString(link.secret.clone().into_bytes()),
-    )]));
+    secret.data = Some(data);
     Some(secret)
 }
 

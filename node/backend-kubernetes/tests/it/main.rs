@@ -484,8 +484,13 @@ async fn launch_creates_a_labelled_driver_pod_with_its_service_and_secret() {
         "a batch has no secret"
     );
 
-    // A session: the secret is a Secret owned by the pod, not a value in the pod spec.
-    let s = session(c.job(8));
+    // A session with a credential in its conf: both are in a Secret owned by the pod, not
+    // values in the pod spec.
+    let mut s = session(c.job(8));
+    s.spec
+        .resources
+        .conf
+        .insert("spark.hadoop.fs.s3a.secret.key".into(), "s3-s3cret".into());
     let sname = s.driver_name.clone();
     w.launch(s).await;
     let spod = c.pod(&sname).await.unwrap();
@@ -501,15 +506,34 @@ async fn launch_creates_a_labelled_driver_pod_with_its_service_and_secret() {
     assert_eq!(env_value(&env, "KINDLING_SESSION_KIND")["value"], "pyspark");
     let spec_text = serde_json::to_string(&spod).unwrap();
     assert!(!spec_text.contains("the-session-secret"), "{spec_text}");
+    assert!(!spec_text.contains("s3-s3cret"), "{spec_text}");
+    let sspec = spod.spec.clone().unwrap();
+    let mount = &sspec.containers[0].volume_mounts.as_ref().unwrap()[0];
+    let volume = &sspec.volumes.as_ref().unwrap()[0];
+    assert_eq!(mount.name, volume.name);
+    assert_eq!(
+        volume.secret.as_ref().unwrap().secret_name.as_deref(),
+        Some(secret_name(&sname).as_str())
+    );
     let sargs = spod.spec.unwrap().containers[0].args.clone().unwrap();
+    let properties = format!("{}/spark.properties", mount.mount_path);
+    assert!(
+        sargs
+            .windows(2)
+            .any(|w| w[0] == "--properties-file" && w[1] == properties),
+        "{sargs:?}"
+    );
     assert_eq!(
         sargs.last().map(String::as_str),
         Some(c.cfg.runner.as_str())
     );
     let secret = c.secrets.get(&secret_name(&sname)).await.unwrap();
-    assert_eq!(
-        secret.data.unwrap()["secret"].0,
-        b"the-session-secret".to_vec()
+    let data = secret.data.unwrap();
+    assert_eq!(data["secret"].0, b"the-session-secret".to_vec());
+    let props = String::from_utf8(data["spark.properties"].0.clone()).unwrap();
+    assert!(
+        props.contains("spark.hadoop.fs.s3a.secret.key=s3-s3cret"),
+        "{props}"
     );
     let owners = secret.metadata.owner_references.unwrap();
     assert_eq!(Some(&owners[0].uid), spod.metadata.uid.as_ref());
