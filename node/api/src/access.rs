@@ -5,8 +5,11 @@
 //! [`job_access`] then checks the job the path names where the handler runs. A job the
 //! caller may not view answers exactly as a job that does not exist, so ids tell nothing
 //! about other users' jobs. A request a member forwards with a valid cluster token runs as
-//! the principal that member authenticated.
+//! the principal that member authenticated. A browser's session cookie counts as credentials
+//! only when the request has no others, and changes nothing without `X-Requested-By`
+//! ([`cookie`]).
 
+use crate::cookie;
 use crate::error::ApiError;
 use crate::forward::{
     decode_principal, forwarded_payload, FORWARDED_PRINCIPAL, FORWARDED_TOKEN, FORWARD_PURPOSE,
@@ -16,7 +19,7 @@ use axum::extract::{ConnectInfo, RawPathParams, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use kindling_auth::{Access, ApiToken, AuthError, Credentials, Principal, Role};
+use kindling_auth::{Access, ApiToken, AuthError, AuthMode, Credentials, Principal, Role};
 use kindling_core::ErrorCode;
 use kindling_events::JobId;
 use kindling_raft::ClusterSecret;
@@ -37,7 +40,7 @@ pub async fn admit(s: State, access: Access, req: Request, next: Next) -> Respon
             Err(response) => response,
         };
     }
-    let header = req
+    let mut header = req
         .headers()
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes().to_vec());
@@ -50,13 +53,42 @@ pub async fn admit(s: State, access: Access, req: Request, next: Next) -> Respon
         let groups = p.groups_header.as_deref().and_then(value);
         s.0.auth.proxied(client, value(&p.user_header), groups)
     });
+    // Without other credentials, a browser's session cookie; it may change nothing without
+    // the header a page of another site cannot send.
+    let mut by_cookie = false;
+    if proxied.is_none() && header.is_none() && s.0.auth.mode() != AuthMode::None {
+        if let Some(token) = cookie::session(req.headers()) {
+            if !cookie::may_change(req.method(), req.headers()) {
+                crate::metrics::auth_refused("csrf");
+                return ApiError::new(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "a request that authenticates by the session cookie and changes \
+                         something must carry the {} header (cross-site request protection)",
+                        cookie::REQUESTED_BY
+                    ),
+                )
+                .into_response();
+            }
+            header = Some(format!("Bearer {token}").into_bytes());
+            by_cookie = true;
+        }
+    }
     let who = match proxied {
         Some(who) => who,
         None => authenticate(&s, header, client).await,
     };
     let who = match who {
         Ok(who) => who,
-        Err(e) => return refusal(&s, e),
+        Err(e) => {
+            let mut response = refusal(&s, e);
+            if by_cookie {
+                // A cookie that no longer logs in is of no use to the browser.
+                let clear = cookie::clear(s.0.forwarder.serves_https());
+                response.headers_mut().insert(header::SET_COOKIE, clear);
+            }
+            return response;
+        }
     };
     admitted(access, who, req, next).await
 }

@@ -48,6 +48,11 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
+    /// Whether members serve HTTPS (then cookies are `Secure`).
+    pub fn serves_https(&self) -> bool {
+        self.scheme == "https"
+    }
+
     /// A forwarder of bodies up to `body_limit`; over HTTPS, trusting the PEM certificates
     /// of `trusted`, when members serve HTTPS.
     pub fn new(body_limit: usize, trusted: Option<&[u8]>) -> Result<Self, String> {
@@ -206,7 +211,7 @@ async fn pass_on(
     let headers = resp.headers().clone();
     let bytes = resp.bytes().await?;
     let mut out = Response::builder().status(status.as_u16());
-    for name in [header::CONTENT_TYPE, header::LOCATION] {
+    for name in [header::CONTENT_TYPE, header::LOCATION, header::SET_COOKIE] {
         if let Some(v) = headers.get(&name) {
             if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
                 out = out.header(name, v);

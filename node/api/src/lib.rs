@@ -6,10 +6,12 @@
 
 pub mod access;
 pub mod clusters;
+pub mod cookie;
 pub mod error;
 pub mod extract;
 pub mod forward;
 pub mod livy;
+pub mod login;
 pub mod logs;
 pub mod metrics;
 pub mod native;

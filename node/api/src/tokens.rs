@@ -11,8 +11,8 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use kindling_api_model::model::{
-    IssuedTokenDoc, Msg, NewToken, TokenDoc, TokenList, DEFAULT_TOKEN_DAYS, MAX_TOKEN_DAYS,
-    MAX_TOKEN_NAME,
+    IssuedTokenDoc, Msg, NewToken, TokenDoc, TokenList, DEFAULT_TOKEN_DAYS, LOGIN_TOKEN_NAME,
+    MAX_TOKEN_DAYS, MAX_TOKEN_NAME,
 };
 use kindling_auth::{ApiToken, AuthError, AuthMode, Principal, Role};
 use kindling_core::ErrorCode;
@@ -51,6 +51,10 @@ pub async fn check(
         return Err(refused("the API token has expired"));
     }
     let role = Role::parse(&token.issued.role).unwrap_or(Role::Viewer);
+    if token.issued.name == LOGIN_TOKEN_NAME {
+        // A login is the user in person: it may issue API tokens, which a token may not.
+        return Ok(Principal::user(&token.issued.user, role));
+    }
     Ok(Principal::by_token(
         &token.issued.user,
         role,
@@ -70,6 +74,11 @@ pub async fn create_token(
     if req.name.trim().is_empty() || req.name.chars().count() > MAX_TOKEN_NAME {
         return Err(ApiError::bad_request(format!(
             "name must be 1 to {MAX_TOKEN_NAME} characters, not blank"
+        )));
+    }
+    if req.name == LOGIN_TOKEN_NAME {
+        return Err(ApiError::bad_request(format!(
+            "name '{LOGIN_TOKEN_NAME}' is kept for logins (POST /api/v1/login); choose another"
         )));
     }
     let days = req.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);

@@ -9,7 +9,7 @@ mod document;
 
 pub use document::document;
 
-use super::{access, clusters, forward, livy, native, openapi, tokens, AppState};
+use super::{access, clusters, forward, livy, login, native, openapi, tokens, AppState};
 use axum::routing::MethodRouter;
 use axum::Router;
 pub use kindling_auth::Access;
@@ -156,6 +156,10 @@ pub fn table() -> Vec<Route> {
         route!(OnLeader, Authenticated: tokens::create_token),
         route!(Anywhere, Authenticated: tokens::list_tokens),
         route!(OnLeader, Authenticated: tokens::revoke_token),
+        // A browser's login: a token of its own in a cookie.
+        route!(OnLeader, Authenticated: login::login),
+        route!(OnLeader, Authenticated: login::logout),
+        route!(Anywhere, Authenticated: login::whoami),
     ]
 }
 
@@ -238,7 +242,9 @@ mod tests {
             } else if path == "/api/v1/events" {
                 // The raw log holds every user's jobs.
                 Access::Admin
-            } else if path.starts_with("/api/v1/tokens") {
+            } else if path.starts_with("/api/v1/tokens")
+                || ["/api/v1/login", "/api/v1/logout", "/api/v1/whoami"].contains(&path)
+            {
                 // Anyone authenticated manages their own; the handlers keep the rest apart.
                 Access::Authenticated
             } else if path == "/metrics" || path.starts_with("/api/v1/cluster") {
@@ -297,7 +303,8 @@ mod tests {
                 assert!(
                     r.path.contains("{id}")
                         || r.path.starts_with("/api/v1/clusters")
-                        || r.path.starts_with("/api/v1/tokens"),
+                        || r.path.starts_with("/api/v1/tokens")
+                        || ["/api/v1/login", "/api/v1/logout"].contains(&r.path.as_str()),
                     "{method} {}: a new kind of command; decide where it runs",
                     r.path
                 );

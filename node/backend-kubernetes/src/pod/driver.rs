@@ -328,7 +328,10 @@ mod tests {
             "{props}"
         );
         assert!(!props.contains("executor.instances"), "{props}");
-        assert!(!data.contains_key(SECRET_KEY), "a batch has no runner secret");
+        assert!(
+            !data.contains_key(SECRET_KEY),
+            "a batch has no runner secret"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! that must run on the leader is forwarded with the principal the follower authenticated,
 //! signed with the request; the leader acts as that user, and refuses a forwarded principal
 //! whose token is missing, forged, from another secret or for another request. An API token
-//! issued through one member works on both, and its revocation holds on both at once.
+//! issued through one member works on both, and its revocation holds on both at once; so
+//! does a browser's login and its logout.
 
 use crate::auth::{add_user, PASSWORD};
 use crate::common::cluster::Cluster;
@@ -187,5 +188,35 @@ fn members_forward_the_caller_they_authenticated_and_nobody_else_can() {
             reply["msg"].as_str().unwrap().contains("revoked"),
             "{reply}"
         );
+    }
+
+    // A browser's login through the follower (a token the leader issues, its cookie relayed
+    // back) works on both members; its logout, forwarded again, ends it on both.
+    let r = as_user(&http, "POST", follower, "/api/v1/login", "bob")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    assert!(cookie.starts_with("kindling_session=kdl_"), "{set_cookie}");
+    let whoami = |node: &Node| {
+        send(
+            http.get(node.url("/api/v1/whoami"))
+                .header("cookie", &cookie),
+        )
+    };
+    for node in [lead, follower] {
+        let (status, me) = whoami(node);
+        assert_eq!((status, me["user"].as_str()), (200, Some("bob")), "{me}");
+    }
+    let logout = http
+        .post(follower.url("/api/v1/logout"))
+        .header("cookie", &cookie)
+        .header("x-requested-by", "kindling-test");
+    let (status, reply) = send(logout);
+    assert_eq!(status, 200, "{reply}");
+    for node in [lead, follower] {
+        let (status, reply) = whoami(node);
+        assert_eq!(status, 401, "{reply}");
     }
 }

@@ -11,6 +11,7 @@ mod auth;
 mod auth_actors;
 mod auth_cluster;
 mod auth_ldap;
+mod auth_login;
 mod auth_oidc;
 mod auth_tokens;
 mod cluster_restarts;
