@@ -16,11 +16,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-const ISSUER: &str = "https://issuer.kindling.test";
-const AUDIENCE: &str = "kindling";
+pub(crate) const ISSUER: &str = "https://issuer.kindling.test";
+pub(crate) const AUDIENCE: &str = "kindling";
 
 /// An RSA key from openssl: its PEM and its public JWK under `kid`.
-fn rsa_key(dir: &Path, kid: &str) -> (Vec<u8>, Value) {
+pub(crate) fn rsa_key(dir: &Path, kid: &str) -> (Vec<u8>, Value) {
     let path = dir.join(format!("{kid}.pem"));
     let ok = Command::new("openssl")
         .args(["genrsa", "-out"])
@@ -49,7 +49,7 @@ fn rsa_key(dir: &Path, kid: &str) -> (Vec<u8>, Value) {
 }
 
 /// A JWKS endpoint serving whatever `keys` holds, counting requests.
-fn jwks_server(keys: Arc<Mutex<Value>>, hits: Arc<Mutex<u64>>) -> String {
+pub(crate) fn jwks_server(keys: Arc<Mutex<Value>>, hits: Arc<Mutex<u64>>) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/jwks", listener.local_addr().unwrap());
     std::thread::spawn(move || {
@@ -79,13 +79,13 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn token(pem: &[u8], kid: &str, claims: Value) -> String {
+pub(crate) fn token(pem: &[u8], kid: &str, claims: Value) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());
     encode(&header, &claims, &EncodingKey::from_rsa_pem(pem).unwrap()).unwrap()
 }
 
-fn claims(sub: &str, groups: &[&str]) -> Value {
+pub(crate) fn claims(sub: &str, groups: &[&str]) -> Value {
     json!({"iss": ISSUER, "aud": AUDIENCE, "sub": sub, "groups": groups,
         "iat": now(), "nbf": now() - 5, "exp": now() + 600})
 }

@@ -1,16 +1,18 @@
-//! Livy's clients, unchanged, against a running node on real Spark with `--auth basic`:
+//! Livy's clients, unchanged, against a running node on real Spark with `--auth basic,oidc`:
 //! sparkmagic (its own client classes, as its kernels use them, with its Basic_Access
-//! authentication) and pylivy (with requests' Basic auth), then both again with a Bearer
-//! token through their own authentication hooks (a sparkmagic authenticator class, a
-//! requests auth). The Python checks live in `tests/it/clients/` and run in the clients venv
+//! authentication) and pylivy (with requests' Basic auth), then both again with Bearer
+//! tokens through their own authentication hooks (a sparkmagic authenticator class, a
+//! requests auth): a Kindling API token, and a JWT of the node's identity provider. The Python checks live in `tests/it/clients/` and run in the clients venv
 //! that `ops/dev/install-clients` creates; the credentials reach them through the
 //! environment, never a command line.
 
 use crate::auth::{add_user, PASSWORD};
+use crate::auth_oidc as oidc;
 use crate::common::{program, real_spark_home, spark_conf, venv_program, Node};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 fn clients_python() -> PathBuf {
     venv_program("KINDLING_CLIENTS_VENV", "clients", "python")
@@ -46,17 +48,35 @@ fn spark_clients_sparkmagic_and_pylivy_work_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users");
     add_user(&users, "nb", "");
+    let (pem, jwk) = oidc::rsa_key(dir.path(), "k1");
+    let jwks = oidc::jwks_server(
+        Arc::new(Mutex::new(serde_json::json!({ "keys": [jwk] }))),
+        Arc::default(),
+    );
     let mut flags = spark_conf();
-    flags.extend(["--auth", "basic", "--users-file", users.to_str().unwrap()]);
+    flags.extend([
+        "--auth",
+        "basic,oidc",
+        "--users-file",
+        users.to_str().unwrap(),
+    ]);
+    flags.extend([
+        "--oidc-issuer",
+        oidc::ISSUER,
+        "--oidc-audience",
+        oidc::AUDIENCE,
+    ]);
+    flags.extend(["--oidc-jwks-url", &jwks]);
     let node = Node::start(&dir.path().join("data"), &real_spark_home(), &flags);
     assert_eq!(node.get("/sessions").0, 401, "credentials are required");
     let node = node.authenticating("nb", &format!("nb-{PASSWORD}"));
 
-    // With a password, and with a Bearer token (an API token here; an OIDC JWT travels the
-    // same way, see auth_oidc), each through the client's own authentication hooks.
+    // With a password, and with Bearer tokens (an API token, a JWT), each through the
+    // client's own authentication hooks.
     let (status, issued) = node.post("/api/v1/tokens", serde_json::json!({"name": "notebooks"}));
     assert_eq!(status, 201, "{issued}");
     let token = issued["token"].as_str().unwrap();
+    let jwt = oidc::token(&pem, "k1", oidc::claims("nb", &[]));
     let sm = check("sparkmagic_check.py", &[&node.base], "nb", None);
     assert_eq!(sm["state_after_start"], "idle", "{sm}");
     assert_eq!(sm["sum"]["ok"], true);
@@ -81,12 +101,17 @@ fn spark_clients_sparkmagic_and_pylivy_work_unchanged() {
         owner, "nb",
         "the session belongs to the user sparkmagic authenticated as"
     );
-    let bearer = check("sparkmagic_check.py", &[&node.base], "nb", Some(token));
-    assert_eq!(
-        (&bearer["sum"]["text"], &bearer["sql"]["text"]),
-        (&serde_json::json!("45"), &serde_json::json!("42")),
-        "{bearer}"
-    );
+    for bearer in [token, &jwt] {
+        let sm = check("sparkmagic_check.py", &[&node.base], "nb", Some(bearer));
+        assert_eq!(
+            (&sm["sum"]["text"], &sm["sql"]["text"]),
+            (&serde_json::json!("45"), &serde_json::json!("42")),
+            "{sm}"
+        );
+        let id = sm["id"].as_u64().unwrap();
+        let owner = node.get(&format!("/api/v1/jobs/{id}")).1["owner"].clone();
+        assert_eq!(owner, "nb", "the JWT's subject owns the session");
+    }
 
     let app = program(
         dir.path(),
@@ -108,10 +133,12 @@ fn spark_clients_sparkmagic_and_pylivy_work_unchanged() {
         .1
         .to_string();
     assert!(log.contains("pylivy-batch-done"), "{log}");
-    let bearer = check("pylivy_check.py", &[&node.base, &app], "nb", Some(token));
-    assert_eq!(
-        (&bearer["text"], &bearer["batch"]["state"]),
-        (&serde_json::json!("4"), &serde_json::json!("success")),
-        "{bearer}"
-    );
+    for bearer in [token, &jwt] {
+        let pl = check("pylivy_check.py", &[&node.base, &app], "nb", Some(bearer));
+        assert_eq!(
+            (&pl["text"], &pl["batch"]["state"]),
+            (&serde_json::json!("4"), &serde_json::json!("success")),
+            "{pl}"
+        );
+    }
 }
