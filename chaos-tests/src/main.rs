@@ -44,8 +44,12 @@ enum Cmd {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
         /// Run the node with `--auth basic` and submit as one of its users.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "api_token")]
         basic_auth: bool,
+        /// Run the node with `--auth basic` and submit with an API token issued to one of
+        /// its users.
+        #[arg(long)]
+        api_token: bool,
     },
     /// Warm-session statement round trip against a cold spark-submit.
     Statements {
@@ -100,7 +104,15 @@ async fn main() -> anyhow::Result<()> {
             requests,
             concurrency,
             basic_auth,
-        } => submit::run(&kindling, requests, concurrency, basic_auth).await,
+            api_token,
+        } => {
+            let auth = match (basic_auth, api_token) {
+                (_, true) => submit::SubmitAuth::ApiToken,
+                (true, false) => submit::SubmitAuth::Basic,
+                (false, false) => submit::SubmitAuth::None,
+            };
+            submit::run(&kindling, requests, concurrency, auth).await
+        }
         Cmd::Statements {
             kindling,
             statements,

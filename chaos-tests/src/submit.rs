@@ -10,13 +10,24 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
-/// With `basic_auth`, the node runs `--auth basic` and every request carries one user's
-/// credentials (the node checks the password hash once, then remembers it).
+/// How the benchmark's requests authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubmitAuth {
+    /// The node runs `--auth none`.
+    None,
+    /// The node runs `--auth basic`; every request carries one user's password (the node
+    /// checks the hash once, then remembers it).
+    Basic,
+    /// The node runs `--auth basic`; every request carries an API token issued to that user
+    /// (checked against the projected tokens, after the read barrier, on every request).
+    ApiToken,
+}
+
 pub async fn run(
     kindling: &Path,
     requests: usize,
     concurrency: usize,
-    basic_auth: bool,
+    auth: SubmitAuth,
 ) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let spark = node::idle_spark_home(dir.path())?;
@@ -24,31 +35,49 @@ pub async fn run(
     std::fs::write(&app, "print(1)\n")?;
     let users = dir.path().join("users");
     let mut flags = vec!["--max-drivers".to_string(), "1".into()];
-    let mut headers = reqwest::header::HeaderMap::new();
-    if basic_auth {
-        let password = "a-benchmark-password";
+    let password = "a-benchmark-password";
+    if auth != SubmitAuth::None {
         add_user(kindling, &users, "bench", password)?;
         flags.extend(["--auth".into(), "basic".into(), "--users-file".into()]);
         flags.push(users.display().to_string());
-        let probe = reqwest::Client::new()
-            .get("http://kindling/")
-            .basic_auth("bench", Some(password))
-            .build()?;
-        let name = reqwest::header::AUTHORIZATION;
-        headers.insert(name.clone(), probe.headers()[&name].clone());
     }
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let node = node::start(kindling, &dir.path().join("data"), &spark, &flags)?;
+    let name = reqwest::header::AUTHORIZATION;
+    let mut headers = reqwest::header::HeaderMap::new();
+    match auth {
+        SubmitAuth::None => {}
+        SubmitAuth::Basic => {
+            let probe = reqwest::Client::new()
+                .get("http://kindling/")
+                .basic_auth("bench", Some(password))
+                .build()?;
+            headers.insert(name.clone(), probe.headers()[&name].clone());
+        }
+        SubmitAuth::ApiToken => {
+            let issued: serde_json::Value = reqwest::Client::new()
+                .post(format!("{}/api/v1/tokens", node.base))
+                .basic_auth("bench", Some(password))
+                .json(&serde_json::json!({"name": "benchmark"}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let token = issued["token"].as_str().unwrap_or_default();
+            headers.insert(name.clone(), format!("Bearer {token}").parse()?);
+        }
+    }
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .default_headers(headers)
         .build()?;
     println!(
         "authentication: {}",
-        if basic_auth {
-            "basic (users file)"
-        } else {
-            "none"
+        match auth {
+            SubmitAuth::None => "none",
+            SubmitAuth::Basic => "basic (users file)",
+            SubmitAuth::ApiToken => "API token (Bearer)",
         }
     );
     let body =
