@@ -18,6 +18,7 @@ pub mod native;
 pub mod openapi;
 pub mod routes;
 pub mod state;
+pub mod stream;
 pub mod tokens;
 
 pub use state::AppState;

@@ -9,7 +9,7 @@ mod document;
 
 pub use document::document;
 
-use super::{access, clusters, forward, livy, login, native, openapi, tokens, AppState};
+use super::{access, clusters, forward, livy, login, native, openapi, stream, tokens, AppState};
 use axum::routing::MethodRouter;
 use axum::Router;
 pub use kindling_auth::Access;
@@ -142,6 +142,7 @@ pub fn table() -> Vec<Route> {
         route!(Anywhere, ViewJob: native::events),
         route!(Anywhere, Admin: native::log_events),
         route!(Anywhere, ViewJob: native::log),
+        route!(Anywhere, Authenticated: stream::stream),
         route!(OnLeader, ModifyJob: native::create_statement),
         route!(Anywhere, ViewJob: native::list_statements),
         route!(Anywhere, ViewJob: native::get_statement),
@@ -266,7 +267,8 @@ mod tests {
                         "/sessions",
                         "/api/v1/jobs",
                         "/api/v1/batches",
-                        "/api/v1/sessions"
+                        "/api/v1/sessions",
+                        "/api/v1/stream"
                     ]
                     .contains(&path),
                     "{method} {path}: a new kind of route; decide who may call it"

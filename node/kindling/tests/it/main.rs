@@ -28,4 +28,5 @@ mod spark_lifetimes;
 mod spark_restart;
 mod spark_sessions;
 mod storage;
+mod stream;
 mod tls;

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod gate;
+pub mod sse;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
