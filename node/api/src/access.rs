@@ -74,6 +74,11 @@ pub async fn admit(s: State, access: Access, req: Request, next: Next) -> Respon
             by_cookie = true;
         }
     }
+    // A page's script (fetch, EventSource) says so in Sec-Fetch-Mode; a navigation does not.
+    let from_script = req
+        .headers()
+        .get("sec-fetch-mode")
+        .is_some_and(|m| m.as_bytes() != b"navigate");
     let who = match proxied {
         Some(who) => who,
         None => authenticate(&s, header, client).await,
@@ -81,7 +86,7 @@ pub async fn admit(s: State, access: Access, req: Request, next: Next) -> Respon
     let who = match who {
         Ok(who) => who,
         Err(e) => {
-            let mut response = refusal(&s, e);
+            let mut response = refusal(&s, e, from_script);
             if by_cookie {
                 // A cookie that no longer logs in is of no use to the browser.
                 let clear = cookie::clear(s.0.forwarder.serves_https());
@@ -172,7 +177,9 @@ async fn authenticate(
         .unwrap_or(Err(AuthError::Invalid))
 }
 
-fn refusal(s: &State, e: AuthError) -> Response {
+/// The answer to a caller refused for `e`; a page's script (`from_script`) gets no Basic
+/// challenge, which would open the browser's own login dialog.
+fn refusal(s: &State, e: AuthError, from_script: bool) -> Response {
     crate::metrics::auth_refused(match &e {
         AuthError::Missing(_) => "missing",
         AuthError::Malformed(_) | AuthError::ProxyHeader(_) => "malformed",
@@ -200,7 +207,7 @@ fn refusal(s: &State, e: AuthError) -> Response {
         None => {
             headers.insert(
                 header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(s.0.auth.challenge()),
+                HeaderValue::from_static(s.0.auth.challenge(from_script)),
             );
         }
     }

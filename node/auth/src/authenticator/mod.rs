@@ -138,10 +138,12 @@ impl Authenticator {
     }
 
     /// The `WWW-Authenticate` challenge of a 401: Basic when passwords are taken, and
-    /// Bearer (API tokens, OIDC) whenever the node authenticates at all.
-    pub fn challenge(&self) -> &'static str {
+    /// Bearer (API tokens, OIDC) whenever the node authenticates at all. A page's script
+    /// (`from_script`) is offered Bearer only: a Basic challenge makes the browser open its
+    /// own login dialog over the page, and the request waits on it.
+    pub fn challenge(&self, from_script: bool) -> &'static str {
         let passwords = self.users.is_some() || self.ldap.is_some();
-        if passwords {
+        if passwords && !from_script {
             "Basic realm=\"kindling\", charset=\"UTF-8\", Bearer realm=\"kindling\""
         } else {
             "Bearer realm=\"kindling\""

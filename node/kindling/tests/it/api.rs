@@ -498,6 +498,14 @@ fn openapi_document_matches_the_server() {
                 .send()
                 .unwrap();
             let status = r.status().as_u16();
+            if path == "/api/v1/stream" {
+                // It never ends; its answer is judged by its start (tests/it/stream.rs).
+                assert_eq!(status, 200);
+                let kind = r.headers()["content-type"].to_str().unwrap();
+                assert!(kind.starts_with("text/event-stream"), "{kind}");
+                checked += 1;
+                continue;
+            }
             let text = r.text().unwrap();
             assert!(
                 !text.contains("no such endpoint") && status != 405,

@@ -49,6 +49,22 @@ fn a_browser_logs_in_acts_by_its_cookie_only_same_site_and_logs_out() {
     let dir = tempfile::tempdir().unwrap();
     let n = Secured::start(dir.path());
 
+    // A page's script is not challenged to Basic (the browser would open its own dialog
+    // over the page); anyone else is.
+    let challenge = |mode: Option<&str>| {
+        let mut req = n.http.get(n.node.url("/api/v1/whoami"));
+        if let Some(mode) = mode {
+            req = req.header("sec-fetch-mode", mode);
+        }
+        let (status, _, headers) = send(req);
+        assert_eq!(status, 401);
+        headers["www-authenticate"].to_str().unwrap().to_string()
+    };
+    assert!(!challenge(Some("cors")).contains("Basic"));
+    assert!(challenge(Some("cors")).contains("Bearer"));
+    assert!(challenge(Some("navigate")).contains("Basic"));
+    assert!(challenge(None).contains("Basic"));
+
     // A password login sets an HttpOnly, SameSite=Strict cookie (not Secure over HTTP).
     let req = n
         .http
