@@ -37,6 +37,7 @@ pub type State = axum::extract::State<Arc<AppState>>;
 /// The API's router over `state`, taking request bodies up to `body_limit` bytes.
 pub fn router(state: Arc<AppState>, body_limit: usize) -> Router {
     routes::router(routes::table(), &state)
+        .merge(kindling_ui::router())
         .fallback(|| async {
             ApiError::new(
                 ErrorCode::NotFound,

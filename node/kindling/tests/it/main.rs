@@ -30,3 +30,4 @@ mod spark_sessions;
 mod storage;
 mod stream;
 mod tls;
+mod ui;
