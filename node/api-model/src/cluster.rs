@@ -95,6 +95,23 @@ pub struct ClusterDoc {
     /// Jobs on the cluster that have not ended (only in `GET /api/v1/clusters/{name}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub active_jobs: Option<usize>,
+    /// What its drivers take now, sized as the scheduler sizes them (only in
+    /// `GET /api/v1/clusters/{name}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<UsageDoc>,
+    /// Jobs waiting to start on it (only in `GET /api/v1/clusters/{name}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queued_jobs: Option<usize>,
+}
+
+/// What a cluster's running drivers take, against its [`CapacityDoc`].
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageDoc {
+    pub drivers: u64,
+    pub driver_cores: u64,
+    /// In MiB, as `<n>m`.
+    pub driver_memory: String,
 }
 
 /// Which kind of credentials a cluster uses; never where they are.
@@ -139,6 +156,8 @@ impl ClusterDoc {
             registered_at: c.registered_at_ms,
             updated_at: c.updated_at_ms,
             active_jobs: None,
+            in_use: None,
+            queued_jobs: None,
         }
     }
 }

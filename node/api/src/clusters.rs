@@ -8,7 +8,7 @@ use axum::extract::Path;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use kindling_api_model::cluster::{ClusterDoc, ClusterList, ClusterRequest};
+use kindling_api_model::cluster::{ClusterDoc, ClusterList, ClusterRequest, UsageDoc};
 use kindling_api_model::cluster_schema::{ClusterChange, NewCluster};
 use kindling_api_model::model::Msg;
 use kindling_backend::settings;
@@ -88,7 +88,18 @@ pub async fn get_cluster(
         .await?
         .ok_or_else(|| ApiError::not_found("Cluster", &name))?;
     let mut d = doc(&s, &c);
-    d.active_jobs = Some(s.clusters.commands.active_jobs(&name).await?);
+    let load = s
+        .clusters
+        .commands
+        .load(&name, &c.config.spark_conf)
+        .await?;
+    d.active_jobs = Some(load.active());
+    d.queued_jobs = Some(load.queued);
+    d.in_use = Some(UsageDoc {
+        drivers: load.in_use.drivers,
+        driver_cores: load.in_use.cores,
+        driver_memory: format!("{}m", load.in_use.memory_mb),
+    });
     Ok(Json(d))
 }
 

@@ -47,6 +47,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/job.js", JS),
     asset!("js/console.js", JS),
     asset!("js/clusters.js", JS),
+    asset!("js/cluster_form.js", JS),
     asset!("js/nodes.js", JS),
 ];
 

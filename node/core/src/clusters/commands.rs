@@ -6,7 +6,8 @@
 use super::catalog::Catalog;
 use crate::core::Core;
 use crate::error::{Error, Result};
-use kindling_events::{Aggregate, Origin, Registry, RegistryCommand};
+use kindling_events::plan::{Demand, Usage};
+use kindling_events::{Aggregate, JobState, Origin, Registry, RegistryCommand};
 use kindling_store::JobQuery;
 use std::sync::Arc;
 
@@ -70,6 +71,16 @@ impl RegistryCommands {
 
     /// How many jobs on cluster `name` have not ended (queued, starting or running).
     pub async fn active_jobs(&self, name: &str) -> Result<usize> {
+        Ok(self.load(name, &Default::default()).await?.active())
+    }
+
+    /// What cluster `name` runs and what waits for it; drivers sized as the scheduler sizes
+    /// them, with the cluster's Spark conf `conf`.
+    pub async fn load(
+        &self,
+        name: &str,
+        conf: &std::collections::BTreeMap<String, String>,
+    ) -> Result<ClusterLoad> {
         self.core.catch_up().await;
         let query = JobQuery {
             include_deleted: true,
@@ -77,10 +88,28 @@ impl RegistryCommands {
             ..Default::default()
         };
         let jobs = self.core.reads().jobs(&query).await?;
-        Ok(jobs
-            .items
-            .iter()
-            .filter(|j| !j.state.is_terminal() && j.spec.cluster() == name)
-            .count())
+        let mut load = ClusterLoad::default();
+        for job in jobs.items.iter().filter(|j| j.spec.cluster() == name) {
+            match job.state {
+                s if s.is_terminal() => {}
+                JobState::NotStarted => load.queued += 1,
+                _ => load.in_use.add(Demand::of(&job.spec, conf)),
+            }
+        }
+        Ok(load)
+    }
+}
+
+/// What one cluster runs (its drivers and what they take) and how many jobs wait for it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterLoad {
+    pub in_use: Usage,
+    pub queued: usize,
+}
+
+impl ClusterLoad {
+    /// Jobs that have not ended.
+    pub fn active(&self) -> usize {
+        self.queued + self.in_use.drivers as usize
     }
 }

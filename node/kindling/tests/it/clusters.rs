@@ -372,6 +372,16 @@ fn jobs_queue_per_cluster_with_a_visible_reason_and_clusters_with_jobs_stay() {
         reason.contains("cluster 'a'") && reason.contains("limit of 1 concurrent driver"),
         "{reason}"
     );
+    // What the cluster's driver takes, sized as the scheduler sizes it (Spark's defaults:
+    // one core, 1g), and what waits.
+    let (_, a) = node.get("/api/v1/clusters/a");
+    assert_eq!(a["activeJobs"], 2, "{a}");
+    assert_eq!(a["queuedJobs"], 1, "{a}");
+    assert_eq!(
+        a["inUse"],
+        json!({"drivers": 1, "driverCores": 1, "driverMemory": "1024m"}),
+        "{a}"
+    );
     let metrics = reqwest::blocking::get(node.url("/metrics"))
         .unwrap()
         .text()

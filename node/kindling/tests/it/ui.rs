@@ -2,7 +2,7 @@
 //! `tests/it/clients/ui_check.py` (playwright's driver, Debian's browser; installed by
 //! `ops/dev/install-browser`) logs in, submits a batch and follows it to `success`, runs
 //! pyspark and SQL cells, completes with Tab, cancels a cell, kills a session, and tries to
-//! kill as a viewer. Screenshots of each step land in `target/ui-screenshots/`.
+//! kill as a viewer, and manages a cluster as an admin. Screenshots of each step land in `target/ui-screenshots/`.
 
 use crate::auth::{add_user, PASSWORD};
 use crate::common::{program, real_spark_home, spark_conf, venv_program, Node};
@@ -16,6 +16,7 @@ fn a_person_runs_and_watches_jobs_in_the_browser() {
     let users = dir.path().join("users");
     add_user(&users, "alice", "");
     add_user(&users, "vic", "viewers");
+    add_user(&users, "root", "admins");
     let mut flags = spark_conf();
     flags.extend(["--auth", "basic", "--users-file", users.to_str().unwrap()]);
     let node = Node::start(&dir.path().join("data"), &real_spark_home(), &flags);
@@ -32,6 +33,7 @@ fn a_person_runs_and_watches_jobs_in_the_browser() {
         .args([&node.base, &app, shots.to_str().unwrap()])
         .env("KINDLING_USER_PASSWORD", format!("alice-{PASSWORD}"))
         .env("KINDLING_VIEWER_PASSWORD", format!("vic-{PASSWORD}"))
+        .env("KINDLING_ADMIN_PASSWORD", format!("root-{PASSWORD}"))
         .output()
         .expect("the browser venv exists (run ops/dev/install-browser)");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -100,6 +102,19 @@ fn a_person_runs_and_watches_jobs_in_the_browser() {
         .unwrap()
         .contains("x-requested-by"));
     assert_eq!(node_job(&node, batch, "alice")["state"], "success");
+    assert_eq!(r["viewer_cluster_forms"], 0, "{r}");
+    // The admin's cluster: registered, changed, removed.
+    assert!(
+        r["cluster_changed"].as_str().unwrap().contains("3 drivers"),
+        "{r}"
+    );
+    assert_eq!(r["cluster_removed"], true);
+    let clusters = node_get(&node, "/api/v1/clusters", "root");
+    assert_eq!(
+        clusters["clusters"].as_array().unwrap().len(),
+        1,
+        "{clusters}"
+    );
     // No script errors or policy violations; no accessibility violations on any page.
     assert_eq!(r["console_errors"], serde_json::json!([]), "{r}");
     for (page, violations) in r["axe"].as_object().unwrap() {
@@ -109,13 +124,17 @@ fn a_person_runs_and_watches_jobs_in_the_browser() {
             "axe on {page}: {violations}"
         );
     }
-    assert_eq!(r["axe"].as_object().unwrap().len(), 6, "{r}");
-    assert_eq!(r["shots"].as_array().unwrap().len(), 9, "{r}");
+    assert_eq!(r["axe"].as_object().unwrap().len(), 7, "{r}");
+    assert_eq!(r["shots"].as_array().unwrap().len(), 10, "{r}");
 }
 
 fn node_job(node: &Node, id: u64, who: &str) -> Value {
+    node_get(node, &format!("/api/v1/jobs/{id}"), who)
+}
+
+fn node_get(node: &Node, path: &str, who: &str) -> Value {
     let r = reqwest::blocking::Client::new()
-        .get(node.url(&format!("/api/v1/jobs/{id}")))
+        .get(node.url(path))
         .basic_auth(who, Some(format!("{who}-{PASSWORD}")))
         .send()
         .unwrap();

@@ -2,12 +2,13 @@
 playwright's driver) as a person would: logs in, submits a batch from the form and watches it
 reach `success` without reloading, reads its log; starts a session, runs a pyspark cell and a
 SQL cell, completes a word with Tab, cancels a long cell, kills the session; logs in as a
-viewer, who is offered no kill button and whose forged kill is refused. Each step saves a
+viewer, who is offered no kill button and whose forged kill is refused; as an admin,
+registers a cluster, changes it and removes it. Each step saves a
 screenshot in SHOTS. Every page is checked with axe-core (labels, contrast, roles) and for
 console errors, and the login form for keyboard order.
 
 Usage: ui_check.py URL BATCH_FILE SHOTS; the users' passwords come from the environment
-(KINDLING_USER_PASSWORD, KINDLING_VIEWER_PASSWORD), never the command line. Prints one JSON
+(KINDLING_USER_PASSWORD, KINDLING_VIEWER_PASSWORD, KINDLING_ADMIN_PASSWORD), never the command line. Prints one JSON
 object; exits non-zero on any failure."""
 
 import json
@@ -38,13 +39,13 @@ def check_a11y(page, name):
     ]
 
 
-def login(page, user, password):
+def login(page, user, password, role="user"):
     page.goto(f"{url}/ui/")
     expect(page.get_by_role("heading", name="Log in to Kindling")).to_be_visible()
     page.get_by_label("User name").fill(user)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").first.click()
-    expect(page.locator("#who-user")).to_have_text(f"{user} ({'viewer' if user == 'vic' else 'user'})")
+    expect(page.locator("#who-user")).to_have_text(f"{user} ({role})")
 
 
 with sync_playwright() as p:
@@ -159,7 +160,7 @@ with sync_playwright() as p:
     expect(page.get_by_role("heading", name="Log in to Kindling")).to_be_visible()
 
     # A viewer: no kill button, and a forged kill is refused.
-    login(page, "vic", os.environ["KINDLING_VIEWER_PASSWORD"])
+    login(page, "vic", os.environ["KINDLING_VIEWER_PASSWORD"], "viewer")
     result["viewer_run_form"] = page.get_by_text("Run something").count()
     page.goto(f"{url}/ui/#/jobs/{result['batch_id']}")
     expect(page.locator("#job-details .state")).to_have_text("success")
@@ -168,6 +169,33 @@ with sync_playwright() as p:
     forged = "async (id) => { const r = await fetch(`/api/v1/jobs/${id}/kill`, {method: 'POST', headers: %s}); return [r.status, (await r.json()).msg]; }"
     result["forged_kill"] = page.evaluate(forged % "{'X-Requested-By': 'forged'}", result["batch_id"])
     result["cross_site_kill"] = page.evaluate(forged % "{}", result["batch_id"])
+    page.goto(f"{url}/ui/#/clusters")
+    expect(page.locator("#clusters tbody tr").first).to_be_visible()
+    result["viewer_cluster_forms"] = page.locator("#add-cluster").count()
+    page.locator("#logout").click()
+
+    # An admin registers a cluster, changes its capacity and removes it.
+    login(page, "root", os.environ["KINDLING_ADMIN_PASSWORD"], "admin")
+    page.goto(f"{url}/ui/#/clusters")
+    page.locator("#add-cluster").click()
+    form = page.locator("#cluster-form")
+    form.get_by_label("Name").fill("lab")
+    form.get_by_label("Type").select_option("standalone")
+    form.get_by_label("Connection").fill("restUrl=http://127.0.0.1:6066\nwebUiUrl=http://127.0.0.1:8080")
+    form.get_by_label("Max drivers").fill("2")
+    check_a11y(page, "cluster_form")
+    shot(page, "10-register-cluster")
+    form.get_by_role("button", name="Register cluster").click()
+    lab = page.locator("#clusters tbody tr", has_text="lab")
+    expect(lab).to_contain_text("2 drivers")
+    page.locator('[data-edit="lab"]').click()
+    page.locator("#cluster-form").get_by_label("Max drivers").fill("3")
+    page.locator("#cluster-form").get_by_role("button", name="Save changes").click()
+    expect(lab).to_contain_text("3 drivers")
+    result["cluster_changed"] = lab.inner_text()
+    page.locator('[data-remove="lab"]').click()
+    expect(page.locator("#clusters tbody tr", has_text="lab")).to_have_count(0)
+    result["cluster_removed"] = True
     browser.close()
 
 print(json.dumps(result))
