@@ -159,6 +159,27 @@ impl MongoProjections {
             None => Ok((LogPosition(0), LeaderFence::default())),
         }
     }
+
+    /// The page of `query` over the jobs `filter` selects, matched and paged here.
+    async fn jobs_filtered_here(&self, filter: Document, query: &JobQuery) -> Result<Page<Job>> {
+        let mut cursor = self
+            .jobs
+            .find(filter)
+            .sort(doc! { d::NUMBER: 1 })
+            .await
+            .map_err(backend("query jobs"))?;
+        let (mut items, mut total) = (Vec::new(), 0);
+        while let Some(doc) = cursor.try_next().await.map_err(backend("query jobs"))? {
+            let job = JobDoc::decode(&doc)?.job;
+            if query.matches(&job) {
+                if total >= query.offset && items.len() < query.limit {
+                    items.push(job);
+                }
+                total += 1;
+            }
+        }
+        Ok(Page { items, total })
+    }
 }
 
 #[async_trait]
@@ -210,6 +231,11 @@ impl ProjectionStore for MongoProjections {
                     doc! { d::PROXY_USER: user.as_str() },
                 ],
             );
+        }
+        if query.name.is_some() || query.cluster.is_some() {
+            // Name and cluster live inside the encoded job, not in fields the server can
+            // match: those are read whole and filtered here (issue 18 indexes them).
+            return self.jobs_filtered_here(filter, query).await;
         }
         let find = async {
             // A limit of 0 means "no limit" to MongoDB.

@@ -22,6 +22,10 @@ pub struct JobQuery {
     pub kind: Option<KindFilter>,
     pub state: Option<JobState>,
     pub owner: Option<String>,
+    /// Only jobs whose name contains this text, ignoring case.
+    pub name: Option<String>,
+    /// Only jobs on this cluster.
+    pub cluster: Option<String>,
     /// Only jobs this user owns or that run as this user (a caller who may not view every
     /// job).
     pub visible_to: Option<String>,
@@ -38,6 +42,8 @@ impl Default for JobQuery {
             kind: None,
             state: None,
             owner: None,
+            name: None,
+            cluster: None,
             visible_to: None,
             include_deleted: false,
             offset: 0,
@@ -58,6 +64,17 @@ impl JobQuery {
                 .owner
                 .as_deref()
                 .is_none_or(|o| job.spec.owner.as_deref() == Some(o))
+            && self.name.as_deref().is_none_or(|n| {
+                let n = n.to_lowercase();
+                job.spec
+                    .name
+                    .as_deref()
+                    .is_some_and(|name| name.to_lowercase().contains(&n))
+            })
+            && self
+                .cluster
+                .as_deref()
+                .is_none_or(|c| job.spec.cluster() == c)
             && self.visible_to.as_deref().is_none_or(|u| {
                 job.spec.owner.as_deref() == Some(u) || job.spec.proxy_user.as_deref() == Some(u)
             })

@@ -104,6 +104,30 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
         bobs.items.iter().map(|j| j.id).collect::<Vec<_>>(),
         [JobId(2)]
     );
+    // By name (a part of it, any case) and by cluster.
+    for (name, cluster, expected) in [
+        (Some("PI"), None, vec![JobId(1)]),
+        (Some("nope"), None, vec![]),
+        (None, Some("local"), vec![JobId(1), JobId(2)]),
+        (Some("p"), Some("local"), vec![JobId(1)]),
+        (None, Some("east"), vec![]),
+    ] {
+        let found = store
+            .jobs(&JobQuery {
+                name: name.map(str::to_string),
+                cluster: cluster.map(str::to_string),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<_> = found.items.iter().map(|j| j.id).collect();
+        assert_eq!(
+            (ids, found.total),
+            (expected.iter().take(1).copied().collect(), expected.len()),
+            "{name:?} {cluster:?}"
+        );
+    }
     // A caller who may view only its own jobs sees those it owns and those that run as it.
     for (user, expected) in [
         ("ann", vec![JobId(1)]),

@@ -4,7 +4,7 @@
 //! the same wherever they appear.
 
 use super::{Access, Route};
-use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterIn};
 use utoipa::openapi::RefOr;
 
 /// Views of the node itself: they neither read the projections nor need the leader, so
@@ -35,7 +35,8 @@ pub fn document(table: Vec<Route>, mut base: utoipa::openapi::OpenApi) -> utoipa
             .flatten()
             {
                 for param in op.parameters.iter_mut().flatten() {
-                    if let Some(schema) = parameter_schema(&param.name) {
+                    let in_path = param.parameter_in == ParameterIn::Path;
+                    if let Some(schema) = parameter_schema(&param.name, in_path) {
                         param.schema = Some(RefOr::T(schema));
                     }
                 }
@@ -60,7 +61,6 @@ pub fn document(table: Vec<Route>, mut base: utoipa::openapi::OpenApi) -> utoipa
 /// (query parameters or a body), a 404 for an id in its path, a 409 for a command the state
 /// of what it names may refuse, a 413 for a body, a 503 unless it is a view of the node.
 fn error_statuses(path: &str, command: bool, op: &Operation) -> Vec<(u16, &'static str)> {
-    use utoipa::openapi::path::ParameterIn;
     let params = op.parameters.as_deref().unwrap_or_default();
     let has = |place: ParameterIn| params.iter().any(|p| p.parameter_in == place);
     let body = op.request_body.is_some();
@@ -114,8 +114,9 @@ fn access_statuses(access: Access) -> Vec<(u16, &'static str)> {
 
 /// The schemas of parameters that mean the same wherever they appear, declared once: texts
 /// the server takes without a NUL byte, a long poll's wait, the filters of job listings,
-/// a cluster's name.
-fn parameter_schema(name: &str) -> Option<utoipa::openapi::schema::Schema> {
+/// a cluster's name in a path (`in_path`; a listing's `name` and `cluster` filters take any
+/// text, and match nothing when no name has it).
+fn parameter_schema(name: &str, in_path: bool) -> Option<utoipa::openapi::schema::Schema> {
     use kindling_api_model::schemas;
     use kindling_events::JobState;
     use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
@@ -126,14 +127,14 @@ fn parameter_schema(name: &str) -> Option<utoipa::openapi::schema::Schema> {
             .into()
     };
     Some(match name {
-        "doAs" | "owner" => schemas::optional_text(),
-        "wait" => schemas::wait(),
-        "state" => one_of(JobState::ALL.iter().map(|s| s.as_str()).collect()),
-        "kind" => one_of(vec!["batch", "session"]),
-        "name" => ObjectBuilder::new()
+        "name" if in_path => ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some(kindling_events::patterns::NAME))
             .into(),
+        "doAs" | "owner" | "name" | "cluster" => schemas::optional_text(),
+        "wait" => schemas::wait(),
+        "state" => one_of(JobState::ALL.iter().map(|s| s.as_str()).collect()),
+        "kind" => one_of(vec!["batch", "session"]),
         _ => return None,
     })
 }

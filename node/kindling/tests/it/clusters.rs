@@ -374,6 +374,13 @@ fn jobs_queue_per_cluster_with_a_visible_reason_and_clusters_with_jobs_stay() {
     );
     // What the cluster's driver takes, sized as the scheduler sizes it (Spark's defaults:
     // one core, 1g), and what waits.
+    let (_, on_a) = node.get("/api/v1/jobs?cluster=a");
+    let ids: Vec<u64> = on_a["jobs"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(
+        (on_a["total"].as_u64(), ids),
+        (Some(2), vec![a1, a2]),
+        "{on_a}"
+    );
     let (_, a) = node.get("/api/v1/clusters/a");
     assert_eq!(a["activeJobs"], 2, "{a}");
     assert_eq!(a["queuedJobs"], 1, "{a}");

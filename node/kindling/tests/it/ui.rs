@@ -73,6 +73,12 @@ fn a_person_runs_and_watches_jobs_in_the_browser() {
     for step in ["JobSubmitted", "JobScheduled", "JobFinished"] {
         assert!(timeline.contains(&step), "{step} missing from {timeline:?}");
     }
+    // The name search: the server's filter, kept in the address.
+    assert!(
+        r["searched"][0].as_str().unwrap().contains("ui-batch"),
+        "{r}"
+    );
+    assert_eq!(r["search_address"], "/jobs?name=UI-BAT", "{r}");
     // The session's cells.
     assert!(r["pyspark_text"].as_str().unwrap().contains('7'), "{r}");
     assert_eq!(

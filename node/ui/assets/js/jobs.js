@@ -1,6 +1,6 @@
-// The jobs page: a table of the jobs the caller may view, filtered and paged by the server
-// (the filters live in the address, so a view can be shared), kept current by the live
-// stream, and the forms that start a batch or a session.
+// The jobs page: a table of the jobs the caller may view, searched by name, filtered and
+// paged by the server (the filters live in the address, so a view can be shared), kept
+// current by the live stream, and the forms that start a batch or a session.
 
 import { get, withQuery } from './api.js';
 import { h, fill, time, duration, stateBadge, guarded } from './dom.js';
@@ -17,7 +17,7 @@ function params() {
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
   return {
     state: q.get('state') || '', kind: q.get('kind') || '', owner: q.get('owner') || '',
-    offset: Number(q.get('offset') || 0),
+    name: q.get('name') || '', cluster: q.get('cluster') || '', offset: Number(q.get('offset') || 0),
   };
 }
 
@@ -35,16 +35,22 @@ function select(id, label, value, options) {
   return h('label', { for: id }, label, el);
 }
 
-function filters(p) {
+function filters(p, clusters) {
   const owner = h('input', { id: 'filter-owner', name: 'owner', value: p.owner, placeholder: 'user name' });
+  const name = h('input', { id: 'filter-name', name: 'name', type: 'search', value: p.name, placeholder: 'part of a name' });
   const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter jobs',
     onsubmit: (e) => {
       e.preventDefault();
       const f = new FormData(form);
-      go({ state: f.get('state'), kind: f.get('kind'), owner: f.get('owner').trim() });
+      go({
+        name: f.get('name').trim(), state: f.get('state'), kind: f.get('kind'),
+        cluster: f.get('cluster'), owner: f.get('owner').trim(),
+      });
     } },
+    h('label', { for: 'filter-name' }, 'Name', name),
     select('state', 'State', p.state, STATES),
     select('kind', 'Kind', p.kind, ['batch', 'session']),
+    select('cluster', 'Cluster', p.cluster, clusters),
     h('label', { for: 'filter-owner' }, 'Owner', owner),
     h('button', { type: 'submit' }, 'Filter'));
   return form;
@@ -71,7 +77,8 @@ export async function jobsView(el) {
   const next = h('button', { type: 'button', class: 'secondary', onclick: () => go({ ...p, offset: p.offset + PAGE }) }, 'Next');
   const load = async () => {
     const page = await get(withQuery('/api/v1/jobs', {
-      state: p.state, kind: p.kind, owner: p.owner, offset: p.offset, limit: PAGE,
+      state: p.state, kind: p.kind, owner: p.owner, name: p.name, cluster: p.cluster,
+      offset: p.offset, limit: PAGE,
     }));
     fill(table, page.jobs.length ? page.jobs.map(row)
       : h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No jobs.')));
@@ -80,10 +87,11 @@ export async function jobsView(el) {
     prev.disabled = p.offset === 0;
     next.disabled = last >= page.total;
   };
+  const clusters = (await get('/api/v1/clusters')).clusters.map((c) => c.name);
   fill(el,
     h('h1', {}, 'Jobs'),
     mayChange() ? submitForms() : null,
-    filters(p),
+    filters(p, clusters),
     h('table', { id: 'jobs' },
       h('caption', { class: 'sr-only' }, 'Jobs'),
       h('thead', {}, h('tr', {},
@@ -97,5 +105,6 @@ export async function jobsView(el) {
   const filter = {};
   if (p.owner) filter.owner = p.owner;
   if (p.kind) filter.kind = p.kind;
+  if (p.cluster) filter.cluster = p.cluster;
   watch(filter, debounce(() => guarded(load)));
 }

@@ -106,6 +106,17 @@ with sync_playwright() as p:
     page.goto(f"{url}/ui/#/jobs")
     row = page.locator(f'#jobs tr[data-job="{result["batch_id"]}"]')
     expect(row.locator(".state")).to_have_text("success")
+    # Search by name, a filter the server applies; the address keeps it.
+    page.locator("#filter-name").fill("UI-BAT")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    result["searched"] = page.locator("#jobs tbody tr").all_inner_texts()
+    result["search_address"] = page.url.split("#", 1)[1]
+    page.locator("#filter-name").fill("no-such-job")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#jobs tbody")).to_contain_text("No jobs.")
+    page.goto(f"{url}/ui/#/jobs")
+    expect(row.locator(".state")).to_have_text("success")
     check_a11y(page, "jobs")
     shot(page, "04-jobs")
 
