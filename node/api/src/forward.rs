@@ -53,6 +53,37 @@ impl Forwarder {
         self.scheme == "https"
     }
 
+    /// The JSON answer of `GET path` at the member whose REST address is `addr`, within
+    /// `timeout`; `Err` says why there is none.
+    pub async fn peer_get(
+        &self,
+        addr: &str,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, String> {
+        let url = format!("{}://{addr}{path}", self.scheme);
+        let response = self
+            .client
+            .get(url)
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    "no answer in time".to_string()
+                } else {
+                    "unreachable".to_string()
+                }
+            })?;
+        if !response.status().is_success() {
+            return Err(format!("answered {}", response.status().as_u16()));
+        }
+        response
+            .json()
+            .await
+            .map_err(|_| "answered something that is not JSON".into())
+    }
+
     /// A forwarder of bodies up to `body_limit`; over HTTPS, trusting the PEM certificates
     /// of `trusted`, when members serve HTTPS.
     pub fn new(body_limit: usize, trusted: Option<&[u8]>) -> Result<Self, String> {

@@ -1,15 +1,18 @@
 //! The node and its cluster: health, the Raft membership (and removing a member),
 //! Prometheus metrics.
 
+use crate::error::ErrorBody;
 use crate::error::{ApiError, ApiResult};
+use crate::extract::Params;
 use crate::State;
-use axum::extract::Path;
+use axum::extract::{Path, RawQuery};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::Json;
 use kindling_api_model::model::*;
 use kindling_core::{Error, ErrorCode};
 use serde::Serialize;
+use std::time::Duration;
 use utoipa::ToSchema;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -50,6 +53,43 @@ pub struct Member {
     pub leader: bool,
     /// The last Raft log index known to be on the member (the leader knows it for all).
     pub matched_index: Option<u64>,
+    /// The member's own health, asked of it (with `?health=true` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health: Option<MemberHealth>,
+}
+
+/// A member's answer to `GET /api/v1/health`, or why there was none.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberHealth {
+    pub reachable: bool,
+    /// Next event log position, as the member knows it.
+    pub log_end: Option<u64>,
+    /// Next log position the member's projections will apply.
+    pub projected: Option<u64>,
+    /// Why the member did not answer.
+    pub error: Option<String>,
+}
+
+/// How long the answering node waits for each member's health.
+const MEMBER_HEALTH_WAIT: Duration = Duration::from_secs(2);
+
+impl MemberHealth {
+    fn of(answer: Result<serde_json::Value, String>) -> MemberHealth {
+        match answer {
+            Ok(h) => MemberHealth {
+                reachable: true,
+                log_end: h["logEnd"].as_u64(),
+                projected: h["projected"].as_u64(),
+                error: None,
+            },
+            Err(e) => MemberHealth {
+                reachable: false,
+                log_end: None,
+                projected: None,
+                error: Some(e),
+            },
+        }
+    }
 }
 
 /// Who leads, in which term, and the members.
@@ -69,11 +109,44 @@ pub struct ClusterInfo {
     pub projected: u64,
 }
 
-#[utoipa::path(get, path = "/api/v1/cluster", tag = "native", responses((status = 200, body = ClusterInfo)))]
-pub async fn cluster(axum::extract::State(s): State) -> Json<ClusterInfo> {
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "native",
+    params(("health" = Option<bool>, Query, description = "also ask every member for its health (log end, projections), in parallel, waiting at most 2 s each")),
+    responses((status = 200, body = ClusterInfo), (status = 400, body = ErrorBody)))]
+pub async fn cluster(
+    axum::extract::State(s): State,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Json<ClusterInfo>> {
+    let p = Params::from_query(q.as_deref())?;
+    let with_health = match p.given("health") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "health must be true or false, got {v:?}"
+            )))
+        }
+    };
     let view = s.cluster.cluster_view();
     let leader = *s.core.leadership().borrow();
-    Json(ClusterInfo {
+    let (log_end, projected) = (s.core.reads().log_end().0, s.core.projected().borrow().0);
+    let healths = view.members.iter().map(|m| {
+        let s = s.clone();
+        let (me, addr) = (m.id == view.node_id, m.http_addr.clone());
+        async move {
+            match (with_health, me) {
+                (false, _) => None,
+                (true, true) => Some(MemberHealth::of(Ok(serde_json::json!({
+                    "logEnd": log_end, "projected": projected })))),
+                (true, false) => Some(MemberHealth::of(
+                    s.forwarder
+                        .peer_get(&addr, "/api/v1/health", MEMBER_HEALTH_WAIT)
+                        .await,
+                )),
+            }
+        }
+    });
+    let healths = futures::future::join_all(healths).await;
+    Ok(Json(ClusterInfo {
         node_id: view.node_id.0,
         term: leader.term.0,
         leader_id: view.leader.map(|l| l.0),
@@ -81,7 +154,8 @@ pub async fn cluster(axum::extract::State(s): State) -> Json<ClusterInfo> {
         members: view
             .members
             .iter()
-            .map(|m| Member {
+            .zip(healths)
+            .map(|(m, health)| Member {
                 id: m.id.0,
                 http_addr: m.http_addr.clone(),
                 raft_addr: m.raft_addr.clone(),
@@ -89,11 +163,12 @@ pub async fn cluster(axum::extract::State(s): State) -> Json<ClusterInfo> {
                 voter: m.voter,
                 leader: m.leader,
                 matched_index: m.matched_index,
+                health,
             })
             .collect(),
-        log_end: s.core.reads().log_end().0,
-        projected: s.core.projected().borrow().0,
-    })
+        log_end,
+        projected,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/cluster/members/{id}", tag = "native",

@@ -36,7 +36,22 @@ fn without_a_leader_requests_that_need_one_answer_503_with_retry_after() {
     let app = crate::common::program(dir.path(), "app.py", "print(1)\n");
     let (status, b) = n1.post("/batches", json!({"file": app, "args": ["sleep=60"]}));
     assert_eq!(status, 201, "{b}");
+    // Each member's health, asked by the member that answers.
+    let health = |node: &crate::common::Node| {
+        let (status, view) = node.get("/api/v1/cluster?health=true");
+        assert_eq!(status, 200, "{view}");
+        view["members"].as_array().unwrap().clone()
+    };
+    for m in health(&n2) {
+        assert_eq!(m["health"]["reachable"], true, "{m}");
+        assert!(m["health"]["log_end"].as_u64().unwrap() >= 1, "{m}");
+    }
     n1.kill9();
+    let after = health(&n2);
+    let by_id = |id: u64| after.iter().find(|m| m["id"] == id).unwrap().clone();
+    assert_eq!(by_id(1)["health"]["reachable"], false, "{after:?}");
+    assert!(by_id(1)["health"]["error"].as_str().is_some(), "{after:?}");
+    assert_eq!(by_id(2)["health"]["reachable"], true, "{after:?}");
 
     let http = reqwest::blocking::Client::new();
     // Node 2 never leased a block of job ids, and cannot without a leader.
