@@ -11,6 +11,7 @@
 //! - `cluster-submit`: durable submissions per second through every node of a 3-node cluster
 //!   on Kafka and MongoDB.
 //! - `replay-kafka`: events per second folded from a Kafka log into fresh MongoDB projections.
+//! - `listing`: the reads the web UI makes, timed with many jobs in the log.
 
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -18,6 +19,7 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod bench_cluster;
 mod cluster_load;
 mod failover;
+mod listing;
 mod node;
 mod replay;
 mod statements;
@@ -50,6 +52,13 @@ enum Cmd {
         /// its users.
         #[arg(long)]
         api_token: bool,
+    },
+    /// The reads the web UI makes (job pages, filters, its files) with many jobs in the log.
+    Listing {
+        #[arg(long, default_value = "target/release/kindling")]
+        kindling: PathBuf,
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
     },
     /// Warm-session statement round trip against a cold spark-submit.
     Statements {
@@ -113,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
             };
             submit::run(&kindling, requests, concurrency, auth).await
         }
+        Cmd::Listing { kindling, jobs } => listing::run(&kindling, jobs).await,
         Cmd::Statements {
             kindling,
             statements,

@@ -165,7 +165,7 @@ impl MongoProjections {
         let mut cursor = self
             .jobs
             .find(filter)
-            .sort(doc! { d::NUMBER: 1 })
+            .sort(doc! { d::NUMBER: if query.newest_first { -1 } else { 1 } })
             .await
             .map_err(backend("query jobs"))?;
         let (mut items, mut total) = (Vec::new(), 0);
@@ -244,7 +244,7 @@ impl ProjectionStore for MongoProjections {
             }
             self.jobs
                 .find(filter.clone())
-                .sort(doc! { d::NUMBER: 1 })
+                .sort(doc! { d::NUMBER: if query.newest_first { -1 } else { 1 } })
                 .skip(count(query.offset) as u64)
                 .limit(count(query.limit))
                 .await

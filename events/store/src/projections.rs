@@ -16,7 +16,7 @@ pub enum KindFilter {
     Session,
 }
 
-/// A filtered, paged query over jobs, ordered by id.
+/// A filtered, paged query over jobs, ordered by id (either way).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobQuery {
     pub kind: Option<KindFilter>,
@@ -31,6 +31,8 @@ pub struct JobQuery {
     pub visible_to: Option<String>,
     /// Include jobs deleted through Livy's DELETE (the native API shows them).
     pub include_deleted: bool,
+    /// Newest (highest id) first; else oldest first.
+    pub newest_first: bool,
     /// Number of matching jobs to skip.
     pub offset: usize,
     pub limit: usize,
@@ -46,6 +48,7 @@ impl Default for JobQuery {
             cluster: None,
             visible_to: None,
             include_deleted: false,
+            newest_first: false,
             offset: 0,
             limit: 100,
         }

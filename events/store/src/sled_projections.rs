@@ -227,7 +227,13 @@ impl ProjectionStore for SledProjections {
     async fn jobs(&self, query: &JobQuery) -> Result<Page<Job>> {
         let mut items = Vec::new();
         let mut total = 0;
-        for item in self.tree.scan_prefix([JOB]) {
+        let scan = self.tree.scan_prefix([JOB]);
+        let scan: Box<dyn Iterator<Item = _>> = if query.newest_first {
+            Box::new(scan.rev())
+        } else {
+            Box::new(scan)
+        };
+        for item in scan {
             let (k, v) = item?;
             let StoredJob { job, .. } = codec::decode_value(&v).map_err(|e| corrupt(&k, e))?;
             if query.matches(&job) {

@@ -104,6 +104,15 @@ pub async fn projection_suite<H: ProjectionHarness>(h: &H) {
         bobs.items.iter().map(|j| j.id).collect::<Vec<_>>(),
         [JobId(2)]
     );
+    let newest = store
+        .jobs(&JobQuery {
+            newest_first: true,
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((newest.total, newest.items[0].id), (2, JobId(2)));
     // By name (a part of it, any case) and by cluster.
     for (name, cluster, expected) in [
         (Some("PI"), None, vec![JobId(1)]),

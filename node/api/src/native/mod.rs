@@ -62,6 +62,7 @@ pub async fn create_session(
         ("offset" = Option<i64>, Query, minimum = 0),
         ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "1 to 1000, default 100"),
         ("deleted" = Option<bool>, Query, description = "include jobs deleted through Livy (default true)"),
+        ("order" = Option<String>, Query, description = "asc (default: oldest first, as Livy lists) or desc (newest first)"),
     ),
     responses((status = 200, body = JobPage), (status = 400, body = ErrorBody)))]
 pub async fn list_jobs(
@@ -103,11 +104,21 @@ pub async fn list_jobs(
             )))
         }
     };
+    let newest_first = match p.given("order") {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "order must be asc or desc, got {v:?}"
+            )))
+        }
+    };
     s.core.read_barrier().await?;
     let page = s
         .core
         .reads()
         .jobs(&JobQuery {
+            newest_first,
             kind,
             state,
             owner: p.str("owner").map(str::to_string),

@@ -135,6 +135,7 @@ fn parameter_schema(name: &str, in_path: bool) -> Option<utoipa::openapi::schema
         "wait" => schemas::wait(),
         "state" => one_of(JobState::ALL.iter().map(|s| s.as_str()).collect()),
         "kind" => one_of(vec!["batch", "session"]),
+        "order" => one_of(vec!["asc", "desc"]),
         _ => return None,
     })
 }

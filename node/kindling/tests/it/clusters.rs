@@ -381,6 +381,9 @@ fn jobs_queue_per_cluster_with_a_visible_reason_and_clusters_with_jobs_stay() {
         (Some(2), vec![a1, a2]),
         "{on_a}"
     );
+    let (_, newest) = node.get("/api/v1/jobs?order=desc&limit=1");
+    assert_eq!(id(&newest["jobs"][0]), a2.max(b1), "{newest}");
+    assert_eq!(node.get("/api/v1/jobs?order=sideways").0, 400);
     let (_, a) = node.get("/api/v1/clusters/a");
     assert_eq!(a["activeJobs"], 2, "{a}");
     assert_eq!(a["queuedJobs"], 1, "{a}");

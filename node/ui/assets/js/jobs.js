@@ -1,6 +1,6 @@
-// The jobs page: a table of the jobs the caller may view, searched by name, filtered and
-// paged by the server (the filters live in the address, so a view can be shared), kept
-// current by the live stream, and the forms that start a batch or a session.
+// The jobs page: a table of the jobs the caller may view, newest first, searched by name,
+// filtered and paged by the server (the filters live in the address, so a view can be
+// shared), kept current by the live stream, and the forms that start a batch or a session.
 
 import { get, withQuery } from './api.js';
 import { h, fill, time, duration, stateBadge, guarded } from './dom.js';
@@ -78,7 +78,7 @@ export async function jobsView(el) {
   const load = async () => {
     const page = await get(withQuery('/api/v1/jobs', {
       state: p.state, kind: p.kind, owner: p.owner, name: p.name, cluster: p.cluster,
-      offset: p.offset, limit: PAGE,
+      order: 'desc', offset: p.offset, limit: PAGE,
     }));
     fill(table, page.jobs.length ? page.jobs.map(row)
       : h('tr', {}, h('td', { colspan: 8, class: 'muted' }, 'No jobs.')));
