@@ -91,6 +91,18 @@ impl Params {
         self.0.get(name).map(String::as_str)
     }
 
+    /// A `true`/`false` parameter, or `default`; anything else is a 400 naming it.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        match self.given(name) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "{name} must be true or false, got {v:?}"
+            ))),
+        }
+    }
+
     /// An integer parameter within `lo..=hi` (`hi = i64::MAX`: no upper bound), or `default`.
     pub fn bounded(&self, name: &str, default: i64, lo: i64, hi: i64) -> Result<i64, ApiError> {
         let v = self.int(name)?.unwrap_or(default);

@@ -30,6 +30,8 @@ pub struct AppState {
     pub credentials_dir: std::path::PathBuf,
     /// Long polls that may wait at once; past them a long poll answers at once.
     pub long_polls: Arc<tokio::sync::Semaphore>,
+    /// How long an event stream may wait on its client before it is closed.
+    pub stream_stall: Duration,
     /// The secret members prove to each other, here on the requests they forward.
     pub cluster_secret: Option<Arc<kindling_raft::ClusterSecret>>,
     /// This node's Raft member: membership, leader, term.

@@ -7,8 +7,8 @@
 //! Jobs' events (states, statements, sessions' activity) go to callers who may view the job,
 //! checked as every read is; the cluster registry's changes to every caller; tokens' events
 //! to nobody. Nothing is buffered without bound: one page of the log is read at a time, and
-//! a consumer that takes no message for [`STALLED`] is cut off with a last `cutoff`
-//! message naming where to resume.
+//! a consumer that takes no message for `--stream-stall-secs` is cut off with a last
+//! `cutoff` message naming where to resume.
 
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::Params;
@@ -24,15 +24,13 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 
 /// Log events read at a time.
 const PAGE: usize = 256;
 /// Messages waiting for a slow consumer at most.
 const BUFFERED: usize = 256;
-/// How long a consumer may leave a message untaken before it is cut off.
-pub const STALLED: Duration = Duration::from_secs(30);
 /// Jobs whose visibility a stream remembers; past it, it forgets them all.
 const REMEMBERED_JOBS: usize = 10_000;
 
@@ -147,6 +145,8 @@ pub async fn stream(
         false => s.core.reads().fence().await?,
     };
     let (tx, rx) = mpsc::channel::<Sse>(BUFFERED);
+    // The last word of a stream cut off, after what is buffered: the buffer is full then.
+    let (hint_tx, hint_rx) = oneshot::channel::<Sse>();
     let reader = Reader {
         s: s.clone(),
         who,
@@ -155,10 +155,12 @@ pub async fn stream(
         cursor,
         visible: HashMap::new(),
     };
-    tokio::spawn(reader.run(projected, tx));
+    tokio::spawn(reader.run(projected, tx, hint_tx));
     // The permit goes with the stream: freed when the client goes away.
     let open = crate::metrics::stream_open();
-    let body = tokio_stream::StreamExt::map(ReceiverStream::new(rx), move |message| {
+    let hint = futures::StreamExt::filter_map(futures::stream::once(hint_rx), |h| async { h.ok() });
+    let messages = futures::StreamExt::chain(ReceiverStream::new(rx), hint);
+    let body = futures::StreamExt::map(messages, move |message| {
         let _held = (&permit, &open);
         Ok::<_, Infallible>(message)
     });
@@ -182,6 +184,7 @@ impl Reader {
         mut self,
         mut projected: tokio::sync::watch::Receiver<LogPosition>,
         tx: mpsc::Sender<Sse>,
+        hint: oneshot::Sender<Sse>,
     ) {
         loop {
             let end = *projected.borrow_and_update();
@@ -210,10 +213,10 @@ impl Reader {
                 let Some(message) = self.message(env).await else {
                     continue;
                 };
-                match tokio::time::timeout(STALLED, tx.send(message)).await {
+                match tokio::time::timeout(self.s.stream_stall, tx.send(message)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return,
-                    Err(_) => return self.cut_off(&tx, env.position),
+                    Err(_) => return self.cut_off(hint, env.position),
                 }
             }
             if !read_any {
@@ -267,16 +270,16 @@ impl Reader {
 
     /// Ends a stream whose consumer stopped taking messages: once it reads again, it finds
     /// what was buffered, then where to resume.
-    fn cut_off(&self, tx: &mpsc::Sender<Sse>, at: LogPosition) {
+    fn cut_off(&self, hint: oneshot::Sender<Sse>, at: LogPosition) {
         tracing::info!(user = %self.who.name(), "event stream: the consumer fell behind; cut off");
         crate::metrics::stream_cut_off();
-        let hint = serde_json::json!({
+        let text = serde_json::json!({
             "msg": "this stream fell too far behind and was closed; reconnect with the \
                     Last-Event-ID of the last message received",
             "stalledAt": at.0,
         });
-        if let Ok(message) = Sse::default().event("cutoff").json_data(hint) {
-            let _ = tx.try_send(message);
+        if let Ok(message) = Sse::default().event("cutoff").json_data(text) {
+            let _ = hint.send(message);
         }
     }
 }

@@ -251,6 +251,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         credentials_dir: cfg.credentials_dir.clone(),
         cluster_secret: security.cluster_secret.clone(),
         long_polls: Arc::new(tokio::sync::Semaphore::new(cfg.http.max_long_polls)),
+        stream_stall: cfg.http.stream_stall,
         cluster: member.clone(),
         forwarder: security.forwarder(&cfg)?,
         tokens: Arc::new(kindling_core::tokens::TokenBook::new(core.clone())),

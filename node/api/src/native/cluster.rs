@@ -117,15 +117,7 @@ pub async fn cluster(
     RawQuery(q): RawQuery,
 ) -> ApiResult<Json<ClusterInfo>> {
     let p = Params::from_query(q.as_deref())?;
-    let with_health = match p.given("health") {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "health must be true or false, got {v:?}"
-            )))
-        }
-    };
+    let with_health = p.flag("health", false)?;
     let view = s.cluster.cluster_view();
     let leader = *s.core.leadership().borrow();
     let (log_end, projected) = (s.core.reads().log_end().0, s.core.projected().borrow().0);

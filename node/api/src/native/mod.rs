@@ -95,15 +95,7 @@ pub async fn list_jobs(
     };
     let offset = p.bounded("offset", 0, 0, i64::MAX)?;
     let limit = p.bounded("limit", 100, 1, 1000)?;
-    let include_deleted = match p.given("deleted") {
-        None | Some("true") => true,
-        Some("false") => false,
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "deleted must be true or false, got {v:?}"
-            )))
-        }
-    };
+    let include_deleted = p.flag("deleted", true)?;
     let newest_first = match p.given("order") {
         None | Some("asc") => false,
         Some("desc") => true,

@@ -26,6 +26,10 @@ pub struct HttpArgs {
     /// once, as without `wait`.
     #[arg(long, env = "KINDLING_MAX_LONG_POLLS")]
     pub max_long_polls: Option<usize>,
+    /// An event stream (`/api/v1/stream`) whose client takes no message for this long is
+    /// closed, with a last message saying where to resume (default 30).
+    #[arg(long, env = "KINDLING_STREAM_STALL_SECS")]
+    pub stream_stall_secs: Option<u64>,
     /// Serve HTTPS with this certificate chain (PEM, leaf first); re-read when it changes.
     #[arg(long, env = "KINDLING_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -46,6 +50,7 @@ pub(super) struct HttpFile {
     max_connections_per_client: Option<usize>,
     http_header_timeout_secs: Option<u64>,
     max_long_polls: Option<usize>,
+    stream_stall_secs: Option<u64>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_ca: Option<PathBuf>,
@@ -56,6 +61,8 @@ pub(super) struct HttpFile {
 pub struct HttpConfig {
     pub limits: Limits,
     pub max_long_polls: usize,
+    /// How long an event stream may wait on its client.
+    pub stream_stall: Duration,
     pub tls: Option<TlsConfig>,
 }
 
@@ -92,6 +99,13 @@ impl HttpArgs {
         if !(1..=3600).contains(&header) {
             bail!("--http-header-timeout-secs must be between 1 and 3600, got {header}");
         }
+        let stall = self
+            .stream_stall_secs
+            .or(file.stream_stall_secs)
+            .unwrap_or(30);
+        if !(1..=3600).contains(&stall) {
+            bail!("--stream-stall-secs must be between 1 and 3600, got {stall}");
+        }
         let tls = match (
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),
@@ -115,6 +129,7 @@ impl HttpArgs {
                 header_timeout: Duration::from_secs(header),
             },
             max_long_polls: self.max_long_polls.or(file.max_long_polls).unwrap_or(512),
+            stream_stall: Duration::from_secs(stall),
         })
     }
 }

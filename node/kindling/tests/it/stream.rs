@@ -141,3 +141,106 @@ fn the_stream_shows_each_caller_its_jobs_live_and_resumes_after_a_restart() {
         "still none of Bob's"
     );
 }
+
+/// A client of `addr` whose receive buffer is a few KiB, set before it connects, so what it
+/// does not read backs up into the node at once.
+fn tight_client(addr: &str) -> std::net::TcpStream {
+    use std::os::fd::FromRawFd;
+    let addr: std::net::SocketAddrV4 = addr.parse().unwrap();
+    // SAFETY: a new socket of our own, configured and connected before it is wrapped.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let size: libc::c_int = 4096;
+        let set = libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &size as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+        assert_eq!(set, 0);
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: addr.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*addr.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let connected = libc::connect(
+            fd,
+            &sin as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        );
+        assert_eq!(connected, 0);
+        std::net::TcpStream::from_raw_fd(fd)
+    }
+}
+
+#[test]
+fn a_consumer_that_stops_reading_is_cut_off_and_told_where_to_resume() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let node = crate::common::Node::start(
+        &dir.path().join("data"),
+        &crate::common::fake_spark_home(dir.path()),
+        &["--stream-stall-secs", "1"],
+    );
+    let addr = node.base.trim_start_matches("http://").to_string();
+    let mut client = tight_client(&addr);
+    write!(
+        client,
+        "GET /api/v1/stream HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    // Far more events than the stream's buffer and the sockets hold, while nobody reads.
+    let app = crate::common::program(dir.path(), "app.py", "print(1)\n");
+    let http = reqwest::blocking::Client::new();
+    let cut_off = || {
+        let metrics = http
+            .get(node.url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        metrics.contains("kindling_api_streams_cut_off_total 1")
+    };
+    // Big submissions (their conf travels in each JobSubmitted): fewer of them fill it all.
+    let conf: serde_json::Map<String, serde_json::Value> = (0..40)
+        .map(|i| {
+            (
+                format!("spark.kindling.test.filler{i}"),
+                json!("x".repeat(150)),
+            )
+        })
+        .collect();
+    let mut submitted = 0;
+    while !cut_off() {
+        assert!(submitted < 5_000, "never cut off after {submitted} jobs");
+        for _ in 0..50 {
+            let r = http
+                .post(node.url("/batches"))
+                .json(&json!({"file": app, "conf": conf}))
+                .send()
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 201);
+        }
+        submitted += 50;
+    }
+    // Reading again, the client finds what was buffered, then the hint, then the end.
+    client
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut text = String::new();
+    client.read_to_string(&mut text).unwrap();
+    let hint = text
+        .split("event: cutoff")
+        .nth(1)
+        .expect("a cutoff message last");
+    assert!(hint.contains("Last-Event-ID"), "{hint}");
+    assert!(
+        text.matches("event: job").count() > 256,
+        "buffered messages came first"
+    );
+}

@@ -4,25 +4,13 @@
 // its capacity.
 
 import { api } from './api.js';
-import { h, showError, clearError } from './dom.js';
+import { h, keyValues, showError, clearError } from './dom.js';
 
 const TYPES = ['standalone', 'kubernetes', 'yarn', 'local'];
 const CREDENTIALS = ['', 'none', 'tokenFile', 'kubeconfig', 'clientCertificate', 'keytab'];
 
 function lines(map) {
   return Object.entries(map || {}).map(([k, v]) => `${k}=${v}`).join('\n');
-}
-
-function parse(label, text) {
-  const out = {};
-  for (const [i, line] of text.split('\n').entries()) {
-    const l = line.trim();
-    if (!l) continue;
-    const at = l.indexOf('=');
-    if (at < 1) throw new Error(`${label} line ${i + 1} is not key=value: ${l}`);
-    out[l.slice(0, at).trim()] = l.slice(at + 1).trim();
-  }
-  return out;
 }
 
 function field(id, label, input) {
@@ -56,8 +44,8 @@ export function clusterForm(cluster, done) {
       try {
         const body = {
           name: name.value.trim(), type: type.value,
-          connection: parse('connection', connection.value),
-          sparkConf: parse('Spark conf', conf.value),
+          connection: keyValues('connection', connection.value),
+          sparkConf: keyValues('Spark conf', conf.value),
           capacity: {},
         };
         if (maxDrivers.value) body.capacity.maxDrivers = Number(maxDrivers.value);

@@ -1,5 +1,5 @@
 // Small helpers to build the pages: elements from plain data (text is always text, never
-// HTML), times and durations, the shared error banner.
+// HTML), `key=value` lines, times and durations, the shared error banner.
 
 /** An element `tag` with `attrs` (`on*` are listeners) and `children` (strings or nodes). */
 export function h(tag, attrs = {}, ...children) {
@@ -26,6 +26,19 @@ export function fill(el, ...children) {
   el.replaceChildren();
   append(el, children);
   return el;
+}
+
+/** `key=value` lines as an object; a line without `=` is an error naming `label` and it. */
+export function keyValues(label, text) {
+  const out = {};
+  for (const [i, line] of text.split('\n').entries()) {
+    const l = line.trim();
+    if (!l) continue;
+    const at = l.indexOf('=');
+    if (at < 1) throw new Error(`${label} line ${i + 1} is not key=value: ${l}`);
+    out[l.slice(0, at).trim()] = l.slice(at + 1).trim();
+  }
+  return out;
 }
 
 export function time(ms) {

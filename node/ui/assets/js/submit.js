@@ -2,24 +2,11 @@
 // the fields of Livy's body a person fills in by hand, conf as `key=value` lines.
 
 import { get, post } from './api.js';
-import { h, showError, clearError } from './dom.js';
+import { h, keyValues, showError, clearError } from './dom.js';
 
 function field(id, label, attrs = {}) {
   const input = h(attrs.rows ? 'textarea' : 'input', { id, name: id, ...attrs });
   return h('label', { for: id }, label, input);
-}
-
-/** `key=value` lines as an object; a line without `=` is an error naming it. */
-function conf(text) {
-  const out = {};
-  for (const [i, line] of text.split('\n').entries()) {
-    const l = line.trim();
-    if (!l) continue;
-    const at = l.indexOf('=');
-    if (at < 1) throw new Error(`conf line ${i + 1} is not key=value: ${l}`);
-    out[l.slice(0, at).trim()] = l.slice(at + 1).trim();
-  }
-  return out;
 }
 
 async function clusters(select) {
@@ -43,7 +30,7 @@ export function submitForms() {
       clearError();
       const f = new FormData(batch);
       try {
-        const body = { file: f.get('file').trim(), conf: conf(f.get('conf')) };
+        const body = { file: f.get('file').trim(), conf: keyValues('conf', f.get('conf')) };
         if (f.get('name').trim()) body.name = f.get('name').trim();
         if (f.get('className').trim()) body.className = f.get('className').trim();
         if (f.get('args').trim()) body.args = f.get('args').trim().split(/\s+/);
