@@ -75,7 +75,10 @@ fn a_person_runs_and_watches_jobs_in_the_browser() {
     }
     // The name search: the server's filter, kept in the address.
     assert!(
-        r["searched"][0].as_str().unwrap().contains("ui-batch"),
+        r["searched"][0]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ui-batch"),
         "{r}"
     );
     assert_eq!(r["search_address"], "/jobs?name=UI-BAT", "{r}");
@@ -87,6 +90,13 @@ fn a_person_runs_and_watches_jobs_in_the_browser() {
         "{r}"
     );
     assert_eq!(r["sql_cells"], serde_json::json!(["1", "a"]), "{r}");
+    assert!(
+        r["error_text"]
+            .as_str()
+            .unwrap()
+            .contains("ZeroDivisionError"),
+        "{r}"
+    );
     // Python's completer marks a callable with its parenthesis.
     assert!(
         ["spark.range", "spark.range("].contains(&r["completed"].as_str().unwrap()),
