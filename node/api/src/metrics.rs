@@ -1,6 +1,9 @@
-//! The metrics of the REST API: requests passed on to the leader, long polls waiting,
-//! callers refused, event streams open and cut off.
+//! The metrics of the REST API: requests by route template, method and status class with
+//! their latency, requests passed on to the leader, long polls waiting, callers refused,
+//! event streams open and cut off.
 
+pub const REQUESTS: &str = "kindling_http_requests_total";
+pub const REQUEST_LATENCY: &str = "kindling_http_request_duration_seconds";
 pub const FORWARDED: &str = "kindling_api_forwarded_total";
 pub const LONG_POLLS: &str = "kindling_api_long_polls_waiting";
 pub const AUTH_REFUSED: &str = "kindling_api_auth_refused_total";
@@ -9,6 +12,16 @@ pub const STREAMS_CUT_OFF: &str = "kindling_api_streams_cut_off_total";
 
 /// Describes the API's metrics to the installed recorder.
 pub fn describe() {
+    metrics::describe_counter!(
+        REQUESTS,
+        "REST requests answered, by route template (never a concrete path), method and status \
+         class (2xx, 4xx, ...)."
+    );
+    metrics::describe_histogram!(
+        REQUEST_LATENCY,
+        metrics::Unit::Seconds,
+        "Time to the start of the answer of REST requests, by route template and method."
+    );
     metrics::describe_counter!(
         FORWARDED,
         "Requests on existing jobs forwarded to the leader, by outcome."
@@ -63,4 +76,20 @@ pub fn stream_open() -> impl Drop + Send {
 
 pub fn stream_cut_off() {
     metrics::counter!(STREAMS_CUT_OFF).increment(1);
+}
+
+/// Counts one answered request of `route` (its template) and how long it took.
+pub fn request(route: &str, method: &'static str, status: u16, took: std::time::Duration) {
+    let class = match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    let route = route.to_string();
+    metrics::counter!(REQUESTS, "route" => route.clone(), "method" => method, "status" => class)
+        .increment(1);
+    metrics::histogram!(REQUEST_LATENCY, "route" => route, "method" => method)
+        .record(took.as_secs_f64());
 }

@@ -15,5 +15,15 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     kindling_core::metrics::describe();
     kindling_gateway::metrics::describe();
     kindling_api::metrics::describe();
+    metrics::describe_gauge!(
+        "kindling_build_info",
+        "Always 1; the labels say which build runs (version, and the Git commit if known)."
+    );
+    metrics::gauge!(
+        "kindling_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "commit" => option_env!("KINDLING_COMMIT").unwrap_or("unknown")
+    )
+    .set(1.0);
     Ok(handle)
 }

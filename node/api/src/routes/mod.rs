@@ -165,14 +165,15 @@ pub fn table() -> Vec<Route> {
 }
 
 /// The router of `table`: each route's handler at its path, behind (from the outside in)
-/// the caller's admission, the forwarding to the leader where it runs there, and the check
-/// of the job it names.
+/// its request metrics, the caller's admission, the forwarding to the leader where it runs
+/// there, and the check of the job it names.
 pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>> {
     use axum::extract::Request;
     use axum::middleware::{from_fn_with_state, Next};
     let mut by_path: BTreeMap<String, MethodRouter<Arc<AppState>>> = BTreeMap::new();
     for route in table {
         let access = route.access;
+        let method = route.method_name();
         let mut handler = route.handler;
         if matches!(access, Access::ViewJob | Access::ModifyJob) {
             handler = handler.route_layer(from_fn_with_state(
@@ -188,6 +189,24 @@ pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>>
         handler = handler.route_layer(from_fn_with_state(
             state.clone(),
             move |s: crate::State, req: Request, next: Next| access::admit(s, access, req, next),
+        ));
+        // Outermost: every answer of the route counts, refusals too, under its template.
+        let template = route.path.clone();
+        handler = handler.route_layer(axum::middleware::from_fn(
+            move |req: Request, next: Next| {
+                let template = template.clone();
+                async move {
+                    let started = std::time::Instant::now();
+                    let response = next.run(req).await;
+                    crate::metrics::request(
+                        &template,
+                        method,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
+                    response
+                }
+            },
         ));
         let merged = match by_path.remove(&route.path) {
             Some(other) => other.merge(handler),

@@ -571,6 +571,41 @@ fn version_and_metrics() {
         m.contains("# TYPE kindling_eventlog_append_latency_seconds histogram"),
         "{m}"
     );
+    // Requests by route template (never the concrete path), method and status class, with
+    // their latency; and which build runs.
+    let (status, _) = node.get("/batches/424242");
+    assert_eq!(status, 404);
+    let m = reqwest::blocking::get(node.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    let has = |name: &str, labels: &[&str]| {
+        m.lines()
+            .any(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+    };
+    for labels in [
+        &["route=\"/batches\"", "method=\"POST\"", "status=\"2xx\""][..],
+        &[
+            "route=\"/batches/{id}\"",
+            "method=\"GET\"",
+            "status=\"4xx\"",
+        ][..],
+        &["route=\"/version\"", "method=\"GET\"", "status=\"2xx\""][..],
+    ] {
+        assert!(
+            has("kindling_http_requests_total{", labels),
+            "{labels:?} in\n{m}"
+        );
+    }
+    assert!(!m.contains("424242"), "no concrete path is a label");
+    assert!(
+        has(
+            "kindling_http_request_duration_seconds_bucket{",
+            &["route=\"/batches\"", "le=\"0.005\""]
+        ),
+        "{m}"
+    );
+    assert!(has("kindling_build_info{", &["version=\"0.1.0\""]), "{m}");
 }
 
 #[test]
