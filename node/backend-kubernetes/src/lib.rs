@@ -10,10 +10,12 @@
 //! reason once it ends, [`state`]); logs are copied to local files as they stream ([`logs`]).
 //! It keeps nothing else: what it must find again after a restart it finds on the cluster
 //! (or, for a driver whose pod is gone, in the end it kept).
-//! It must not touch pods that are not labelled with its Kindling cluster id.
+//! It must not touch pods that are not labelled with its Kindling cluster id. What a driver
+//! pod owns (its service and secret) is created and deleted in `companions`.
 
 mod from_cluster;
 pub use from_cluster::from_cluster;
+mod companions;
 pub mod config;
 mod copy;
 pub mod logs;
@@ -33,7 +35,7 @@ use kindling_backend::{
 pub use config::{KubeAuth, KubernetesConfig, PodRetention, IN_CLUSTER_MASTER};
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kindling_events::{Attempt, JobId};
-use kube::api::{Api, DeleteParams, LogParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{Api, LogParams, PostParams};
 use logs::LogStore;
 use parking_lot::Mutex;
 use state::DriverPhase;
@@ -170,83 +172,6 @@ impl Inner {
     fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
         self.state.lock()
     }
-    /// Deletes the driver's pod (if it is this cluster's), its service and its secret.
-    async fn delete_driver(&self, name: &str) -> Result<()> {
-        let pod = self
-            .pods
-            .get_opt(name)
-            .await
-            .map_err(|e| self.io(&format!("cannot read pod {name}"), e))?;
-        if let Some(pod) = pod {
-            if !pod::is_ours(&pod, &self.cfg) {
-                return Err(BackendError::Io(format!(
-                    "cluster {}: pod {} is not a driver of this Kindling cluster; not deleting it",
-                    self.name(),
-                    self.driver_id(name)
-                )));
-            }
-            let dp = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: pod.metadata.uid.clone(),
-                    resource_version: None,
-                }),
-                ..DeleteParams::default()
-            };
-            match self.pods.delete(name, &dp).await {
-                Ok(_) => {}
-                // Gone already, or replaced by another incarnation meanwhile.
-                Err(e) if matches!(api_code(&e), Some(404 | 409)) => {}
-                Err(e) => return Err(self.io(&format!("cannot delete pod {name}"), e)),
-            }
-        }
-        // The garbage collector deletes these with the pod; deleting them here as well
-        // means nothing lingers where it is slow or disabled.
-        let dp = DeleteParams::default();
-        for result in [
-            self.services
-                .delete(&pod::service_name(name), &dp)
-                .await
-                .map(|_| ()),
-            self.secrets
-                .delete(&pod::secret_name(name), &dp)
-                .await
-                .map(|_| ()),
-        ] {
-            match result {
-                Ok(()) => {}
-                Err(e) if api_code(&e) == Some(404) => {}
-                Err(e) => return Err(self.io(&format!("cannot delete what belongs to {name}"), e)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Creates what a running driver needs besides its pod: the headless service, and the
-    /// secret's owner reference (so it goes with the pod). Idempotent.
-    async fn ensure_companions(
-        &self,
-        name: &str,
-        job: JobId,
-        attempt: Attempt,
-        pod: &Pod,
-    ) -> Result<()> {
-        let service = pod::driver_service(&self.cfg, job, attempt, name, pod);
-        match self.services.create(&PostParams::default(), &service).await {
-            Ok(_) => {}
-            Err(e) if api_code(&e) == Some(409) => {}
-            Err(e) => return Err(self.io("cannot create the driver's service", e)),
-        }
-        let patch = Patch::Merge(pod::owner_patch(pod));
-        match self
-            .secrets
-            .patch(&pod::secret_name(name), &PatchParams::default(), &patch)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if api_code(&e) == Some(404) => Ok(()),
-            Err(e) => Err(self.io("cannot hand the driver's secret over to its pod", e)),
-        }
-    }
 }
 
 #[async_trait]
@@ -257,13 +182,7 @@ impl ClusterBackend for KubernetesBackend {
         let wanted = pod::driver_pod(&inner.cfg, &l)
             .map_err(|e| BackendError::LaunchFailed(format!("cluster {}: {e}", inner.name())))?;
         // The secret first: the pod reads it when its container starts.
-        if let Some(secret) = pod::driver_secret(&inner.cfg, &l) {
-            match inner.secrets.create(&PostParams::default(), &secret).await {
-                Ok(_) => {}
-                Err(e) if api_code(&e) == Some(409) => {}
-                Err(e) => return Err(inner.launch_error("creating the driver's secret", e)),
-            }
-        }
+        inner.create_secret(&l).await?;
         let pod = match inner.pods.create(&PostParams::default(), &wanted).await {
             Ok(created) => {
                 tracing::info!(cluster = %inner.name(), driver = %name, "driver pod created");
