@@ -83,27 +83,12 @@ pub async fn run(kindling: &Path, jobs: usize) -> Result<()> {
     Ok(())
 }
 
-/// The bytes of every file the UI's page loads (its page, style sheet and modules).
+/// The bytes of every file the UI's page loads, as the node serves them.
 async fn kindling_ui_size(http: &reqwest::Client, base: &str) -> Result<usize> {
     let mut total = 0;
-    for file in [
-        "/ui/",
-        "/ui/style.css",
-        "/ui/js/app.js",
-        "/ui/js/api.js",
-        "/ui/js/dom.js",
-        "/ui/js/stream.js",
-        "/ui/js/login.js",
-        "/ui/js/jobs.js",
-        "/ui/js/submit.js",
-        "/ui/js/job.js",
-        "/ui/js/console.js",
-        "/ui/js/clusters.js",
-        "/ui/js/cluster_form.js",
-        "/ui/js/nodes.js",
-    ] {
-        let r = http.get(format!("{base}{file}")).send().await?;
-        ensure!(r.status().is_success(), "{file}: {}", r.status());
+    for url in kindling_ui::urls() {
+        let r = http.get(format!("{base}{url}")).send().await?;
+        ensure!(r.status().is_success(), "{url}: {}", r.status());
         total += r.bytes().await?.len();
     }
     Ok(total)

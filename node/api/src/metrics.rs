@@ -43,15 +43,25 @@ pub fn describe() {
 }
 
 /// Counts one long poll as waiting until the guard drops.
-pub fn long_poll_waiting() -> impl Drop {
-    struct Waiting;
-    impl Drop for Waiting {
+pub fn long_poll_waiting() -> impl Drop + Send {
+    held(LONG_POLLS)
+}
+
+/// Counts one event stream as open until the guard drops.
+pub fn stream_open() -> impl Drop + Send {
+    held(STREAMS)
+}
+
+/// Adds one to `gauge` until the guard drops.
+fn held(gauge: &'static str) -> impl Drop + Send {
+    struct Held(&'static str);
+    impl Drop for Held {
         fn drop(&mut self) {
-            metrics::gauge!(LONG_POLLS).decrement(1.0);
+            metrics::gauge!(self.0).decrement(1.0);
         }
     }
-    metrics::gauge!(LONG_POLLS).increment(1.0);
-    Waiting
+    metrics::gauge!(gauge).increment(1.0);
+    Held(gauge)
 }
 
 pub fn forwarded(outcome: &'static str) {
@@ -60,18 +70,6 @@ pub fn forwarded(outcome: &'static str) {
 
 pub fn auth_refused(reason: &'static str) {
     metrics::counter!(AUTH_REFUSED, "reason" => reason).increment(1);
-}
-
-/// Counts one event stream as open until the guard drops.
-pub fn stream_open() -> impl Drop + Send {
-    struct Open;
-    impl Drop for Open {
-        fn drop(&mut self) {
-            metrics::gauge!(STREAMS).decrement(1.0);
-        }
-    }
-    metrics::gauge!(STREAMS).increment(1.0);
-    Open
 }
 
 pub fn stream_cut_off() {

@@ -94,23 +94,25 @@ impl Filter {
     }
 }
 
-/// Where a stream starts: after `Last-Event-ID` (the header, or `lastEventId` in the query for
-/// clients that cannot set headers), else at the end of what the node has projected.
-fn start(headers: &HeaderMap, p: &Params, projected: LogPosition) -> ApiResult<LogPosition> {
+/// Where a resumed stream starts: right after `Last-Event-ID` (the header, or `lastEventId`
+/// in the query for clients that cannot set headers); `None` for a new stream.
+fn resumed(headers: &HeaderMap, p: &Params) -> ApiResult<Option<LogPosition>> {
     let given = headers
         .get("last-event-id")
         .map(|v| v.to_str().unwrap_or("?").to_string())
         .or_else(|| p.given("lastEventId").map(str::to_string));
-    match given {
-        None => Ok(projected),
-        Some(v) => v
-            .trim()
-            .parse::<u64>()
-            .map(|p| LogPosition(p + 1))
-            .map_err(|_| {
-                ApiError::bad_request(format!("Last-Event-ID must be a log position, got {v:?}"))
-            }),
-    }
+    given
+        .map(|v| {
+            v.trim()
+                .parse::<u64>()
+                .map(|p| LogPosition(p + 1))
+                .map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "Last-Event-ID must be a log position, got {v:?}"
+                    ))
+                })
+        })
+        .transpose()
 }
 
 #[utoipa::path(get, path = "/api/v1/stream", tag = "native",
@@ -135,14 +137,16 @@ pub async fn stream(
     let p = Params::from_query(q.as_deref())?;
     let filter = Filter::parse(&p)?;
     let projected = s.core.projected();
-    let cursor = start(&headers, &p, *projected.borrow())?;
+    let resumed = resumed(&headers, &p)?;
     let permit = s.long_polls.clone().try_acquire_owned().map_err(|_| {
         ApiError::unavailable("too many streams and long polls are open on this node; retry")
     })?;
-    // From the present the fence is the projections'; from the past it learns as it reads.
-    let fence = match headers.contains_key("last-event-id") || p.given("lastEventId").is_some() {
-        true => LeaderFence::new(Term(0)),
-        false => s.core.reads().fence().await?,
+    // A new stream starts at the end of what the node has projected, with the projections'
+    // fence; a resumed one starts in the past, and its fence learns as it reads.
+    let now = *projected.borrow();
+    let (cursor, fence) = match resumed {
+        Some(at) => (at, LeaderFence::new(Term(0))),
+        None => (now, s.core.reads().fence().await?),
     };
     let (tx, rx) = mpsc::channel::<Sse>(BUFFERED);
     // The last word of a stream cut off, after what is buffered: the buffer is full then.
@@ -175,8 +179,8 @@ struct Reader {
     fence: LeaderFence,
     /// The next position to read.
     cursor: LogPosition,
-    /// Jobs seen so far: the job if the stream shows its events, else `None`.
-    visible: HashMap<JobId, Option<Arc<Job>>>,
+    /// Jobs seen so far, and whether the stream shows their events.
+    visible: HashMap<JobId, bool>,
 }
 
 impl Reader {
@@ -232,10 +236,7 @@ impl Reader {
             return None;
         }
         let kind = match (&env.aggregate, &env.event) {
-            (Aggregate::Job(id), _) => {
-                self.job(*id).await?;
-                "job"
-            }
+            (Aggregate::Job(id), _) if self.shows_job(*id).await => "job",
             (
                 Aggregate::Registry,
                 Event::ClusterRegistered { name, .. }
@@ -251,20 +252,22 @@ impl Reader {
             .ok()
     }
 
-    /// The job `id` if the stream shows its events: the caller may view it and it passes
+    /// Whether the stream shows the events of job `id`: the caller may view it and it passes
     /// the filter.
-    async fn job(&mut self, id: JobId) -> Option<Arc<Job>> {
+    async fn shows_job(&mut self, id: JobId) -> bool {
         if let Some(known) = self.visible.get(&id) {
-            return known.clone();
+            return *known;
         }
-        let job = self.s.core.reads().job(id).await.ok().flatten()?;
+        // Unreadable now: not remembered, so the next of its events asks again.
+        let Some(job) = self.s.core.reads().job(id).await.ok().flatten() else {
+            return false;
+        };
         let (owner, proxy) = (job.spec.owner.as_deref(), job.spec.proxy_user.as_deref());
         let shown = self.s.job_rules.may_view(&self.who, owner, proxy) && self.filter.job(&job);
         if self.visible.len() >= REMEMBERED_JOBS {
             self.visible.clear();
         }
-        let shown = shown.then(|| Arc::new(job));
-        self.visible.insert(id, shown.clone());
+        self.visible.insert(id, shown);
         shown
     }
 

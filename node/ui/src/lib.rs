@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::OnceLock;
 
 /// One file of the UI.
 struct Asset {
@@ -75,17 +76,34 @@ pub fn size() -> usize {
     ASSETS.iter().map(|a| a.body.len()).sum()
 }
 
-fn etag(asset: &Asset) -> String {
-    let mut hasher = DefaultHasher::new();
-    asset.body.hash(&mut hasher);
-    format!("\"{:016x}\"", hasher.finish())
+/// Every file of the UI as a browser asks for it (`/ui/`, `/ui/style.css`, ...).
+pub fn urls() -> impl Iterator<Item = String> {
+    ASSETS.iter().map(|a| match a.path {
+        "index.html" => "/ui/".to_string(),
+        path => format!("/ui/{path}"),
+    })
+}
+
+/// Each file's `ETag`, from its content, in the order of [`ASSETS`]: computed once.
+fn etags() -> &'static [String] {
+    static TAGS: OnceLock<Vec<String>> = OnceLock::new();
+    TAGS.get_or_init(|| {
+        ASSETS
+            .iter()
+            .map(|a| {
+                let mut hasher = DefaultHasher::new();
+                a.body.hash(&mut hasher);
+                format!("\"{:016x}\"", hasher.finish())
+            })
+            .collect()
+    })
 }
 
 fn serve(path: &str, headers: &HeaderMap) -> Response {
-    let Some(asset) = ASSETS.iter().find(|a| a.path == path) else {
+    let Some(i) = ASSETS.iter().position(|a| a.path == path) else {
         return (StatusCode::NOT_FOUND, "no such file in the UI").into_response();
     };
-    let tag = etag(asset);
+    let (asset, tag) = (&ASSETS[i], &etags()[i]);
     let fresh = headers
         .get(header::IF_NONE_MATCH)
         .is_some_and(|v| v.as_bytes() == tag.as_bytes());
@@ -97,7 +115,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::ETAG,
-        HeaderValue::from_str(&tag).expect("hex digits"),
+        HeaderValue::from_str(tag).expect("hex digits"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert(
@@ -146,9 +164,10 @@ mod tests {
             .to_str()
             .unwrap();
         assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
-        for a in ASSETS {
-            let r = get(&format!("/ui/{}", a.path), None).await;
-            assert_eq!(r.status(), StatusCode::OK, "{}", a.path);
+        assert_eq!(urls().count(), ASSETS.len());
+        for url in urls() {
+            let r = get(&url, None).await;
+            assert_eq!(r.status(), StatusCode::OK, "{url}");
         }
         assert_eq!(
             get("/ui/js/nope.js", None).await.status(),

@@ -127,8 +127,12 @@ pub async fn cluster(
         async move {
             match (with_health, me) {
                 (false, _) => None,
-                (true, true) => Some(MemberHealth::of(Ok(serde_json::json!({
-                    "logEnd": log_end, "projected": projected })))),
+                (true, true) => Some(MemberHealth {
+                    reachable: true,
+                    log_end: Some(log_end),
+                    projected: Some(projected),
+                    error: None,
+                }),
                 (true, false) => Some(MemberHealth::of(
                     s.forwarder
                         .peer_get(&addr, "/api/v1/health", MEMBER_HEALTH_WAIT)
