@@ -10,7 +10,7 @@
 mod cluster;
 mod error;
 mod leadership;
-mod metrics;
+pub mod metrics;
 
 pub use cluster::{
     open_storage, ClusterConfig, ClusterIdentity, ClusterMember, ClusterSecret, ClusterView,

@@ -166,6 +166,7 @@ impl rdkafka::ClientContext for LogContext {
             tracing::trace!(%reason, "librdkafka: end of partition");
         } else {
             tracing::error!("librdkafka: {error}: {reason}");
+            crate::metrics::kafka_error("consumer");
         }
     }
 }

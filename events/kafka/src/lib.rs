@@ -22,6 +22,7 @@
 pub mod config;
 pub mod fenced_writer;
 pub mod kafka_log;
+pub mod metrics;
 pub mod properties;
 mod reader;
 mod record;

@@ -143,6 +143,7 @@ pub(crate) async fn follow(
                 }
                 Err(e) => {
                     tracing::warn!(%topic, error = %e, "following the event log's tail failed; retrying");
+                    crate::metrics::kafka_error("consumer");
                     tokio::select! {
                         _ = &mut shutdown => break,
                         _ = tokio::time::sleep(ERROR_BACKOFF) => {}

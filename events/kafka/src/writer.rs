@@ -145,6 +145,7 @@ async fn write(
                 }
             }
         }
+        kindling_store::metrics::commit_batch(events);
         let mut pending = Vec::with_capacity(group.len());
         for req in group.drain(..) {
             if let Some(p) = enqueue(&producer, &topic, max_record_bytes, req).await {
@@ -286,6 +287,8 @@ async fn settle(
     }
     if let Some(reason) = failure {
         tracing::warn!(events = total, written, %reason, "event log append failed; it may have happened in part");
+        kindling_store::metrics::append_failed(1);
+        crate::metrics::kafka_error("producer");
         let _ = reply.send(Err(StoreError::Backend(format!(
             "append of {total} events may have been written in part ({written} confirmed): \
              {reason}"
@@ -302,5 +305,6 @@ async fn settle(
             "another producer's records landed inside this append's batch"
         );
     }
+    kindling_store::metrics::appended(total);
     let _ = reply.send(Ok(envelopes));
 }

@@ -14,6 +14,7 @@
 pub mod error;
 pub mod keys;
 pub mod log;
+pub mod metrics;
 pub mod projections;
 pub mod replay;
 pub mod sled_log;

@@ -185,6 +185,7 @@ async fn writer(
         };
         match outcome {
             Ok(()) => {
+                crate::metrics::committed((pos.0 - next.0) as usize);
                 next = pos;
                 end_tx.send_replace(next);
                 for (req, envs) in group.drain(..).zip(results) {
@@ -195,6 +196,7 @@ async fn writer(
                 // The batch may or may not be on disk: the log can no longer vouch for its
                 // positions, so stop writing. The node restarts and reads what is there.
                 tracing::error!(error = %e, "event log write failed; closing the log");
+                crate::metrics::append_failed(group.len());
                 for req in group.drain(..) {
                     let _ = req.reply.send(Err(StoreError::Backend(e.to_string())));
                 }

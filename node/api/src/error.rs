@@ -22,13 +22,20 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub code: ErrorCode,
     pub msg: String,
+    /// Why a 503 could not be served (see [`Error::unavailable_cause`]).
+    pub cause: Option<&'static str>,
 }
+
+/// Carried by a 503 response to the route's metrics: why it could not be served.
+#[derive(Debug, Clone, Copy)]
+pub struct UnavailableCause(pub &'static str);
 
 impl ApiError {
     pub fn new(code: ErrorCode, msg: impl Into<String>) -> Self {
         ApiError {
             code,
             msg: msg.into(),
+            cause: None,
         }
     }
 
@@ -76,7 +83,10 @@ impl From<Error> for ApiError {
         if code == ErrorCode::Internal {
             tracing::error!(error = %e, "request failed inside the node");
         }
-        ApiError::new(code, e.to_string())
+        ApiError {
+            cause: (code == ErrorCode::Unavailable).then(|| e.unavailable_cause()),
+            ..ApiError::new(code, e.to_string())
+        }
     }
 }
 
@@ -94,6 +104,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, secs.into());
+        }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(UnavailableCause(cause));
         }
         response
     }

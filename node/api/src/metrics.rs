@@ -1,12 +1,13 @@
 //! The metrics of the REST API: requests by route template, method and status class with
-//! their latency, requests passed on to the leader, long polls waiting, callers refused,
-//! event streams open and cut off.
+//! their latency, requests passed on to the leader, 503s by cause, long polls waiting,
+//! callers refused, event streams open and cut off.
 
 pub const REQUESTS: &str = "kindling_http_requests_total";
 pub const REQUEST_LATENCY: &str = "kindling_http_request_duration_seconds";
 pub const FORWARDED: &str = "kindling_api_forwarded_total";
 pub const LONG_POLLS: &str = "kindling_api_long_polls_waiting";
 pub const AUTH_REFUSED: &str = "kindling_api_auth_refused_total";
+pub const UNAVAILABLE: &str = "kindling_api_unavailable_total";
 pub const STREAMS: &str = "kindling_api_streams_open";
 pub const STREAMS_CUT_OFF: &str = "kindling_api_streams_cut_off_total";
 
@@ -30,6 +31,10 @@ pub fn describe() {
         AUTH_REFUSED,
         "Requests refused before they ran, by reason: missing, malformed, invalid, \
          invalid_token, limited, unavailable (a directory or issuer), forbidden, csrf."
+    );
+    metrics::describe_counter!(
+        UNAVAILABLE,
+        "Requests answered 503 (retry), by cause: no_leader, store, not_ready."
     );
     metrics::describe_gauge!(STREAMS, "Event streams (/api/v1/stream) open now.");
     metrics::describe_counter!(
@@ -70,6 +75,11 @@ pub fn forwarded(outcome: &'static str) {
 
 pub fn auth_refused(reason: &'static str) {
     metrics::counter!(AUTH_REFUSED, "reason" => reason).increment(1);
+}
+
+/// A request answered 503, and why.
+pub fn unavailable(cause: &'static str) {
+    metrics::counter!(UNAVAILABLE, "cause" => cause).increment(1);
 }
 
 pub fn stream_cut_off() {

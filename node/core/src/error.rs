@@ -39,6 +39,16 @@ fn not_leader(leader: Option<kindling_events::NodeId>) -> String {
 }
 
 impl Error {
+    /// Why a request answered [`ErrorCode::Unavailable`] could not be served, for the
+    /// operator's metric: no leader to decide it, the log store, or this node not ready.
+    pub fn unavailable_cause(&self) -> &'static str {
+        match self {
+            Error::NotLeader(_) | Error::Member(_) => "no_leader",
+            Error::Store(_) => "store",
+            _ => "not_ready",
+        }
+    }
+
     /// What kind of failure this is, for the transports to tell their clients.
     pub fn code(&self) -> ErrorCode {
         match self {

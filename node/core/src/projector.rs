@@ -58,6 +58,7 @@ pub async fn run(
         if let Some(last) = batch.last() {
             if let Err(e) = projections.apply(&batch).await {
                 tracing::error!(error = %e, "cannot update projections; retrying");
+                crate::metrics::projection_error();
                 if !pause(&shutdown).await {
                     return;
                 }

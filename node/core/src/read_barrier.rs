@@ -66,15 +66,19 @@ impl ReadBarrier {
     /// (cut off from the broker) or its projections do not get there in time (the
     /// projection store is away): a stale answer would be worse.
     pub async fn pass(&self) -> Result<()> {
+        let started = Instant::now();
         let end = self.log.current_end().await.map_err(|e| {
+            crate::metrics::read_barrier(started.elapsed(), Some("log_unreachable"));
             Error::Unavailable(format!(
                 "this node cannot confirm that its reads are current ({e}); retry, another \
                  node may answer"
             ))
         })?;
         if self.await_projected(end, READ_BARRIER_WAIT).await {
+            crate::metrics::read_barrier(started.elapsed(), None);
             return Ok(());
         }
+        crate::metrics::read_barrier(started.elapsed(), Some("behind"));
         Err(Error::Unavailable(format!(
             "this node's projections are behind the event log (at {}, the log ends at {}); \
              retry, another node may answer",

@@ -27,7 +27,8 @@ use kafka_route::KafkaRoutes;
 use kindling_core::driver_secret::secret_digest;
 use kindling_core::{Core, DriverLinks, Error, ErrorCode, Result};
 use kindling_events::{
-    Attempt, Command, JobId, JobState, Origin, StatementId, StatementOutput, StatementState,
+    Attempt, Command, JobId, JobState, Origin, SessionKind, StatementId, StatementOutput,
+    StatementState,
 };
 use kindling_proto::driver::v1 as pb;
 use parking_lot::Mutex;
@@ -62,7 +63,7 @@ pub struct Gateway {
     next_request: AtomicU64,
     completions: Mutex<HashMap<u64, oneshot::Sender<Vec<String>>>>,
     /// When each in-flight statement was handed to a driver, for the latency histogram.
-    dispatched: Mutex<HashMap<(JobId, StatementId), Instant>>,
+    dispatched: Mutex<HashMap<(JobId, StatementId), (Instant, SessionKind)>>,
     /// Kafka mode: the sessions' topic pairs. `None` in gRPC mode.
     routes: Option<Arc<KafkaRoutes>>,
     /// This gateway, for the routes' tasks it hands itself to.
@@ -96,6 +97,18 @@ impl Gateway {
             routes,
             me: me.clone(),
         })
+    }
+
+    /// Publishes the age of the stalest heartbeat among the connected drivers (for the
+    /// node's periodic gauges).
+    pub fn report_heartbeats(&self) {
+        let oldest = self
+            .links
+            .lock()
+            .values()
+            .map(|l| l.last_seen.elapsed())
+            .max();
+        metrics::oldest_heartbeat(oldest);
     }
 
     fn sender(&self, job: JobId) -> Option<mpsc::Sender<Outgoing>> {
@@ -282,8 +295,8 @@ impl Gateway {
                     .await;
                 match recorded {
                     Ok(_) | Err(Error::Domain(_)) => {
-                        if let Some(at) = self.dispatched.lock().remove(&(job, statement)) {
-                            metrics::statement_latency(at.elapsed());
+                        if let Some((at, kind)) = self.dispatched.lock().remove(&(job, statement)) {
+                            metrics::statement_latency(kind, at.elapsed());
                         }
                         if let Some(tx) = self.sender(job) {
                             let _ = tx

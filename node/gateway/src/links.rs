@@ -104,7 +104,7 @@ impl DriverLinks for Gateway {
         self.dispatched
             .lock()
             .entry((job, statement))
-            .or_insert_with(Instant::now);
+            .or_insert_with(|| (Instant::now(), kind));
         if let Some(tx) = self.sender(job) {
             let _ = tx
                 .send(Ok(msg(pb::node_message::Body::Run(pb::RunStatement {

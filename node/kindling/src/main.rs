@@ -5,6 +5,7 @@
 mod config;
 mod factory;
 mod gateway_listener;
+mod gauges;
 mod http_server;
 mod membership;
 mod memory;

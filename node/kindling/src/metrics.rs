@@ -11,7 +11,17 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
     ];
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
+        .set_buckets_for_metric(
+            Matcher::Full(kindling_store::metrics::COMMIT_BATCH.into()),
+            &[
+                1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0,
+            ],
+        )?
         .install_recorder()?;
+    kindling_store::metrics::describe();
+    kindling_store_kafka::metrics::describe();
+    kindling_raft::metrics::describe();
+    crate::gauges::describe();
     kindling_core::metrics::describe();
     kindling_gateway::metrics::describe();
     kindling_api::metrics::describe();

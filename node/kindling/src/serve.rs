@@ -241,6 +241,12 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         })
     };
 
+    let gauges = tokio::spawn(crate::gauges::run(
+        core.clone(),
+        gateway.clone(),
+        data.to_path_buf(),
+        shutdown.clone(),
+    ));
     let state = Arc::new(api::AppState {
         core: core.clone(),
         gateway,
@@ -292,6 +298,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = grpc.await;
         let _ = scheduler.await;
         let _ = projector.await;
+        let _ = gauges.await;
     })
     .await;
     if let Err(e) = member.shutdown().await {

@@ -37,8 +37,13 @@ fn publish(tx: &watch::Sender<LeaderState>, next: LeaderState) {
         if *cur == next {
             return false;
         }
+        // A member's first reading of its term is where it stands, not an election.
+        if cur.term != next.term && cur.term.0 != 0 {
+            metrics::election();
+        }
         if cur.leader != next.leader {
             metrics::leader_changed();
+            metrics::set_leader_id(next.leader);
             tracing::info!(
                 term = next.term.0,
                 leader = next.leader.map(|l| l.0),
@@ -61,9 +66,19 @@ pub(crate) fn spawn(
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     let mut metrics = raft.metrics();
+    {
+        // Every series from the start, not only after a first change.
+        let now = tx.borrow();
+        metrics::set_is_leader(now.is_leader);
+        metrics::set_leader_id(now.leader);
+    }
     tokio::spawn(async move {
         loop {
-            let next = leader_state(&metrics.borrow_and_update(), lease);
+            let next = {
+                let m = metrics.borrow_and_update();
+                crate::metrics::raft_progress(&m);
+                leader_state(&m, lease)
+            };
             publish(&tx, next);
             tokio::select! {
                 changed = metrics.changed() => if changed.is_err() { break },

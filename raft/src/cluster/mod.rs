@@ -15,7 +15,7 @@ mod routing;
 mod secret;
 mod service;
 mod state_machine;
-mod types;
+pub(crate) mod types;
 mod view;
 
 pub use config::ClusterConfig;

@@ -74,6 +74,7 @@ pub(super) async fn run(
         }
         match task.transact(&appends).await {
             Ok(positions) => {
+                kindling_store::metrics::committed(positions.iter().map(Vec::len).sum());
                 if let Some(last) = positions.iter().flatten().max() {
                     advance(&task.end, last.next());
                 }
@@ -87,6 +88,11 @@ pub(super) async fn run(
             }
             Err(failure) => {
                 let events: usize = appends.iter().map(|a| a.envelopes.len()).sum();
+                // A deposed writer is a newer leader at work, not a broker failing.
+                if !matches!(failure, Failure::Fenced(_)) {
+                    kindling_store::metrics::append_failed(appends.len());
+                    crate::metrics::kafka_error("producer");
+                }
                 match &failure {
                     Failure::Fenced(why) => {
                         tracing::warn!(writer = %task.writer_id, reason = %why, "fenced writer deposed")

@@ -38,6 +38,61 @@ pub async fn health(axum::extract::State(s): State) -> Json<Health> {
     })
 }
 
+/// Whether this node should be sent traffic: its projections have caught up with the log
+/// and it knows a leader.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ready {
+    pub ready: bool,
+    pub node: u64,
+    /// The leader this node knows, if any.
+    pub leader: Option<u64>,
+    /// Next log position the projections will apply.
+    pub projected: u64,
+    /// Next log position to be written, as this node knows it.
+    pub log_end: u64,
+    /// Why the node is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// How long readiness waits for the projections to reach the log's end.
+const READY_CATCH_UP: Duration = Duration::from_secs(2);
+
+/// For load balancers and Kubernetes: 200 once the projections reach the log's end (within
+/// 2 s of asking) and a leader is known, else 503 saying why. Unauthenticated, like health.
+#[utoipa::path(get, path = "/api/v1/ready", tag = "native", responses(
+    (status = 200, body = Ready, description = "Caught up and a leader is known"),
+    (status = 503, body = Ready, description = "Not ready; `reason` says why")))]
+pub async fn ready(axum::extract::State(s): State) -> axum::response::Response {
+    let end = s.core.reads().log_end();
+    let caught_up = s.core.await_projected(end, READY_CATCH_UP).await;
+    let leader = s.cluster.cluster_view().leader_member().map(|m| m.id.0);
+    let reason = match (caught_up, leader) {
+        (false, _) => Some(format!(
+            "the projections have not reached the log's end ({}) within {} s",
+            end.0,
+            READY_CATCH_UP.as_secs()
+        )),
+        (true, None) => Some("no leader is known: the cluster is electing one".to_string()),
+        (true, Some(_)) => None,
+    };
+    let status = if reason.is_none() {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Ready {
+        ready: reason.is_none(),
+        node: s.core.node.0,
+        leader,
+        projected: s.core.projected().borrow().0,
+        log_end: end.0,
+        reason,
+    };
+    (status, Json(body)).into_response()
+}
+
 /// A member of the cluster, from the Raft membership.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Member {

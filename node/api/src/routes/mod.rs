@@ -130,6 +130,7 @@ pub fn table() -> Vec<Route> {
         // The native API.
         route!(Anywhere, Public: openapi::document),
         route!(Anywhere, Public: native::health),
+        route!(Anywhere, Public: native::ready),
         route!(Anywhere, Authenticated: native::metrics),
         route!(Anywhere, Authenticated: native::cluster),
         // Raft forwards a membership change to its leader itself.
@@ -198,6 +199,13 @@ pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>>
                 async move {
                     let started = std::time::Instant::now();
                     let response = next.run(req).await;
+                    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+                        let cause = response
+                            .extensions()
+                            .get::<crate::error::UnavailableCause>()
+                            .map_or("not_ready", |c| c.0);
+                        crate::metrics::unavailable(cause);
+                    }
                     crate::metrics::request(
                         &template,
                         method,
@@ -252,7 +260,12 @@ mod tests {
     /// route does. A new route fails here until its access is decided.
     #[test]
     fn every_route_declares_the_access_its_shape_implies() {
-        let public = ["/version", "/api/v1/openapi.json", "/api/v1/health"];
+        let public = [
+            "/version",
+            "/api/v1/openapi.json",
+            "/api/v1/health",
+            "/api/v1/ready",
+        ];
         for r in table() {
             let method = r.method_name();
             let path = r.path.as_str();

@@ -130,6 +130,12 @@ impl Core {
             job.apply(e);
         }
         self.gauges.moved(Some(before), job.state);
+        if job.state.is_terminal() && !before.is_terminal() {
+            let kind = if job.is_session() { "session" } else { "batch" };
+            let began = job.started_at_ms.unwrap_or(job.submitted_at_ms);
+            let ended = job.finished_at_ms.unwrap_or_else(|| self.clock.now_ms());
+            metrics::job_ended(kind, job.state, ended - began);
+        }
         Ok((job.clone(), envs))
     }
 }

@@ -102,7 +102,7 @@ async fn run(
                         cause: e.clone(),
                         certain: true,
                     }),
-                    Ok(b) => match tokio::time::timeout(CALL_TIMEOUT, b.launch(spec)).await {
+                    Ok(b) => match timed(&name, b.launch(spec)).await {
                         Ok(Ok(driver_id)) => Ok(driver_id),
                         Ok(Err(e)) => Err(LaunchError {
                             certain: matches!(e, BackendError::LaunchFailed(_)),
@@ -117,6 +117,9 @@ async fn run(
                         }),
                     },
                 };
+                if result.is_err() {
+                    crate::metrics::backend_error(&name, call_of(&backend, "launch"));
+                }
                 Reply::Launched {
                     job,
                     attempt,
@@ -142,6 +145,9 @@ async fn run(
                         }
                     }
                 };
+                if result.is_err() {
+                    crate::metrics::backend_error(&name, call_of(&backend, "find"));
+                }
                 Reply::Found {
                     job,
                     attempt,
@@ -157,6 +163,7 @@ async fn run(
                     },
                 };
                 if let Err(e) = result {
+                    crate::metrics::backend_error(&name, call_of(&backend, "kill"));
                     tracing::warn!(cluster = %name, job = job.0, driver = %driver_name, error = %e, "kill failed");
                 }
                 continue;
@@ -165,5 +172,26 @@ async fn run(
         if replies.send((generation, reply)).is_err() {
             return;
         }
+    }
+}
+
+/// A launch call, timed out after [`CALL_TIMEOUT`] and measured.
+async fn timed<T, E>(
+    cluster: &str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Result<T, E>, tokio::time::error::Elapsed> {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(CALL_TIMEOUT, call).await;
+    let ok = matches!(result, Ok(Ok(_)));
+    crate::metrics::launch_call(cluster, ok, started.elapsed());
+    result
+}
+
+/// Which call failed: `call`, or `connect` when the cluster's backend could not be built.
+fn call_of<B>(backend: &Result<B, String>, call: &'static str) -> &'static str {
+    if backend.is_err() {
+        "connect"
+    } else {
+        call
     }
 }

@@ -24,7 +24,7 @@ use kindling_backend::{BackendEvent, Backends};
 use kindling_events::{Cluster, Command, LogPosition, Origin, Term};
 use kindling_store::EventLog;
 use lanes::{Lanes, Reply};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -58,6 +58,8 @@ pub struct Scheduler {
     term: Term,
     /// The next log position the engine has not been handed.
     next: LogPosition,
+    /// The clusters whose load this node reported as leader, to zero when it steps down.
+    reported: BTreeSet<String>,
 }
 
 impl Scheduler {
@@ -91,6 +93,7 @@ impl Scheduler {
             }),
             term: Term(0),
             next: LogPosition(0),
+            reported: BTreeSet::new(),
         }
     }
 
@@ -121,6 +124,10 @@ impl Scheduler {
                 self.lanes.clear();
                 self.core.step_down();
                 self.links.release_all();
+                // Only the leader schedules: a follower's load is nothing, not its last.
+                for cluster in std::mem::take(&mut self.reported) {
+                    metrics::cluster_load(&cluster, 0, 0, None);
+                }
                 if shutdown.is_cancelled() {
                     return;
                 }
@@ -291,6 +298,10 @@ impl Scheduler {
                     secret_digest,
                 };
                 let scheduled = self.core.execute(job, origin, cmd).await.map(|(j, _)| j);
+                if let Ok(j) = &scheduled {
+                    let waited = self.waited_ms(j.submitted_at_ms);
+                    metrics::queue_wait(j.spec.cluster(), waited);
+                }
                 self.engine.on_scheduled(job, scheduled)
             }
             Action::Load { job, need } => {
@@ -324,7 +335,8 @@ impl Scheduler {
                 vec![]
             }
             Action::ForgetCluster { name } => {
-                metrics::cluster_load(&name, 0, 0);
+                self.reported.remove(&name);
+                metrics::cluster_load(&name, 0, 0, None);
                 self.lanes.close(&name);
                 self.backends.forget(&name);
                 vec![]
@@ -333,15 +345,31 @@ impl Scheduler {
                 cluster,
                 drivers,
                 waiting,
+                oldest_submitted_ms,
             } => {
-                metrics::cluster_load(&cluster, drivers, waiting);
+                let capacity = self.engine.cluster(&cluster).map(|c| c.config.capacity);
+                self.reported.insert(cluster.clone());
+                let oldest_wait = oldest_submitted_ms.map(|at| self.waited_ms(at));
+                metrics::cluster_load(&cluster, drivers, waiting, oldest_wait);
+                metrics::cluster_capacity(&cluster, capacity.and_then(|c| c.max_drivers));
                 vec![]
             }
-            Action::CountLaunch { ok } => {
-                metrics::launch(ok);
+            Action::CountLaunch { cluster, ok } => {
+                metrics::launch(&cluster, ok);
+                vec![]
+            }
+            Action::CountLostDriver { cluster } => {
+                metrics::driver_lost(&cluster);
                 vec![]
             }
         }
+    }
+}
+
+impl Scheduler {
+    /// How long ago `at_ms` (wall clock) was, never negative.
+    fn waited_ms(&self, at_ms: i64) -> u64 {
+        u64::try_from(self.core.clock.now_ms().saturating_sub(at_ms)).unwrap_or(0)
     }
 }
 

@@ -77,5 +77,18 @@ fn without_a_leader_requests_that_need_one_answer_503_with_retry_after() {
             body["msg"].as_str().is_some_and(|m| !m.is_empty()),
             "{what}: {body}"
         );
-    }
+    } // The operator sees why: both 503s counted under their cause, and no leader known.
+    let metrics = http.get(n2.url("/metrics")).send().unwrap().text().unwrap();
+    let sample = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+    };
+    assert_eq!(
+        sample("kindling_api_unavailable_total{cause=\"no_leader\"}"),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(sample("kindling_raft_leader_id"), Some(0.0), "{metrics}");
+    assert_eq!(sample("kindling_raft_is_leader"), Some(0.0), "{metrics}");
 }

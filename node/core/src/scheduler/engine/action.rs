@@ -38,14 +38,19 @@ pub enum Action {
     ShutdownLink { job: JobId, reason: &'static str },
     /// A cluster left the registry: close its lane, stop its backend, zero its gauges.
     ForgetCluster { name: String },
-    /// What a cluster runs and how many jobs wait for it, as of this round's plan.
+    /// What a cluster runs and how many jobs wait for it, as of this round's plan, and
+    /// when the longest-waiting of them was submitted (wall clock, from the log).
     ClusterLoad {
         cluster: String,
         drivers: usize,
         waiting: usize,
+        oldest_submitted_ms: Option<i64>,
     },
-    /// A launch was answered, well or not.
-    CountLaunch { ok: bool },
+    /// A launch on `cluster` was answered, well or not.
+    CountLaunch { cluster: String, ok: bool },
+    /// The scheduler gave up on a driver of `cluster` it had counted as running (no
+    /// heartbeat, no reconnect).
+    CountLostDriver { cluster: String },
 }
 
 /// A backend call, run on its cluster's lane in order with the cluster's other calls.

@@ -23,10 +23,10 @@ impl Engine {
     pub fn plan_round(&self) -> Vec<Action> {
         let snapshot = self.snapshot();
         let decided = plan(&snapshot);
-        let mut load: BTreeMap<&str, (usize, usize)> = snapshot
+        let mut load: BTreeMap<&str, (usize, usize, Option<i64>)> = snapshot
             .clusters
             .keys()
-            .map(|c| (c.as_str(), (0, 0)))
+            .map(|c| (c.as_str(), (0, 0, None)))
             .collect();
         for r in &snapshot.running {
             load.entry(&r.cluster).or_default().0 += 1;
@@ -43,16 +43,23 @@ impl Engine {
         }
         for (id, _) in &decided.waiting {
             if let Some(c) = cluster_of.get(id) {
-                load.entry(c).or_default().1 += 1;
+                let entry = load.entry(c).or_default();
+                entry.1 += 1;
+                if let Some(&at) = self.submitted_ms.get(id) {
+                    entry.2 = Some(entry.2.map_or(at, |o: i64| o.min(at)));
+                }
             }
         }
         let mut out: Vec<Action> = load
             .into_iter()
-            .map(|(cluster, (drivers, waiting))| Action::ClusterLoad {
-                cluster: cluster.to_string(),
-                drivers,
-                waiting,
-            })
+            .map(
+                |(cluster, (drivers, waiting, oldest_submitted_ms))| Action::ClusterLoad {
+                    cluster: cluster.to_string(),
+                    drivers,
+                    waiting,
+                    oldest_submitted_ms,
+                },
+            )
             .collect();
         // Wait reasons not recorded yet: each is recorded once.
         let round = Round {
@@ -124,6 +131,7 @@ impl Engine {
         let mut out = vec![];
         for (id, refusal) in round.refused {
             self.queued.remove(&id);
+            self.submitted_ms.remove(&id);
             self.shown.remove(&id);
             tracing::warn!(job = id.0, reason = %refusal, "job cannot run");
             let reason = refusal.to_string();
@@ -159,6 +167,7 @@ impl Engine {
         let job = match loaded {
             Ok(l) => l.job,
             Err(e @ Error::NotFound(_)) => {
+                self.submitted_ms.remove(&id);
                 tracing::warn!(job = id.0, error = %e, "queued job vanished");
                 return vec![];
             }
@@ -174,6 +183,7 @@ impl Engine {
             }
         };
         if job.state != JobState::NotStarted || job.kill_requested {
+            self.submitted_ms.remove(&id);
             return vec![];
         }
         let name = driver_name(job.id, job.attempt.next());
@@ -196,7 +206,10 @@ impl Engine {
     pub fn on_scheduled(&mut self, id: JobId, scheduled: Result<Job>) -> Vec<Action> {
         let spec = self.scheduling.remove(&id);
         match scheduled {
-            Ok(job) => self.start_driver(&job),
+            Ok(job) => {
+                self.submitted_ms.remove(&id);
+                self.start_driver(&job)
+            }
             Err(e) => {
                 tracing::warn!(job = id.0, error = %e, "cannot schedule; it stays queued");
                 if let Some(spec) = spec {
@@ -286,7 +299,11 @@ impl Engine {
             },
             _ => return vec![],
         };
-        let mut out = vec![Action::CountLaunch { ok: result.is_ok() }];
+        let cluster = self.running[&id].cluster.clone();
+        let mut out = vec![Action::CountLaunch {
+            cluster,
+            ok: result.is_ok(),
+        }];
         match result {
             Ok(driver_id) => {
                 if let Some(r) = self.running.get_mut(&id) {

@@ -61,6 +61,9 @@ pub struct Engine {
     running: BTreeMap<JobId, Running>,
     /// The wait reason last recorded for each queued job, so it is recorded once.
     shown: BTreeMap<JobId, String>,
+    /// When each job not yet launched was submitted (wall clock, from the log): how long
+    /// the queue has kept it, for the operator.
+    submitted_ms: BTreeMap<JobId, i64>,
     /// The leader fence over the log the engine was handed: a deposed leader's late write (a
     /// kill, a registry change) is no event to react to.
     fence: LeaderFence,
@@ -75,6 +78,7 @@ impl Engine {
             scheduling: BTreeMap::new(),
             running: BTreeMap::new(),
             shown: BTreeMap::new(),
+            submitted_ms: BTreeMap::new(),
             fence: LeaderFence::default(),
         }
     }
@@ -114,16 +118,19 @@ impl Engine {
         match &env.event {
             Event::JobSubmitted { spec } => {
                 self.queued.insert(id, spec.clone());
+                self.submitted_ms.insert(id, env.at_ms);
                 vec![]
             }
             Event::KillRequested { .. } => {
                 self.queued.remove(&id);
+                self.submitted_ms.remove(&id);
                 self.scheduling.remove(&id);
                 self.shown.remove(&id);
                 self.kill(id)
             }
             Event::JobFinished { attempt, .. } => {
                 self.queued.remove(&id);
+                self.submitted_ms.remove(&id);
                 self.scheduling.remove(&id);
                 self.shown.remove(&id);
                 // Ended by a decision, not by the process: stop the driver too. (A finish of
@@ -160,13 +167,18 @@ impl Engine {
 
     /// Kills a driver the scheduler gave up on, recording why.
     fn doom(&mut self, id: JobId, reason: String) -> Vec<Action> {
+        let mut lost = vec![];
         if let Some(r) = self.running.get_mut(&id) {
             if r.doomed.is_none() {
+                lost.push(Action::CountLostDriver {
+                    cluster: r.cluster.clone(),
+                });
                 tracing::warn!(job = id.0, %reason, "stopping driver");
                 r.doomed = Some(reason);
             }
         }
-        self.kill(id)
+        lost.extend(self.kill(id));
+        lost
     }
 
     fn lane_kill(&self, job: JobId, cluster: &str, driver_name: String) -> Vec<Action> {
@@ -188,5 +200,6 @@ impl Engine {
         self.scheduling.clear();
         self.running.clear();
         self.shown.clear();
+        self.submitted_ms.clear();
     }
 }

@@ -20,6 +20,7 @@ impl Engine {
             if job.state == JobState::NotStarted {
                 if !job.kill_requested {
                     self.queued.insert(job.id, job.spec.clone());
+                    self.submitted_ms.insert(job.id, job.submitted_at_ms);
                 }
                 continue;
             }

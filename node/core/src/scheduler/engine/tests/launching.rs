@@ -23,10 +23,12 @@ fn a_round_launches_what_fits_and_says_once_why_the_rest_waits() {
     let mut e = engine(2);
     queue(&mut e, &[1, 2, 3], batch_spec);
     let out = e.plan_round();
+    // Job 3, the one waiting, was submitted at the test log's 1 s.
     assert!(out.contains(&Action::ClusterLoad {
         cluster: "local".into(),
         drivers: 2,
-        waiting: 1
+        waiting: 1,
+        oldest_submitted_ms: Some(1_000),
     }));
     let r = round(&out).expect("the round writes");
     assert_eq!(r.launches, [JobId(1), JobId(2)]);
@@ -284,7 +286,13 @@ fn a_launchs_answer_records_the_driver_then_what_it_reported_meanwhile() {
     };
     assert!(e.on_backend_event(app).is_empty(), "held for the answer");
     let out = e.on_launched(JobId(5), Attempt(1), Ok("pid-9".into()), Instant::now());
-    assert_eq!(out[0], Action::CountLaunch { ok: true });
+    assert_eq!(
+        out[0],
+        Action::CountLaunch {
+            cluster: "local".into(),
+            ok: true
+        }
+    );
     let cmds: Vec<Command> = commands(&out).into_iter().map(|(_, c)| c).collect();
     assert!(
         matches!(&cmds[..], [
@@ -308,7 +316,13 @@ fn a_launch_that_certainly_failed_ends_the_job_and_one_in_doubt_is_looked_up() {
         certain: true,
     };
     let out = e.on_launched(JobId(5), Attempt(1), Err(certain), Instant::now());
-    assert_eq!(out[0], Action::CountLaunch { ok: false });
+    assert_eq!(
+        out[0],
+        Action::CountLaunch {
+            cluster: "local".into(),
+            ok: false
+        }
+    );
     let [(_, Command::Finish { outcome, .. })] = &commands(&out)[..] else {
         panic!("{out:?}")
     };
@@ -324,7 +338,13 @@ fn a_launch_that_certainly_failed_ends_the_job_and_one_in_doubt_is_looked_up() {
         certain: false,
     };
     let out = e.on_launched(JobId(5), Attempt(1), Err(doubt), now);
-    assert_eq!(out, [Action::CountLaunch { ok: false }]);
+    assert_eq!(
+        out,
+        [Action::CountLaunch {
+            cluster: "local".into(),
+            ok: false
+        }]
+    );
     assert!(lane_ops(&e.on_tick(now + FIND_RETRY / 2, 0)).is_empty());
     let ops = lane_ops(&e.on_tick(now + FIND_RETRY, 0));
     assert_eq!(
