@@ -6,6 +6,7 @@ mod config;
 mod factory;
 mod gateway_listener;
 mod gauges;
+mod handover;
 mod http_server;
 mod membership;
 mod memory;

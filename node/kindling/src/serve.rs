@@ -290,8 +290,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     std::io::stdout().flush().ok();
 
+    let peers = security.forwarder(&cfg)?;
     wait_for_signal().await;
     tracing::info!("shutting down");
+    let stopped_raft = crate::handover::step_down(&member, &peers).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
         let _ = http.await;
@@ -301,8 +303,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = gauges.await;
     })
     .await;
-    if let Err(e) = member.shutdown().await {
-        tracing::warn!(error = %e, "raft member did not stop cleanly");
+    if !stopped_raft {
+        if let Err(e) = member.shutdown().await {
+            tracing::warn!(error = %e, "raft member did not stop cleanly");
+        }
     }
     Ok(())
 }
