@@ -136,7 +136,8 @@ impl AuthArgs {
                 ),
             }
         }
-        let mode = if basic || ldap {
+        // Any of them authenticates every caller (a bearer-only node refuses Basic).
+        let mode = if basic || ldap || oidc {
             AuthMode::Basic
         } else {
             AuthMode::None

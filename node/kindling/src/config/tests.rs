@@ -197,7 +197,11 @@ fn oidc_needs_its_issuer_and_takes_asymmetric_algorithms_only() {
             a.auth.oidc.oidc_jwks_url = Some("https://issuer.test/jwks".into());
         }
         a.auth.oidc.oidc_algorithms = algorithms.iter().map(|s| s.to_string()).collect();
-        a.resolve().map(|c| c.auth.oidc.unwrap().algorithms.len())
+        a.resolve().map(|c| {
+            // OIDC alone authenticates: such a node may listen beyond loopback.
+            assert_eq!(c.auth.mode, kindling_auth::AuthMode::Basic);
+            c.auth.oidc.unwrap().algorithms.len()
+        })
     };
     let e = with(&[], false).unwrap_err().to_string();
     assert!(e.contains("--oidc-issuer"), "{e}");
