@@ -10,6 +10,10 @@ pub fn describe() {
         "Errors of the event log's Kafka clients, by client (producer, consumer): failed \
          deliveries and transactions, failed reads of the log's tail, librdkafka's own errors."
     );
+    // From the start, so that the first error's increase is seen.
+    for client in ["producer", "consumer"] {
+        metrics::counter!(ERRORS, "client" => client).increment(0);
+    }
 }
 
 /// `client`: `producer` or `consumer`.

@@ -20,6 +20,8 @@ pub fn describe() {
         "Appends to the event log that failed (the store unreachable or refusing); nothing \
          acknowledged is lost."
     );
+    // From the start, so that the first failure's increase is seen.
+    metrics::counter!(APPEND_ERRORS).increment(0);
 }
 
 /// One durable write of `events` events, acknowledged.

@@ -34,8 +34,12 @@ pub fn describe() {
     );
     metrics::describe_counter!(
         UNAVAILABLE,
-        "Requests answered 503 (retry), by cause: no_leader, store, not_ready."
+        "Requests answered 503 (retry), by cause: no_leader, store, not_ready (the readiness \
+         probe's own 503 is an answer, not a refusal, and is not counted)."
     );
+    for cause in ["no_leader", "store", "not_ready"] {
+        metrics::counter!(UNAVAILABLE, "cause" => cause).increment(0);
+    }
     metrics::describe_gauge!(STREAMS, "Event streams (/api/v1/stream) open now.");
     metrics::describe_counter!(
         STREAMS_CUT_OFF,

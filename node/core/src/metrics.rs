@@ -98,6 +98,11 @@ pub fn describe() {
         CLUSTER_WAITING,
         "Jobs waiting for room on each cluster (or for their owner's limit)."
     );
+    // Failure counters exist from the start, so that their first increase is seen.
+    metrics::counter!(PROJECTION_ERRORS).increment(0);
+    for cause in ["log_unreachable", "behind"] {
+        metrics::counter!(BARRIER_FAILURES, "cause" => cause).increment(0);
+    }
     metrics::describe_counter!(
         LATE_WRITES,
         "Appends of this node as leader that a newer leader's events preceded in the log, so \
@@ -115,10 +120,19 @@ pub fn cluster_load(cluster: &str, drivers: usize, waiting: usize, oldest_wait_m
     metrics::gauge!(OLDEST_WAIT, "cluster" => name).set(oldest);
 }
 
-/// The most drivers `cluster` may run (none: no limit).
+/// The most drivers `cluster` may run (none: no limit). Also starts the cluster's failure
+/// counters at 0, so that `rate()` and `increase()` see their first failure.
 pub fn cluster_capacity(cluster: &str, max_drivers: Option<u32>) {
     let max = max_drivers.map_or(f64::INFINITY, f64::from);
-    metrics::gauge!(CLUSTER_CAPACITY, "cluster" => cluster.to_string()).set(max);
+    let name = cluster.to_string();
+    metrics::gauge!(CLUSTER_CAPACITY, "cluster" => name.clone()).set(max);
+    for outcome in ["ok", "failed"] {
+        metrics::counter!(LAUNCHES, "cluster" => name.clone(), "outcome" => outcome).increment(0);
+    }
+    metrics::counter!(DRIVERS_LOST, "cluster" => name.clone()).increment(0);
+    for call in ["launch", "find", "kill", "connect"] {
+        metrics::counter!(BACKEND_ERRORS, "cluster" => name.clone(), "call" => call).increment(0);
+    }
 }
 
 /// A job leaves the queue for a launch after `waited_ms`.

@@ -9,8 +9,19 @@ pub fn install() -> anyhow::Result<PrometheusHandle> {
         0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         60.0,
     ];
+    // Jobs run and wait for minutes to hours: their own buckets, up to a day (an exact
+    // name wins over the suffix).
+    let long = [
+        1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0,
+        86400.0,
+    ];
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &buckets)?
+        .set_buckets_for_metric(Matcher::Full(kindling_core::metrics::JOB_RUN.into()), &long)?
+        .set_buckets_for_metric(
+            Matcher::Full(kindling_core::metrics::QUEUE_WAIT.into()),
+            &long,
+        )?
         .set_buckets_for_metric(
             Matcher::Full(kindling_store::metrics::COMMIT_BATCH.into()),
             &[

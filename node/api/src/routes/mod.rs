@@ -199,7 +199,10 @@ pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>>
                 async move {
                     let started = std::time::Instant::now();
                     let response = next.run(req).await;
-                    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE {
+                    // The readiness probe's 503 answers its question; it refuses nothing.
+                    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE
+                        && template != "/api/v1/ready"
+                    {
                         let cause = response
                             .extensions()
                             .get::<crate::error::UnavailableCause>()
