@@ -19,6 +19,8 @@ mod clusters;
 mod connections;
 mod driver_routes;
 mod elections;
+mod ops_prometheus;
+mod ops_rolling;
 mod schema;
 mod spark_batches;
 mod spark_clients;

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod dev_cluster;
 pub mod gate;
+pub mod prometheus;
 pub mod sse;
 
 use serde_json::{json, Value};
