@@ -240,6 +240,19 @@ impl Cluster {
         Ok(())
     }
 
+    /// SIGTERM: the node stops as an operator stops it (a leader hands over first). The
+    /// node counts as stopped from now; the caller reaps the process it is given.
+    pub fn terminate(&mut self, i: usize) -> Result<Option<Child>> {
+        let child = self.nodes[i].child.take();
+        if let Some(c) = &child {
+            // SAFETY: kill(2) on the pid of a child this process has not reaped yet.
+            if unsafe { libc::kill(c.id() as libc::pid_t, libc::SIGTERM) } != 0 {
+                bail!("cannot signal node {}", self.nodes[i].id);
+            }
+        }
+        Ok(child)
+    }
+
     /// SIGKILL, and reaps the process.
     pub fn kill9(&mut self, i: usize) -> Result<()> {
         if let Some(mut c) = self.nodes[i].child.take() {

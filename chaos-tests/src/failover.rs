@@ -1,4 +1,5 @@
-//! Failover: a three-node cluster on Kafka and MongoDB; the leader is killed with SIGKILL, and
+//! Failover: a three-node cluster on Kafka and MongoDB; the leader is killed with SIGKILL (or
+//! stopped with SIGTERM, `--graceful`: it hands leadership over before it exits), and
 //! the clock runs until (a) a surviving node schedules as leader (elected and past its
 //! catch-up barrier) and (b) a probe batch, submitted through a survivor right after the kill,
 //! has been launched by it. The killed node is started again and rejoins before the next
@@ -63,7 +64,7 @@ async fn settled(http: &reqwest::Client, cluster: &Cluster, voters: usize) -> Re
     }
 }
 
-pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
+pub async fn run(kindling: &Path, kills: usize, graceful: bool) -> Result<()> {
     // KINDLING_BENCH_KEEP=1 keeps the nodes' logs (KINDLING_BENCH_LOG sets their level).
     let keep = std::env::var_os("KINDLING_BENCH_KEEP").is_some();
     let temporary = tempfile::Builder::new().disable_cleanup(keep).tempdir()?;
@@ -85,7 +86,12 @@ pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
     for k in 1..=kills {
         let leader = settled(&http, &cluster, 3).await?;
         let survivor = (leader + 1) % cluster.nodes.len();
-        cluster.kill9(leader)?;
+        let stopping = if graceful {
+            cluster.terminate(leader)?
+        } else {
+            cluster.kill9(leader)?;
+            None
+        };
         let killed = Instant::now();
         // Accepted by a survivor at once (creation needs no leader); launched by the next.
         let r = http
@@ -142,6 +148,9 @@ pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
             elected_at.as_millis(),
             launched_at.as_millis()
         );
+        if let Some(mut node) = stopping {
+            tokio::task::spawn_blocking(move || node.wait()).await??;
+        }
         cluster.spawn(leader)?;
     }
     settled(&http, &cluster, 3).await?;
@@ -154,8 +163,13 @@ pub async fn run(kindling: &Path, kills: usize) -> Result<()> {
             h.len()
         )
     };
-    show("leader kill -> a new raft leader known", &raft);
-    show("leader kill -> new leader scheduling", &elected);
-    show("leader kill -> probe batch launched", &launched);
+    let how = if graceful {
+        "leader SIGTERM"
+    } else {
+        "leader kill"
+    };
+    show(&format!("{how} -> a new raft leader known"), &raft);
+    show(&format!("{how} -> new leader scheduling"), &elected);
+    show(&format!("{how} -> probe batch launched"), &launched);
     Ok(())
 }

@@ -80,6 +80,9 @@ enum Cmd {
         kindling: PathBuf,
         #[arg(long, default_value_t = 20)]
         kills: usize,
+        /// Stop the leader with SIGTERM (it hands leadership over) instead of SIGKILL.
+        #[arg(long)]
+        graceful: bool,
     },
     /// Durable submissions per second through every node of a 3-node Kafka/MongoDB cluster.
     ClusterSubmit {
@@ -129,7 +132,11 @@ async fn main() -> anyhow::Result<()> {
             cold_runs,
         } => statements::run(&kindling, statements, cold_runs).await,
         Cmd::Replay { events } => replay::run(events).await,
-        Cmd::Failover { kindling, kills } => failover::run(&kindling, kills).await,
+        Cmd::Failover {
+            kindling,
+            kills,
+            graceful,
+        } => failover::run(&kindling, kills, graceful).await,
         Cmd::ClusterSubmit {
             kindling,
             requests,
