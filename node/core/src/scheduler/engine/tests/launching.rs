@@ -491,3 +491,23 @@ fn an_exit_reads_as_the_jobs_outcome() {
         );
     }
 }
+
+#[test]
+fn a_new_leader_knows_since_when_the_jobs_it_took_over_have_waited() {
+    let mut e = engine(0);
+    let mut early = job(4, batch_spec(None), vec![]);
+    early.submitted_at_ms = 250;
+    let mut late = job(6, batch_spec(None), vec![]);
+    late.submitted_at_ms = 900;
+    e.start(TERM, vec![late, early], Registry::default());
+    let out = e.plan_round();
+    assert!(
+        out.contains(&Action::ClusterLoad {
+            cluster: "local".into(),
+            drivers: 0,
+            waiting: 2,
+            oldest_submitted_ms: Some(250),
+        }),
+        "{out:?}"
+    );
+}

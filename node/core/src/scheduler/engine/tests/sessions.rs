@@ -99,6 +99,15 @@ fn a_silent_driver_is_stopped_and_an_unlinked_one_marked_recovering() {
         e.running()[&JobId(3)].doomed.as_deref(),
         Some("the driver sent no heartbeat for 10 s")
     );
+    // Counted lost once, however often the silence is seen again.
+    let lost = |out: &[Action]| {
+        out.iter()
+            .filter(|a| matches!(a, Action::CountLostDriver { cluster } if cluster == "local"))
+            .count()
+    };
+    assert_eq!(lost(&out), 1, "{out:?}");
+    let again = check(&mut e, j.clone(), now, 0, Some(seen));
+    assert_eq!(lost(&again), 0, "{again:?}");
 
     let mut e = watching(vec![j.clone()]);
     let fresh = check(
@@ -131,6 +140,9 @@ fn a_recovering_driver_gets_its_grace_then_is_stopped() {
     let past = t0 + Duration::from_secs(31);
     let out = check(&mut e, j, past, 0, None);
     assert_eq!(lane_ops(&out).len(), 1, "{out:?}");
+    assert!(out.contains(&Action::CountLostDriver {
+        cluster: "local".into()
+    }));
     assert_eq!(
         e.running()[&JobId(3)].doomed.as_deref(),
         Some("the driver did not reconnect within 30 s")
