@@ -103,6 +103,18 @@ impl Params {
         }
     }
 
+    /// `order`: `asc` (the default, oldest first, as Livy lists) or `desc` (newest first);
+    /// true for `desc`. Anything else is a 400 naming it.
+    pub fn newest_first(&self) -> Result<bool, ApiError> {
+        match self.given("order") {
+            None | Some("asc") => Ok(false),
+            Some("desc") => Ok(true),
+            Some(v) => Err(ApiError::bad_request(format!(
+                "order must be asc or desc, got {v:?}"
+            ))),
+        }
+    }
+
     /// An integer parameter within `lo..=hi` (`hi = i64::MAX`: no upper bound), or `default`.
     pub fn bounded(&self, name: &str, default: i64, lo: i64, hi: i64) -> Result<i64, ApiError> {
         let v = self.int(name)?.unwrap_or(default);

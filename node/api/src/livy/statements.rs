@@ -86,6 +86,8 @@ pub async fn create_statement(
     ))
 }
 
+/// A page of a session's statements: `from` and `size` (Livy's paging) count in the order
+/// asked for, `order=desc` listing the newest first, as Livy does.
 pub async fn statements_of(
     s: &AppState,
     job: JobId,
@@ -97,8 +99,20 @@ pub async fn statements_of(
         .int("size")?
         .map(|n| n.max(0) as usize)
         .unwrap_or(usize::MAX);
+    let newest_first = params.newest_first()?;
     s.core.read_barrier().await?;
-    let page = s.core.reads().statements(job, from, size).await?;
+    let reads = s.core.reads();
+    let page = if newest_first {
+        // The same page counted from the end: oldest-first positions total-from-size..total-from.
+        let total = reads.statements(job, 0, 0).await?.total;
+        let end = total.saturating_sub(from);
+        let start = total.saturating_sub(from.saturating_add(size));
+        let mut page = reads.statements(job, start, end - start).await?;
+        page.items.reverse();
+        page
+    } else {
+        reads.statements(job, from, size).await?
+    };
     Ok(LivyStatements {
         total_statements: page.total,
         statements: page.items.iter().map(LivyStatement::from).collect(),
@@ -106,7 +120,8 @@ pub async fn statements_of(
 }
 
 #[utoipa::path(get, path = "/sessions/{id}/statements", tag = "livy",
-    params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
+    params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query),
+        ("order" = Option<String>, Query, description = "asc (default: oldest first) or desc (newest first)")),
     responses((status = 200, body = LivyStatements), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn list_statements(
     axum::extract::State(s): State,

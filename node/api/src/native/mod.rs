@@ -96,15 +96,7 @@ pub async fn list_jobs(
     let offset = p.bounded("offset", 0, 0, i64::MAX)?;
     let limit = p.bounded("limit", 100, 1, 1000)?;
     let include_deleted = p.flag("deleted", true)?;
-    let newest_first = match p.given("order") {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(v) => {
-            return Err(ApiError::bad_request(format!(
-                "order must be asc or desc, got {v:?}"
-            )))
-        }
-    };
+    let newest_first = p.newest_first()?;
     s.core.read_barrier().await?;
     let page = s
         .core

@@ -37,7 +37,8 @@ pub async fn create_statement(
 }
 
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/statements", tag = "native",
-    params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query)),
+    params(("id" = u64, Path), ("from" = Option<i64>, Query), ("size" = Option<i64>, Query),
+        ("order" = Option<String>, Query, description = "asc (default: oldest first) or desc (newest first)")),
     responses((status = 200, body = LivyStatements), (status = 404, body = ErrorBody)))]
 pub async fn list_statements(
     axum::extract::State(s): State,

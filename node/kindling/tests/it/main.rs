@@ -19,6 +19,7 @@ mod clusters;
 mod connections;
 mod driver_routes;
 mod elections;
+mod livy_details;
 mod ops_chart;
 mod ops_prometheus;
 mod ops_rolling;
