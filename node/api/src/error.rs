@@ -22,11 +22,13 @@ pub struct ErrorBody {
 pub struct ApiError {
     pub code: ErrorCode,
     pub msg: String,
-    /// Why a 503 could not be served (see [`Error::unavailable_cause`]).
+    /// Why a 503 could not be served (see [`Error::unavailable_cause`]); every
+    /// [`ErrorCode::Unavailable`] has one.
     pub cause: Option<&'static str>,
 }
 
-/// Carried by a 503 response to the route's metrics: why it could not be served.
+/// Carried by a 503 the node refused a request with, to the route's metrics: why. A 503
+/// without it (a readiness answer, a leader's answer passed on) refused nothing here.
 #[derive(Debug, Clone, Copy)]
 pub struct UnavailableCause(pub &'static str);
 
@@ -35,7 +37,7 @@ impl ApiError {
         ApiError {
             code,
             msg: msg.into(),
-            cause: None,
+            cause: (code == ErrorCode::Unavailable).then_some("not_ready"),
         }
     }
 

@@ -40,6 +40,7 @@ pub const FORWARD_PURPOSE: &str = "forwarded-request";
 /// How long a request waits for a leader to be elected (or to finish taking over).
 const LEADER_WAIT: Duration = Duration::from_secs(5);
 
+#[derive(Clone)]
 pub struct Forwarder {
     /// `http`, or `https` when members serve HTTPS.
     scheme: &'static str,

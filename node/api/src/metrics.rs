@@ -34,8 +34,9 @@ pub fn describe() {
     );
     metrics::describe_counter!(
         UNAVAILABLE,
-        "Requests answered 503 (retry), by cause: no_leader, store, not_ready (the readiness \
-         probe's own 503 is an answer, not a refusal, and is not counted)."
+        "Requests this node refused with 503 (retry), by cause: no_leader, store, not_ready \
+         (the readiness probe's 503 answers its question and refuses nothing; a leader's 503 \
+         passed on by a follower is counted by the leader)."
     );
     for cause in ["no_leader", "store", "not_ready"] {
         metrics::counter!(UNAVAILABLE, "cause" => cause).increment(0);

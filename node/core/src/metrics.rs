@@ -120,12 +120,16 @@ pub fn cluster_load(cluster: &str, drivers: usize, waiting: usize, oldest_wait_m
     metrics::gauge!(OLDEST_WAIT, "cluster" => name).set(oldest);
 }
 
-/// The most drivers `cluster` may run (none: no limit). Also starts the cluster's failure
-/// counters at 0, so that `rate()` and `increase()` see their first failure.
+/// The most drivers `cluster` may run (none: no limit).
 pub fn cluster_capacity(cluster: &str, max_drivers: Option<u32>) {
     let max = max_drivers.map_or(f64::INFINITY, f64::from);
+    metrics::gauge!(CLUSTER_CAPACITY, "cluster" => cluster.to_string()).set(max);
+}
+
+/// Starts the failure counters of a cluster this leader now schedules at 0, so that
+/// `rate()` and `increase()` see their first failure.
+pub fn cluster_counters(cluster: &str) {
     let name = cluster.to_string();
-    metrics::gauge!(CLUSTER_CAPACITY, "cluster" => name.clone()).set(max);
     for outcome in ["ok", "failed"] {
         metrics::counter!(LAUNCHES, "cluster" => name.clone(), "outcome" => outcome).increment(0);
     }

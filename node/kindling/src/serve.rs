@@ -247,6 +247,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         data.to_path_buf(),
         shutdown.clone(),
     ));
+    let peers = security.forwarder(&cfg)?;
     let state = Arc::new(api::AppState {
         core: core.clone(),
         gateway,
@@ -259,7 +260,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         long_polls: Arc::new(tokio::sync::Semaphore::new(cfg.http.max_long_polls)),
         stream_stall: cfg.http.stream_stall,
         cluster: member.clone(),
-        forwarder: security.forwarder(&cfg)?,
+        forwarder: peers.clone(),
         tokens: Arc::new(kindling_core::tokens::TokenBook::new(core.clone())),
     });
     let app = api::router(state, cfg.max_body_bytes);
@@ -290,7 +291,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     std::io::stdout().flush().ok();
 
-    let peers = security.forwarder(&cfg)?;
     wait_for_signal().await;
     tracing::info!("shutting down");
     let stopped_raft = crate::handover::step_down(&member, &peers).await;

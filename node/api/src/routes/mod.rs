@@ -199,15 +199,11 @@ pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>>
                 async move {
                     let started = std::time::Instant::now();
                     let response = next.run(req).await;
-                    // The readiness probe's 503 answers its question; it refuses nothing.
-                    if response.status() == axum::http::StatusCode::SERVICE_UNAVAILABLE
-                        && template != "/api/v1/ready"
+                    if let Some(c) = response
+                        .extensions()
+                        .get::<crate::error::UnavailableCause>()
                     {
-                        let cause = response
-                            .extensions()
-                            .get::<crate::error::UnavailableCause>()
-                            .map_or("not_ready", |c| c.0);
-                        crate::metrics::unavailable(cause);
+                        crate::metrics::unavailable(c.0);
                     }
                     crate::metrics::request(
                         &template,

@@ -348,7 +348,9 @@ impl Scheduler {
                 oldest_submitted_ms,
             } => {
                 let capacity = self.engine.cluster(&cluster).map(|c| c.config.capacity);
-                self.reported.insert(cluster.clone());
+                if self.reported.insert(cluster.clone()) {
+                    metrics::cluster_counters(&cluster);
+                }
                 let oldest_wait = oldest_submitted_ms.map(|at| self.waited_ms(at));
                 metrics::cluster_load(&cluster, drivers, waiting, oldest_wait);
                 metrics::cluster_capacity(&cluster, capacity.and_then(|c| c.max_drivers));

@@ -77,7 +77,17 @@ fn without_a_leader_requests_that_need_one_answer_503_with_retry_after() {
             body["msg"].as_str().is_some_and(|m| !m.is_empty()),
             "{what}: {body}"
         );
-    } // The operator sees why: both 503s counted under their cause, and no leader known.
+    }
+    // Readiness says so too, and its 503 answers the probe: it is no refused request.
+    let ready = http.get(n2.url("/api/v1/ready")).send().unwrap();
+    assert_eq!(ready.status().as_u16(), 503);
+    let ready: serde_json::Value = ready.json().unwrap();
+    assert_eq!(ready["ready"], false, "{ready}");
+    assert!(
+        ready["reason"].as_str().unwrap().contains("leader"),
+        "{ready}"
+    );
+    // The operator sees why: both refusals counted under their cause, and no leader known.
     let metrics = http.get(n2.url("/metrics")).send().unwrap().text().unwrap();
     let sample = |series: &str| {
         metrics
@@ -88,6 +98,11 @@ fn without_a_leader_requests_that_need_one_answer_503_with_retry_after() {
         sample("kindling_api_unavailable_total{cause=\"no_leader\"}"),
         Some(2.0),
         "{metrics}"
+    );
+    assert_eq!(
+        sample("kindling_api_unavailable_total{cause=\"not_ready\"}"),
+        Some(0.0),
+        "the readiness answer is not counted: {metrics}"
     );
     assert_eq!(sample("kindling_raft_leader_id"), Some(0.0), "{metrics}");
     assert_eq!(sample("kindling_raft_is_leader"), Some(0.0), "{metrics}");
