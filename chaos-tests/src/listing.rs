@@ -27,8 +27,7 @@ pub async fn run(kindling: &Path, jobs: usize) -> Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(64)
         .build()?;
-    let body =
-        serde_json::json!({"file": app.display().to_string(), "name": "nightly-etl"}).to_string();
+    let body = serde_json::json!({"file": app.display().to_string()}).to_string();
     let started = Instant::now();
     post_all(&http, &[format!("{}/batches", node.base)], &body, jobs, 64).await?;
     println!(

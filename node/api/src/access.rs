@@ -234,8 +234,21 @@ pub async fn job_access(
     else {
         return next.run(req).await;
     };
-    let Ok(id) = raw.parse::<u64>() else {
-        return next.run(req).await;
+    let path = req.uri().path();
+    // Livy's paths name a batch or session by its id or by its name.
+    let livy = [("/sessions/", true), ("/batches/", false)]
+        .into_iter()
+        .find(|(prefix, _)| path.starts_with(prefix));
+    let id = match livy {
+        Some((_, session)) => match crate::livy::livy_target(&s.0, &raw, session).await {
+            Ok(Some(id)) => id.0,
+            Ok(None) => return next.run(req).await,
+            Err(e) => return e.into_response(),
+        },
+        None => match raw.parse::<u64>() {
+            Ok(id) => id,
+            Err(_) => return next.run(req).await,
+        },
     };
     let job = match s.0.job(JobId(id)).await {
         Ok(job) => job,

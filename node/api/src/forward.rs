@@ -128,13 +128,49 @@ pub async fn to_leader(axum::extract::State(s): State, req: Request, next: Next)
     if s.core.leading_term().is_some() {
         return next.run(req).await;
     }
-    let me = s.core.node;
-    let forwarded = req.headers().contains_key(FORWARDED_BY);
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, s.forwarder.body_limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            return ApiError::new(
+    match buffered(&s, body).await {
+        Ok(bytes) => leader_runs(s, parts, bytes, next).await,
+        Err(too_large) => too_large,
+    }
+}
+
+/// The middleware of the routes that create a job: the node it reaches creates it, unless
+/// the request names the job (a top-level `name` in its JSON body). Names are unique among
+/// active jobs, which only the leader can tell: it creates every named job.
+pub async fn to_leader_when_named(
+    axum::extract::State(s): State,
+    req: Request,
+    next: Next,
+) -> Response {
+    if s.core.leading_term().is_some() {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match buffered(&s, body).await {
+        Ok(bytes) => bytes,
+        Err(too_large) => return too_large,
+    };
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: Option<serde_json::Value>,
+    }
+    let named =
+        serde_json::from_slice::<Named>(&bytes).is_ok_and(|n| n.name.is_some_and(|v| !v.is_null()));
+    if named {
+        leader_runs(s, parts, bytes, next).await
+    } else {
+        next.run(Request::from_parts(parts, Body::from(bytes)))
+            .await
+    }
+}
+
+/// The request's body, up to the forwarder's limit; over it, the answer that says so.
+async fn buffered(s: &super::AppState, body: Body) -> Result<axum::body::Bytes, Response> {
+    axum::body::to_bytes(body, s.forwarder.body_limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
                 ErrorCode::PayloadTooLarge,
                 format!(
                     "the request body is larger than {} bytes",
@@ -142,8 +178,18 @@ pub async fn to_leader(axum::extract::State(s): State, req: Request, next: Next)
                 ),
             )
             .into_response()
-        }
-    };
+        })
+}
+
+/// Runs the request on the leader: here once this node leads, else passed on to it.
+async fn leader_runs(
+    s: std::sync::Arc<super::AppState>,
+    parts: axum::http::request::Parts,
+    bytes: axum::body::Bytes,
+    next: Next,
+) -> Response {
+    let me = s.core.node;
+    let forwarded = parts.headers.contains_key(FORWARDED_BY);
     let deadline = Instant::now() + LEADER_WAIT;
     let mut leading = s.core.leading();
     loop {

@@ -55,6 +55,9 @@ pub struct Core {
     /// How long a read of a job this node has not seen yet waits for it to arrive from the
     /// log (a job created on another member a moment ago). Zero on a single node.
     arrival_wait: Duration,
+    /// Held while the leader checks a new job's name and appends it, so that two jobs
+    /// created at once cannot both take a free name.
+    names: tokio::sync::Mutex<()>,
 }
 
 impl Core {
@@ -102,6 +105,7 @@ impl Core {
             log,
             gauges: JobGauges::default(),
             arrival_wait,
+            names: tokio::sync::Mutex::new(()),
         };
         core.gauges.count(&core.reads.all_jobs().await?);
         Ok(core)
@@ -246,5 +250,6 @@ impl Core {
 }
 
 mod commands;
+mod names;
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,16 @@ pub enum Error {
     /// connected); retrying later may work.
     #[error("{0}")]
     Unavailable(String),
+    /// A new job named like an active one of its kind: Livy refuses the second.
+    #[error(
+        "Duplicate {kind} name: '{name}' is the name of {kind} {holder}, which is still \
+         active; choose another name, or end that {kind} first"
+    )]
+    DuplicateName {
+        kind: &'static str,
+        name: String,
+        holder: JobId,
+    },
     /// Only the leader decides commands on existing jobs; this node does not lead (now).
     #[error("{}", not_leader(*.0))]
     NotLeader(Option<kindling_events::NodeId>),
@@ -53,7 +63,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::NotFound(_) => ErrorCode::NotFound,
-            Error::BadRequest(_) => ErrorCode::BadRequest,
+            Error::BadRequest(_) | Error::DuplicateName { .. } => ErrorCode::BadRequest,
             Error::Domain(d) => match d {
                 DomainError::UnknownJob(_)
                 | DomainError::UnknownStatement { .. }

@@ -7,7 +7,7 @@ use crate::error::Result;
 use kindling_events::{
     Envelope, Job, JobId, LeaderFence, LogPosition, Registry, Statement, StatementId,
 };
-use kindling_store::{EventLog, JobQuery, Page, ProjectionStore, StoreError};
+use kindling_store::{EventLog, JobQuery, KindFilter, Page, ProjectionStore, StoreError};
 use std::sync::Arc;
 
 /// Positions at most this far apart are fetched by one read: a job's events were mostly
@@ -30,6 +30,48 @@ impl Reads {
 
     pub async fn jobs(&self, query: &JobQuery) -> Result<Page<Job>> {
         Ok(self.projections.jobs(query).await?)
+    }
+
+    /// The jobs of a kind (sessions if `session`, else batches) named exactly `name`,
+    /// deleted ones left out. The projections' name filter matches case-insensitive parts of
+    /// names, so the candidates are paged through and the exact ones kept.
+    pub async fn named(&self, name: &str, session: bool) -> Result<Vec<Job>> {
+        const PAGE: usize = 500;
+        let mut query = JobQuery {
+            kind: Some(if session {
+                KindFilter::Session
+            } else {
+                KindFilter::Batch
+            }),
+            name: Some(name.to_string()),
+            limit: PAGE,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        loop {
+            let page = self.projections.jobs(&query).await?;
+            let n = page.items.len();
+            out.extend(
+                page.items
+                    .into_iter()
+                    .filter(|j| j.spec.name.as_deref() == Some(name)),
+            );
+            if n < PAGE {
+                return Ok(out);
+            }
+            query.offset += PAGE;
+        }
+    }
+
+    /// The job a Livy path that names one means: the active job of that name (there is at
+    /// most one), else the one submitted last.
+    pub async fn by_name(&self, name: &str, session: bool) -> Result<Option<Job>> {
+        let named = self.named(name, session).await?;
+        Ok(named
+            .iter()
+            .find(|j| !j.state.is_terminal())
+            .or_else(|| named.iter().max_by_key(|j| (j.submitted_at_ms, j.id)))
+            .cloned())
     }
 
     /// Every job the projections hold, deleted ones included.

@@ -12,7 +12,7 @@ pub use sessions::*;
 pub use statements::*;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{job_id, Params};
+use super::extract::Params;
 use super::logs::{livy_window, LOG_TAIL};
 use super::AppState;
 use axum::http::{header, StatusCode};
@@ -21,7 +21,7 @@ use axum::Json;
 use kindling_api_model::model::*;
 use kindling_backend::LogWindow;
 use kindling_core::ErrorCode;
-use kindling_events::{Command, Job, Origin};
+use kindling_events::{Command, Job, JobId, Origin};
 use kindling_store::{JobQuery, KindFilter};
 
 const LIVY_VERSION: &str = "0.8.0";
@@ -34,10 +34,27 @@ pub async fn version() -> Json<Version> {
     })
 }
 
-/// A batch or session visible to Livy's API.
+/// The job a Livy path names, if there is one: digits are an id, anything else is a name
+/// (as Livy reads its paths), the active batch or session of that name, else the last one.
+pub(crate) async fn livy_target(
+    s: &AppState,
+    raw: &str,
+    session: bool,
+) -> ApiResult<Option<JobId>> {
+    if !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(raw.parse().ok().map(JobId));
+    }
+    s.core.read_barrier().await?;
+    let named = s.core.reads().by_name(raw, session).await?;
+    Ok(named.map(|j| j.id))
+}
+
+/// A batch or session visible to Livy's API, named in a path by its id or its name.
 async fn livy_job(s: &AppState, raw: &str, session: bool) -> ApiResult<Job> {
     let what = if session { "Session" } else { "Batch" };
-    let id = job_id(raw, what)?;
+    let Some(id) = livy_target(s, raw, session).await? else {
+        return Err(ApiError::not_found(what, raw));
+    };
     match s.job(id).await {
         Ok(j) if j.is_session() == session && !j.deleted => Ok(j),
         Ok(_)

@@ -30,6 +30,9 @@ pub enum Runs {
     /// On the leader, which decides every command on an existing job and on the cluster
     /// registry: a follower passes the request to it.
     OnLeader,
+    /// A job's creation: on the node it reaches, unless the request names the job; the
+    /// leader, which keeps names unique among active jobs, creates every named one.
+    OnLeaderWhenNamed,
 }
 
 /// One route: a method on a path, its handler and OpenAPI operation, where it runs, who may
@@ -110,13 +113,13 @@ pub fn table() -> Vec<Route> {
     vec![
         // Livy's API, field for field.
         route!(Anywhere, Public: livy::version),
-        route!(Anywhere, Submit: livy::create_batch),
+        route!(OnLeaderWhenNamed, Submit: livy::create_batch),
         route!(Anywhere, Authenticated: livy::list_batches),
         route!(Anywhere, ViewJob: livy::get_batch),
         route!(Anywhere, ViewJob: livy::batch_state),
         route!(Anywhere, ViewJob: livy::batch_log),
         route!(OnLeader, ModifyJob: livy::delete_batch),
-        route!(Anywhere, Submit: livy::create_session),
+        route!(OnLeaderWhenNamed, Submit: livy::create_session),
         route!(Anywhere, Authenticated: livy::list_sessions),
         route!(Anywhere, ViewJob: livy::get_session),
         route!(Anywhere, ViewJob: livy::session_state),
@@ -136,8 +139,8 @@ pub fn table() -> Vec<Route> {
         // Raft forwards a membership change to its leader itself.
         route!(Anywhere, Admin: native::remove_member),
         route!(Anywhere, Authenticated: native::list_jobs),
-        route!(Anywhere, Submit: native::create_batch),
-        route!(Anywhere, Submit: native::create_session),
+        route!(OnLeaderWhenNamed, Submit: native::create_batch),
+        route!(OnLeaderWhenNamed, Submit: native::create_session),
         route!(Anywhere, ViewJob: native::get_job),
         route!(OnLeader, ModifyJob: native::kill_job),
         route!(Anywhere, ViewJob: native::events),
@@ -184,8 +187,18 @@ pub fn router(table: Vec<Route>, state: &Arc<AppState>) -> Router<Arc<AppState>>
                 },
             ));
         }
-        if route.runs == Runs::OnLeader {
-            handler = handler.route_layer(from_fn_with_state(state.clone(), forward::to_leader));
+        match route.runs {
+            Runs::Anywhere => {}
+            Runs::OnLeader => {
+                handler =
+                    handler.route_layer(from_fn_with_state(state.clone(), forward::to_leader));
+            }
+            Runs::OnLeaderWhenNamed => {
+                handler = handler.route_layer(from_fn_with_state(
+                    state.clone(),
+                    forward::to_leader_when_named,
+                ));
+            }
         }
         handler = handler.route_layer(from_fn_with_state(
             state.clone(),
@@ -319,18 +332,18 @@ mod tests {
     /// fails here until it is placed.
     #[test]
     fn commands_on_existing_jobs_and_the_registry_run_on_the_leader() {
-        let creations_and_node_views = [
+        let creations = [
             ("POST", "/batches"),
             ("POST", "/sessions"),
             ("POST", "/api/v1/batches"),
             ("POST", "/api/v1/sessions"),
-            ("DELETE", "/api/v1/cluster/members/{id}"),
         ];
         for r in table() {
             let method = r.method_name();
-            let reads_or_creates =
-                method == "GET" || creations_and_node_views.contains(&(method, r.path.as_str()));
-            let expected = if reads_or_creates {
+            let here = (method, r.path.as_str());
+            let expected = if creations.contains(&here) {
+                Runs::OnLeaderWhenNamed
+            } else if method == "GET" || here == ("DELETE", "/api/v1/cluster/members/{id}") {
                 Runs::Anywhere
             } else {
                 assert!(

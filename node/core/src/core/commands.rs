@@ -49,6 +49,21 @@ impl Core {
     }
 
     async fn submit_now(&self, spec: JobSpec, actor: Option<String>) -> Result<Job> {
+        if spec.name.is_some() {
+            return self.submit_named(spec, actor).await;
+        }
+        self.create(spec, actor, false).await
+    }
+
+    /// Appends a new job's `JobSubmitted` and returns the job once it is durable: through
+    /// the leader's fenced writer when `decided` (a deposed leader's late append does not
+    /// count), else through the log any member writes to.
+    pub(super) async fn create(
+        &self,
+        spec: JobSpec,
+        actor: Option<String>,
+        decided: bool,
+    ) -> Result<Job> {
         let id = self.member.next_job_id().await?;
         let kind = spec.kind_name();
         let events = self.new_events(Aggregate::Job(id), 0, Origin::Api, actor, Job::submit(spec));
@@ -65,7 +80,12 @@ impl Core {
             self.model.insert(id, agg);
         }
         let started = Instant::now();
-        let envs = match self.log.append(events).await.map_err(Error::from) {
+        let appended = if decided {
+            self.leader.append(events).await
+        } else {
+            self.log.append(events).await.map_err(Error::from)
+        };
+        let envs = match appended {
             Ok(envs) => envs,
             Err(e) => {
                 if registered {

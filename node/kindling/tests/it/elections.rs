@@ -36,6 +36,24 @@ fn without_a_leader_requests_that_need_one_answer_503_with_retry_after() {
     let app = crate::common::program(dir.path(), "app.py", "print(1)\n");
     let (status, b) = n1.post("/batches", json!({"file": app, "args": ["sleep=60"]}));
     assert_eq!(status, 201, "{b}");
+    // The leader creates every named job, whichever member is asked: so a second active one
+    // of a name is refused on every member, and each finds it by its name.
+    let named = json!({"file": app, "args": ["sleep=60"], "name": "nightly"});
+    let (status, first) = n2.post("/batches", named.clone());
+    assert_eq!(status, 201, "{first}");
+    for member in [&n1, &n2] {
+        let (status, again) = member.post("/batches", named.clone());
+        assert_eq!(status, 400, "{again}");
+        assert!(
+            again["msg"]
+                .as_str()
+                .unwrap()
+                .starts_with("Duplicate batch name"),
+            "{again}"
+        );
+        let (status, found) = member.get("/batches/nightly");
+        assert_eq!((status, &found["id"]), (200, &first["id"]), "{found}");
+    }
     // Each member's health, asked by the member that answers.
     let health = |node: &crate::common::Node| {
         let (status, view) = node.get("/api/v1/cluster?health=true");
