@@ -209,6 +209,14 @@ pub enum Event {
     TokenRevoked {
         id: String,
     },
+    /// The driver of `attempt` ended with `outcome`, and the job's restart policy launches
+    /// another after `backoff_ms` (counted from this event's time): the job waits again.
+    AttemptFailed {
+        attempt: Attempt,
+        outcome: Outcome,
+        exit_code: Option<i32>,
+        backoff_ms: u64,
+    },
 }
 
 impl Event {
@@ -248,6 +256,7 @@ impl Event {
             Event::JobQueued { .. } => "JobQueued",
             Event::TokenIssued { .. } => "TokenIssued",
             Event::TokenRevoked { .. } => "TokenRevoked",
+            Event::AttemptFailed { .. } => "AttemptFailed",
         }
     }
 }

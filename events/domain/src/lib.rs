@@ -13,6 +13,7 @@
 //! - [`statement`]: statement documents as the read side shows them.
 //! - [`cluster`]: the registry of Spark clusters jobs run on, with its own `decide`/`apply`.
 //! - [`plan`]: the scheduler's placement decision over a snapshot, under per-cluster capacity.
+//! - [`restart`]: a batch's restart policy: which failed drivers are launched again, and when.
 //! - [`units`]: the one reading of memory sizes and durations; [`patterns`]: the regular
 //!   expressions that say, in the API's document, what they and the other checks accept.
 
@@ -25,6 +26,7 @@ pub mod ids;
 pub mod job;
 pub mod patterns;
 pub mod plan;
+pub mod restart;
 pub mod spec;
 pub mod spec_check;
 pub mod state;
@@ -40,7 +42,8 @@ pub use error::{DomainError, Result};
 pub use event::{Aggregate, Envelope, Event, NewEvent, Origin, Outcome, StatementOutput};
 pub use fence::LeaderFence;
 pub use ids::{Attempt, JobId, LogPosition, NodeId, StatementId, Term};
-pub use job::{Command, Job};
+pub use job::{AttemptEnd, Command, Job};
+pub use restart::RestartPolicy;
 pub use spec::{BatchSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources};
 pub use state::{JobState, StatementState};
 pub use statement::Statement;

@@ -4,6 +4,7 @@
 //! byte are refused everywhere: no process can take them as an argument or an environment
 //! value.
 
+use crate::restart::{self, RestartPolicy};
 use crate::spec::{DurationSpec, JobKind, JobSpec, SparkResources};
 use crate::units::MemorySize;
 use std::fmt;
@@ -154,10 +155,20 @@ impl JobSpec {
                 for (i, a) in b.args.iter().enumerate() {
                     no_nul(&format!("args[{i}]"), a)?;
                 }
+                RestartPolicy::of(&self.resources.conf).map_err(|e| InvalidSpec(e.0))?;
             }
             JobKind::Session(s) => {
                 timeout("ttl", &s.ttl)?;
                 timeout("idleTimeout", &s.idle_timeout)?;
+                if let Some(key) = restart::KEYS
+                    .iter()
+                    .find(|k| self.resources.conf.contains_key(**k))
+                {
+                    return fail(format!(
+                        "conf.{key}: sessions are never restarted (a new driver would not hold \
+                         the session's state); restart policies are for batches"
+                    ));
+                }
             }
         }
         resources(&self.resources)

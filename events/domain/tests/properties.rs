@@ -2,7 +2,9 @@
 //! is appended and applied, and the invariants below must hold after every event. The state
 //! only moves along the legal moves, terminal states absorb, statements are dense and only move
 //! forward, a session is busy exactly when it is ready with work, retried commands are no-ops,
-//! and the log replays to the same job however often it is applied.
+//! and the log replays to the same job however often it is applied. A batch with a restart
+//! policy is launched at most as often as the policy allows, never again once killed, and
+//! only goes back to waiting when an attempt failed.
 
 use kindling_events::job::Applied;
 use kindling_events::{
@@ -14,6 +16,16 @@ use proptest::prelude::*;
 use std::collections::BTreeMap;
 
 const JOB: JobId = JobId(3);
+
+/// A batch retried up to `attempts` in all, with no wait between attempts.
+fn retried_spec(attempts: u32) -> JobSpec {
+    let mut spec = spec(false);
+    let conf = &mut spec.resources.conf;
+    conf.insert("kindling.restart.policy".into(), "onFailure".into());
+    conf.insert("kindling.restart.maxAttempts".into(), attempts.to_string());
+    conf.insert("kindling.restart.backoff".into(), "0s".into());
+    spec
+}
 
 fn spec(session: bool) -> JobSpec {
     let kind = if session {
@@ -41,9 +53,9 @@ fn spec(session: bool) -> JobSpec {
 
 // ---- generators ----------------------------------------------------------------------------
 
-/// Mostly the first attempt (the only one `Schedule` creates), sometimes a stale or future one.
+/// Mostly the first attempt, often a later one (a retried batch's), sometimes a stale one.
 fn attempt() -> impl Strategy<Value = Attempt> {
-    prop_oneof![4 => Just(Attempt(1)), 1 => (0u32..3).prop_map(Attempt)]
+    prop_oneof![3 => Just(Attempt(1)), 2 => (0u32..5).prop_map(Attempt)]
 }
 
 fn statement() -> impl Strategy<Value = StatementId> {
@@ -136,6 +148,10 @@ struct History {
 
 impl History {
     fn submit(session: bool) -> History {
+        History::submit_spec(spec(session))
+    }
+
+    fn submit_spec(spec: JobSpec) -> History {
         let first = Envelope::new(
             LogPosition(1),
             NewEvent {
@@ -145,7 +161,7 @@ impl History {
                 node: NodeId(1),
                 actor: None,
                 at_ms: 1_000,
-                event: Job::submit(spec(session)).remove(0),
+                event: Job::submit(spec).remove(0),
             },
         );
         History {
@@ -177,6 +193,7 @@ impl History {
             | Event::DriverLaunched { .. }
             | Event::SessionRecovering { .. }
             | Event::JobFinished { .. }
+            | Event::AttemptFailed { .. }
             | Event::JobQueued { .. } => Origin::Scheduler { term: self.term },
             Event::SessionReady { .. } | Event::StatementStarted { .. } => Origin::Driver,
             _ => Origin::Api,
@@ -228,8 +245,12 @@ fn can_move(job: &Job, from: JobState, to: JobState) -> bool {
 /// What must hold across one applied event.
 fn check_event(before: &Job, after: &Job, env: &Envelope) -> Result<(), TestCaseError> {
     let event = &env.event;
+    // A failed attempt the restart policy retries sends the batch back to waiting.
+    let retried = matches!(event, Event::AttemptFailed { .. })
+        && matches!(before.state, JobState::Starting | JobState::Running)
+        && after.state == JobState::NotStarted;
     prop_assert!(
-        after.state == before.state || can_move(after, before.state, after.state),
+        retried || after.state == before.state || can_move(after, before.state, after.state),
         "{:?} moved {} -> {}",
         event,
         before.state,
@@ -299,7 +320,7 @@ fn check_job(job: &Job) -> Result<(), TestCaseError> {
     } else {
         prop_assert!(job.statements.is_empty(), "a batch with statements");
     }
-    if job.state == JobState::NotStarted {
+    if job.state == JobState::NotStarted && job.retry_at_ms.is_none() {
         prop_assert_eq!(job.attempt, Attempt(0));
         prop_assert!(
             job.driver_id.is_none() && job.app_id.is_none() && job.started_at_ms.is_none(),
@@ -307,6 +328,23 @@ fn check_job(job: &Job) -> Result<(), TestCaseError> {
             job
         );
     }
+    if job.retry_at_ms.is_some() {
+        prop_assert_eq!(
+            job.state,
+            JobState::NotStarted,
+            "a retry waits only before a launch"
+        );
+        prop_assert!(job.driver_id.is_none() && job.app_id.is_none(), "{:?}", job);
+        prop_assert_eq!(job.retried.last().map(|a| a.attempt), Some(job.attempt));
+    }
+    prop_assert_eq!(
+        job.retried.len(),
+        job.retried
+            .iter()
+            .map(|a| a.attempt)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
     if job.state.is_terminal() {
         prop_assert_eq!(job.active_statements().count(), 0, "{:?}", &job.statements);
         prop_assert!(job.finished_at_ms.is_some());
@@ -315,7 +353,10 @@ fn check_job(job: &Job) -> Result<(), TestCaseError> {
 }
 
 fn run(session: bool, steps: &[(Command, bool)]) -> Result<History, TestCaseError> {
-    let mut history = History::submit(session);
+    run_from(History::submit(session), steps)
+}
+
+fn run_from(mut history: History, steps: &[(Command, bool)]) -> Result<History, TestCaseError> {
     check_job(&history.job)?;
     for (cmd, new_leader) in steps {
         if *new_leader {
@@ -340,6 +381,47 @@ proptest! {
     #[test]
     fn every_event_keeps_the_invariants(session in any::<bool>(), steps in steps()) {
         run(session, &steps)?;
+    }
+
+    #[test]
+    fn a_retried_batch_gets_the_attempts_its_policy_allows_and_no_more(
+        attempts in 1u32..5,
+        steps in steps(),
+    ) {
+        let h = run_from(History::submit_spec(retried_spec(attempts)), &steps)?;
+        let mut killed = false;
+        let (mut launches, mut failures) = (0u32, 0u32);
+        for env in &h.log {
+            match &env.event {
+                Event::KillRequested { .. } => killed = true,
+                Event::JobScheduled { attempt, .. } => {
+                    launches += 1;
+                    prop_assert_eq!(attempt.0, launches, "attempts are launched in order");
+                }
+                Event::AttemptFailed { attempt, outcome, .. } => {
+                    failures += 1;
+                    prop_assert!(!killed, "retried after a kill");
+                    prop_assert_eq!(attempt.0, launches, "only the last attempt fails");
+                    let counts = matches!(outcome, Outcome::Failed { .. } | Outcome::Error { .. });
+                    prop_assert!(counts, "{:?} retried", outcome);
+                }
+                _ => {}
+            }
+        }
+        prop_assert!(launches <= attempts, "{} launches under a policy of {}", launches, attempts);
+        prop_assert!(failures < attempts);
+        prop_assert_eq!(h.job.retried.len() as u32, failures);
+        // A failure ends a launched job only once its attempts are used up (or it was
+        // killed): any earlier one is retried.
+        let ended_by = h.log.iter().rev().find_map(|e| match &e.event {
+            Event::JobFinished { outcome, .. } => Some(outcome.clone()),
+            _ => None,
+        });
+        if let Some(Outcome::Failed { .. } | Outcome::Error { .. }) = ended_by {
+            if !killed && launches >= 1 {
+                prop_assert_eq!(launches, attempts, "a failure ended the job early");
+            }
+        }
     }
 
     #[test]

@@ -15,15 +15,16 @@
 //! (a log that long does not exist). Reads accept `Int32` too: servers may narrow small numbers.
 //!
 //! Every document carries `format`; a document of another format is reported corrupt, and the
-//! cure is the one for any projection: `clear` and replay the log.
+//! cure is the one for any projection: `clear` and replay the log, which opening the store
+//! does by itself when its checkpoint is of another format (an upgrade).
 
 use kindling_events::{codec, Job, JobId, LeaderFence, LogPosition, Statement, StatementId, Term};
 use kindling_store::{Result, StoreError};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 
 /// The layout written by this build. Bump it on any change of a document's shape or of the
-/// bincode encoding of `Job` or `Statement`.
-pub const FORMAT: i32 = 1;
+/// bincode encoding of `Job` or `Statement`: 2 added a job's retried attempts.
+pub const FORMAT: i32 = 2;
 /// History positions kept in the job document before they move to a chunk of their own (as
 /// in the sled adapter: replaying a job writes one document, not one per event).
 pub const CHUNK: usize = 256;
@@ -236,7 +237,7 @@ fn u64_array(d: &Document, key: &str, at: &impl Fn() -> String) -> Result<Vec<u6
         .collect()
 }
 
-fn as_u64(v: &Bson) -> Option<u64> {
+pub(crate) fn as_u64(v: &Bson) -> Option<u64> {
     match v {
         Bson::Int64(i) => u64::try_from(*i).ok(),
         Bson::Int32(i) => u64::try_from(*i).ok(),
@@ -312,7 +313,7 @@ mod tests {
             chunks: 0,
         };
         let mut d = stored.fields().unwrap();
-        d.insert(FORMAT_FIELD, 2);
+        d.insert(FORMAT_FIELD, FORMAT + 1);
         assert!(matches!(
             JobDoc::decode(&d),
             Err(StoreError::Corrupt { .. })

@@ -106,7 +106,32 @@ impl MongoProjections {
             db,
         };
         store.create_indexes().await?;
+        store.rebuild_if_older().await?;
         Ok(store)
+    }
+
+    /// Projections written in another layout (an older build's `Job`) are dropped, so the
+    /// projector rebuilds them from the log: an upgrade costs one replay, not documents that
+    /// no longer decode. Each member has its own database, so no other writer is affected.
+    async fn rebuild_if_older(&self) -> Result<()> {
+        let checkpoint = self
+            .meta
+            .find_one(doc! { d::ID: d::CHECKPOINT_ID })
+            .await
+            .map_err(backend("read checkpoint"))?;
+        let Some(checkpoint) = checkpoint else {
+            return Ok(());
+        };
+        let stored = checkpoint.get(d::FORMAT_FIELD).cloned();
+        if stored.as_ref().and_then(d::as_u64) != Some(d::FORMAT as u64) {
+            tracing::warn!(
+                stored = ?stored,
+                current = d::FORMAT,
+                "the projections were written in another layout; rebuilding them from the log"
+            );
+            self.clear().await?;
+        }
+        Ok(())
     }
 
     /// One index per API filter on jobs, each followed by the id the matches are sorted by

@@ -3,7 +3,7 @@
 //!
 //! Keys: `J`+job for jobs, `S`+job+statement for statements, `H`+job+chunk for full chunks
 //! of a job's history, `R` for the cluster registry, `C` for the checkpoint, `F` for the
-//! leader fence as of the checkpoint.
+//! leader fence as of the checkpoint, `P` for the layout version.
 //!
 //! sled manages about 100,000 inserts a second here, so replay speed is set by how many
 //! keys a batch writes. A job's history (the log positions of its events) therefore lives
@@ -29,6 +29,11 @@ const CHECKPOINT: &[u8] = b"C";
 const FENCE: &[u8] = b"F";
 const REGISTRY: &[u8] = b"R";
 const TOKENS: &[u8] = b"T";
+/// The layout of the documents, as [`LAYOUT_VERSION`] names it (absent before version 2).
+const LAYOUT: &[u8] = b"P";
+/// Bump on any change of a document's shape or of the bincode encoding of `Job` or
+/// `Statement`: 2 added a job's retried attempts.
+const LAYOUT_VERSION: u64 = 2;
 /// History positions kept in the job document before they move to a chunk.
 const CHUNK: usize = 256;
 
@@ -71,7 +76,30 @@ impl SledProjections {
 
     fn on(db: sled::Db, durable: bool) -> Result<Self> {
         let tree = db.open_tree("projections")?;
-        Ok(SledProjections { db, tree, durable })
+        let store = SledProjections { db, tree, durable };
+        store.rebuild_if_older()?;
+        Ok(store)
+    }
+
+    /// Projections written in another layout (an older build's `Job`) are dropped, so the
+    /// projector rebuilds them from the log, which is the source of truth: an upgrade then
+    /// costs one replay instead of documents that no longer decode.
+    fn rebuild_if_older(&self) -> Result<()> {
+        let stored = match self.tree.get(LAYOUT)? {
+            Some(v) => read_u64(&v).unwrap_or(0),
+            None if self.tree.is_empty() => LAYOUT_VERSION,
+            None => 1,
+        };
+        if stored != LAYOUT_VERSION {
+            tracing::warn!(
+                stored,
+                current = LAYOUT_VERSION,
+                "the projections were written in another layout; rebuilding them from the log"
+            );
+            self.tree.clear()?;
+        }
+        self.tree.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
+        Ok(())
     }
 
     async fn flush(&self) -> Result<()> {
@@ -287,6 +315,7 @@ impl ProjectionStore for SledProjections {
 
     async fn clear(&self) -> Result<()> {
         self.tree.clear()?;
+        self.tree.insert(LAYOUT, &LAYOUT_VERSION.to_be_bytes())?;
         self.flush().await?;
         Ok(())
     }
@@ -313,5 +342,31 @@ mod tests {
     #[tokio::test]
     async fn sled_projections_pass_the_conformance_suite() {
         projection_suite(&Sled(tempfile::tempdir().unwrap())).await;
+    }
+
+    /// Documents of an older layout would not decode: they are dropped at open, and the
+    /// checkpoint with them, so the projector replays the log into the current layout.
+    #[tokio::test]
+    async fn projections_of_an_older_layout_are_rebuilt_from_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = crate::conformance::sample_history();
+        let job = history[0].job().unwrap();
+        {
+            let store = SledProjections::open(dir.path()).unwrap();
+            store.apply(&history).await.unwrap();
+            assert!(store.job(job).await.unwrap().is_some());
+            assert!(store.checkpoint().await.unwrap() > LogPosition(0));
+            // What a build before layouts were versioned left behind: no layout key.
+            store.tree.remove(LAYOUT).unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = SledProjections::open(dir.path()).unwrap();
+        assert_eq!(store.checkpoint().await.unwrap(), LogPosition(0));
+        assert_eq!(store.job(job).await.unwrap(), None);
+        store.apply(&history).await.unwrap();
+        drop(store);
+        // The current layout is kept across restarts.
+        let store = SledProjections::open(dir.path()).unwrap();
+        assert!(store.job(job).await.unwrap().is_some());
     }
 }

@@ -321,6 +321,9 @@ impl ClusterRequest {
                  spark.kubernetes.driver.secretKeyRef.*)"
             )));
         }
+        // A default restart policy for the cluster's batches, in the same keys a job sets.
+        kindling_events::RestartPolicy::of(&spark_conf)
+            .map_err(|e| bad(e.0.replacen("conf.", "sparkConf.", 2)))?;
         let credentials = match (self.credentials, current) {
             (Some(c), _) => {
                 let c = c.into_domain()?;

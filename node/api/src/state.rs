@@ -96,6 +96,7 @@ impl AppState {
         spec.resources
             .conf
             .insert(kindling_events::CLUSTER_CONF_KEY.into(), name.clone());
+        inherit_restart_policy(spec, &cluster.config.spark_conf);
         let demand = Demand::of(spec, &cluster.config.spark_conf);
         match never_fits(&cluster.config.capacity, demand) {
             None => Ok(cluster),
@@ -165,6 +166,27 @@ impl AppState {
             }
             projected.borrow_and_update();
             let _ = tokio::time::timeout(left, projected.changed()).await;
+        }
+    }
+}
+
+/// A batch that sets no restart policy of its own runs under its cluster's, fixed in its
+/// spec when it is accepted (a later change of the cluster does not change it).
+fn inherit_restart_policy(
+    spec: &mut kindling_events::JobSpec,
+    cluster_conf: &std::collections::BTreeMap<String, String>,
+) {
+    use kindling_events::restart::KEYS;
+    if spec.is_session() {
+        return;
+    }
+    let conf = &mut spec.resources.conf;
+    if KEYS.iter().any(|k| conf.contains_key(*k)) {
+        return;
+    }
+    for key in KEYS {
+        if let Some(v) = cluster_conf.get(key) {
+            conf.insert(key.to_string(), v.clone());
         }
     }
 }

@@ -1,7 +1,7 @@
 //! How an event changes a job: [`Job::apply`] folds a fact into the state; it never
 //! refuses one, and an event a newer state has passed leaves the job as it is.
 
-use super::{Applied, Job};
+use super::{Applied, AttemptEnd, Job};
 use crate::event::{Envelope, Event, Outcome};
 use crate::ids::StatementId;
 use crate::state::{JobState, StatementState};
@@ -34,13 +34,16 @@ impl Job {
                 self.driver_name = Some(driver_name.clone());
                 self.secret_digest = secret_digest.clone();
                 self.driver_id = None;
+                self.retry_at_ms = None;
                 if !self.kill_requested {
                     // The reason it waited, if one was recorded, is over.
                     self.reason = None;
                 }
                 self.move_to(JobState::Starting);
             }
-            Event::DriverLaunched { attempt, driver_id } if *attempt == self.attempt => {
+            Event::DriverLaunched { attempt, driver_id }
+                if *attempt == self.attempt && self.retry_at_ms.is_none() =>
+            {
                 self.driver_id = Some(driver_id.clone());
                 self.started_at_ms.get_or_insert(at);
                 if !self.is_session() {
@@ -51,7 +54,7 @@ impl Job {
                 attempt,
                 app_id,
                 spark_ui_url,
-            } if *attempt == self.attempt => {
+            } if *attempt == self.attempt && self.retry_at_ms.is_none() => {
                 self.app_id = Some(app_id.clone());
                 self.spark_ui_url = spark_ui_url.clone();
             }
@@ -108,6 +111,7 @@ impl Job {
                 }
                 self.exit_code = *exit_code;
                 self.finished_at_ms = Some(at);
+                self.retry_at_ms = None;
                 self.idle_since_ms = None;
                 self.move_to(to);
             }
@@ -142,6 +146,44 @@ impl Job {
             {
                 self.reason = Some(reason.clone());
             }
+            Event::AttemptFailed {
+                attempt,
+                outcome,
+                exit_code,
+                backoff_ms,
+            } if *attempt == self.attempt
+                && !self.state.is_terminal()
+                && self.retry_at_ms.is_none() =>
+            {
+                self.retried.push(AttemptEnd {
+                    attempt: *attempt,
+                    driver_name: self.driver_name.clone(),
+                    app_id: self.app_id.take(),
+                    started_at_ms: self.started_at_ms,
+                    ended_at_ms: at,
+                    outcome: outcome.clone(),
+                    exit_code: *exit_code,
+                });
+                let why = match outcome {
+                    Outcome::Failed { reason }
+                    | Outcome::Error { reason }
+                    | Outcome::Killed { reason } => reason.as_str(),
+                    Outcome::Succeeded => "it ended",
+                };
+                self.reason = Some(format!(
+                    "attempt {} failed ({why}); the restart policy starts attempt {} after {} ms",
+                    attempt.0,
+                    attempt.0 + 1,
+                    backoff_ms
+                ));
+                self.retry_at_ms =
+                    Some(at.saturating_add(i64::try_from(*backoff_ms).unwrap_or(i64::MAX)));
+                self.driver_id = None;
+                self.spark_ui_url = None;
+                // The job waits for a driver again: a fact the leader decided, so the state
+                // goes back past the batch's usual forward-only moves.
+                self.state = JobState::NotStarted;
+            }
             // Events of an older attempt, and duplicate statement submissions.
             Event::StatementSubmitted { .. }
             | Event::DriverLaunched { .. }
@@ -149,7 +191,8 @@ impl Job {
             | Event::SessionReady { .. }
             | Event::SessionRecovering { .. }
             | Event::JobFinished { .. }
-            | Event::JobQueued { .. } => {}
+            | Event::JobQueued { .. }
+            | Event::AttemptFailed { .. } => {}
             // Not job events: a job's history never holds them.
             Event::ClusterRegistered { .. }
             | Event::ClusterUpdated { .. }

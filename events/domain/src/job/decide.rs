@@ -5,6 +5,7 @@ use super::{Command, Job};
 use crate::error::{DomainError, Result};
 use crate::event::{Event, Outcome, StatementOutput};
 use crate::ids::Attempt;
+use crate::restart::RestartPolicy;
 use crate::state::{JobState, StatementState};
 
 impl Job {
@@ -29,7 +30,7 @@ impl Job {
             }
             C::DriverLaunched { attempt, driver_id } => {
                 // Attempt 0 was never scheduled: no driver of it can exist.
-                if attempt != self.attempt || attempt == Attempt(0) || self.state.is_terminal() {
+                if !self.is_current(attempt) || attempt == Attempt(0) || self.state.is_terminal() {
                     return Ok(vec![]);
                 }
                 if self.driver_id.as_deref() == Some(driver_id.as_str()) {
@@ -42,7 +43,7 @@ impl Job {
                 app_id,
                 spark_ui_url,
             } => {
-                if attempt != self.attempt
+                if !self.is_current(attempt)
                     || attempt == Attempt(0)
                     || self.app_id.as_deref() == Some(app_id.as_str())
                 {
@@ -106,10 +107,26 @@ impl Job {
                 outcome,
                 exit_code,
             } => {
-                if attempt != self.attempt || self.state.is_terminal() {
+                // An attempt whose retry waits has ended already.
+                if attempt != self.attempt || self.state.is_terminal() || self.retry_at_ms.is_some()
+                {
                     return Ok(vec![]);
                 }
+                if let Some(backoff_ms) = self.retry_after(attempt, &outcome, exit_code) {
+                    return Ok(vec![Event::AttemptFailed {
+                        attempt,
+                        outcome,
+                        exit_code,
+                        backoff_ms,
+                    }]);
+                }
                 Ok(self.finish_events(attempt, outcome, exit_code))
+            }
+            C::Refuse { reason } => {
+                if self.state != JobState::NotStarted || self.kill_requested {
+                    return Ok(vec![]);
+                }
+                Ok(self.finish_events(self.attempt, Outcome::Error { reason }, None))
             }
             C::SubmitStatement { kind, code } => {
                 self.require_session()?;
@@ -190,6 +207,30 @@ impl Job {
                 Ok(vec![Event::JobQueued { reason }])
             }
         }
+    }
+
+    /// Whether `attempt` is the job's driver now: the last one scheduled, unless it failed
+    /// and its retry waits (a late report of the failed driver changes nothing).
+    fn is_current(&self, attempt: Attempt) -> bool {
+        attempt == self.attempt && self.retry_at_ms.is_none()
+    }
+
+    /// How long before the next attempt, if the job's restart policy retries `attempt`
+    /// after it ended with `outcome`. Sessions, and jobs a client asked to stop, never are.
+    fn retry_after(
+        &self,
+        attempt: Attempt,
+        outcome: &Outcome,
+        exit_code: Option<i32>,
+    ) -> Option<u64> {
+        if self.is_session() || self.kill_requested {
+            return None;
+        }
+        // A policy that cannot be read was refused at submission; none applies here.
+        let policy = RestartPolicy::of(&self.spec.resources.conf)
+            .ok()
+            .flatten()?;
+        policy.retry_after(attempt, outcome, exit_code)
     }
 
     fn illegal(&self, action: &'static str) -> DomainError {

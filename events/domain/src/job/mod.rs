@@ -46,6 +46,23 @@ pub struct Job {
     pub last_activity_ms: i64,
     /// When the session last became idle, for `idleTimeout`.
     pub idle_since_ms: Option<i64>,
+    /// The attempts that failed and were retried under the restart policy, oldest first
+    /// (the last attempt's end is the job's own `state`, `reason` and `exit_code`).
+    pub retried: Vec<AttemptEnd>,
+    /// While a failed attempt's retry waits: when the next attempt may start.
+    pub retry_at_ms: Option<i64>,
+}
+
+/// How one retried attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttemptEnd {
+    pub attempt: Attempt,
+    pub driver_name: Option<String>,
+    pub app_id: Option<String>,
+    pub started_at_ms: Option<i64>,
+    pub ended_at_ms: i64,
+    pub outcome: Outcome,
+    pub exit_code: Option<i32>,
 }
 
 /// What a command asks of a job. Creating a job is `Job::submit`.
@@ -102,6 +119,11 @@ pub enum Command {
     Queue {
         reason: String,
     },
+    /// End a job that waits for a driver and can never get one (its cluster is gone, or is
+    /// smaller than the driver): the scheduler. No restart policy applies.
+    Refuse {
+        reason: String,
+    },
 }
 
 /// Whether `apply` changed the document.
@@ -148,6 +170,8 @@ impl Job {
             statements: Vec::new(),
             last_activity_ms: env.at_ms,
             idle_since_ms: None,
+            retried: Vec::new(),
+            retry_at_ms: None,
         })
     }
 

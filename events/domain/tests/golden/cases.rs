@@ -38,6 +38,7 @@ pub fn variant_file_prefix(event: &Event) -> &'static str {
         Event::JobQueued { .. } => "job_queued",
         Event::TokenIssued { .. } => "token_issued",
         Event::TokenRevoked { .. } => "token_revoked",
+        Event::AttemptFailed { .. } => "attempt_failed",
     }
 }
 
@@ -580,6 +581,23 @@ pub fn cases() -> Vec<Case> {
                 Origin::ApiDecided { term: Term(7) },
                 Event::TokenRevoked {
                     id: "3f9a0c1d2e4b5a67".into(),
+                },
+            ),
+        ),
+        case(
+            "",
+            envelope(
+                33,
+                JOB,
+                9,
+                Origin::Scheduler { term: Term(7) },
+                Event::AttemptFailed {
+                    attempt: Attempt(2),
+                    outcome: Outcome::Failed {
+                        reason: "the driver exited with code 137: OOMKilled".into(),
+                    },
+                    exit_code: Some(137),
+                    backoff_ms: 20_000,
                 },
             ),
         ),

@@ -3,7 +3,7 @@
 
 use kindling_events::cluster::{is_secret_key, is_secret_reference_key};
 use kindling_events::spec::JobKind;
-use kindling_events::{Aggregate, Envelope, Job};
+use kindling_events::{Aggregate, Envelope, Job, RestartPolicy};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -25,7 +25,14 @@ pub struct JobDoc {
     /// The cluster the job runs on.
     pub cluster: String,
     pub file: Option<String>,
+    /// The driver attempt now (0 before the first launch).
     pub attempt: u32,
+    /// A batch's restart policy; absent: a failure ends the job.
+    pub restart_policy: Option<super::RestartPolicyDoc>,
+    /// The attempts that failed and were retried, oldest first.
+    pub retried: Vec<super::AttemptDoc>,
+    /// While a failed attempt's retry waits: when the next attempt may start.
+    pub retry_at: Option<i64>,
     pub driver_id: Option<String>,
     pub app_id: Option<String>,
     pub spark_ui_url: Option<String>,
@@ -60,6 +67,15 @@ impl From<&Job> for JobDoc {
                 JobKind::Session(_) => None,
             },
             attempt: j.attempt.0,
+            restart_policy: match &j.spec.kind {
+                JobKind::Batch(_) => RestartPolicy::of(&j.spec.resources.conf)
+                    .ok()
+                    .flatten()
+                    .map(Into::into),
+                JobKind::Session(_) => None,
+            },
+            retried: j.retried.iter().map(Into::into).collect(),
+            retry_at: j.retry_at_ms,
             driver_id: j.driver_id.clone(),
             app_id: j.app_id.clone(),
             spark_ui_url: j.spark_ui_url.clone(),

@@ -191,7 +191,7 @@ impl Scheduler {
         let mut tick = tokio::time::interval(TICK);
         loop {
             self.follow_log().await;
-            let round = self.engine.plan_round();
+            let round = self.engine.plan_round(self.core.clock.now_ms());
             self.execute(round).await;
             tokio::select! {
                 _ = end.changed() => {}

@@ -97,6 +97,8 @@ pub enum Need {
     },
     /// A tick's look at a running session: heartbeats, reconnect grace, ttl, idle timeout.
     SessionCheck { now: Instant, now_ms: i64 },
+    /// An attempt failed and the restart policy retries it: the job waits again.
+    Retry,
 }
 
 /// A job as the runtime read it for the engine.

@@ -20,8 +20,8 @@ use std::time::Instant;
 impl Engine {
     /// One planning round: each cluster's load, and, if the plan writes anything (a launch,
     /// a refusal, a new wait reason), a confirmation of the leadership to carry it out after.
-    pub fn plan_round(&self) -> Vec<Action> {
-        let snapshot = self.snapshot();
+    pub fn plan_round(&self, now_ms: i64) -> Vec<Action> {
+        let snapshot = self.snapshot(now_ms);
         let decided = plan(&snapshot);
         let mut load: BTreeMap<&str, (usize, usize, Option<i64>)> = snapshot
             .clusters
@@ -78,8 +78,23 @@ impl Engine {
         out
     }
 
-    /// What `plan` sees: the queue, what runs, and every cluster's capacity.
-    fn snapshot(&self) -> Snapshot {
+    /// A job whose failed attempt the restart policy retries: queued again, planned once
+    /// its retry is due (at `now_ms` of some later round).
+    pub(super) fn wait_for_retry(&mut self, job: &Job) {
+        let Some(at) = job.retry_at_ms else {
+            return;
+        };
+        if job.state != JobState::NotStarted || job.kill_requested {
+            return;
+        }
+        self.queued.insert(job.id, job.spec.clone());
+        self.submitted_ms.insert(job.id, at);
+        self.not_before_ms.insert(job.id, at);
+    }
+
+    /// What `plan` sees at `now_ms`: the queue (but retries not due yet), what runs, and
+    /// every cluster's capacity.
+    fn snapshot(&self, now_ms: i64) -> Snapshot {
         let builtin = &self.cfg.builtin;
         let mut clusters = BTreeMap::new();
         clusters.insert(builtin.name.clone(), builtin.config.capacity);
@@ -100,6 +115,7 @@ impl Engine {
             queued: self
                 .queued
                 .iter()
+                .filter(|(id, _)| self.not_before_ms.get(id).is_none_or(|at| *at <= now_ms))
                 .map(|(id, spec)| QueuedJob {
                     id: *id,
                     owner: spec.owner.clone(),
@@ -132,10 +148,14 @@ impl Engine {
         for (id, refusal) in round.refused {
             self.queued.remove(&id);
             self.submitted_ms.remove(&id);
+            self.not_before_ms.remove(&id);
             self.shown.remove(&id);
             tracing::warn!(job = id.0, reason = %refusal, "job cannot run");
             let reason = refusal.to_string();
-            out.push(finish(id, Attempt(0), Outcome::Error { reason }));
+            out.push(Action::Command {
+                job: id,
+                cmd: Command::Refuse { reason },
+            });
         }
         for (id, reason) in round.reasons {
             out.push(Action::Command {
@@ -148,6 +168,7 @@ impl Engine {
         }
         for id in round.launches {
             let spec = self.queued.remove(&id).map(Box::new);
+            self.not_before_ms.remove(&id);
             self.shown.remove(&id);
             out.push(Action::Load {
                 job: id,

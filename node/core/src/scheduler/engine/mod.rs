@@ -64,6 +64,9 @@ pub struct Engine {
     /// When each job not yet launched was submitted (wall clock, from the log): how long
     /// the queue has kept it, for the operator.
     submitted_ms: BTreeMap<JobId, i64>,
+    /// Queued jobs whose failed attempt's retry waits: not planned before this time (wall
+    /// clock, from the log).
+    not_before_ms: BTreeMap<JobId, i64>,
     /// The leader fence over the log the engine was handed: a deposed leader's late write (a
     /// kill, a registry change) is no event to react to.
     fence: LeaderFence,
@@ -79,6 +82,7 @@ impl Engine {
             running: BTreeMap::new(),
             shown: BTreeMap::new(),
             submitted_ms: BTreeMap::new(),
+            not_before_ms: BTreeMap::new(),
             fence: LeaderFence::default(),
         }
     }
@@ -124,6 +128,7 @@ impl Engine {
             Event::KillRequested { .. } => {
                 self.queued.remove(&id);
                 self.submitted_ms.remove(&id);
+                self.not_before_ms.remove(&id);
                 self.scheduling.remove(&id);
                 self.shown.remove(&id);
                 self.kill(id)
@@ -131,6 +136,7 @@ impl Engine {
             Event::JobFinished { attempt, .. } => {
                 self.queued.remove(&id);
                 self.submitted_ms.remove(&id);
+                self.not_before_ms.remove(&id);
                 self.scheduling.remove(&id);
                 self.shown.remove(&id);
                 // Ended by a decision, not by the process: stop the driver too. (A finish of
@@ -142,6 +148,17 @@ impl Engine {
                     }
                     _ => vec![],
                 }
+            }
+            Event::AttemptFailed { attempt, .. } => {
+                // The driver of that attempt has ended; the job waits for its next one.
+                if self.running.get(&id).is_some_and(|r| r.attempt == *attempt) {
+                    self.running.remove(&id);
+                }
+                self.shown.remove(&id);
+                vec![Action::Load {
+                    job: id,
+                    need: Need::Retry,
+                }]
             }
             _ => vec![],
         }
@@ -201,5 +218,6 @@ impl Engine {
         self.running.clear();
         self.shown.clear();
         self.submitted_ms.clear();
+        self.not_before_ms.clear();
     }
 }

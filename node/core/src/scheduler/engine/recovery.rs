@@ -18,7 +18,8 @@ impl Engine {
         let mut out = vec![];
         for job in active {
             if job.state == JobState::NotStarted {
-                if !job.kill_requested {
+                self.wait_for_retry(&job);
+                if !job.kill_requested && job.retry_at_ms.is_none() {
                     self.queued.insert(job.id, job.spec.clone());
                     self.submitted_ms.insert(job.id, job.submitted_at_ms);
                 }

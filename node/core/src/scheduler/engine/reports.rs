@@ -102,6 +102,10 @@ impl Engine {
                 now,
             } => self.found(loaded, attempt, found, now),
             Need::SessionCheck { now, now_ms } => self.check_session(loaded, now, now_ms),
+            Need::Retry => {
+                self.wait_for_retry(&loaded.job);
+                vec![]
+            }
         }
     }
 

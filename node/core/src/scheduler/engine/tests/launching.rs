@@ -22,7 +22,7 @@ fn round(actions: &[Action]) -> Option<Round> {
 fn a_round_launches_what_fits_and_says_once_why_the_rest_waits() {
     let mut e = engine(2);
     queue(&mut e, &[1, 2, 3], batch_spec);
-    let out = e.plan_round();
+    let out = e.plan_round(0);
     // Job 3, the one waiting, was submitted at the test log's 1 s.
     assert!(out.contains(&Action::ClusterLoad {
         cluster: "local".into(),
@@ -71,9 +71,9 @@ fn a_round_launches_what_fits_and_says_once_why_the_rest_waits() {
 fn a_wait_reason_already_recorded_is_not_written_again() {
     let mut e = engine(0);
     queue(&mut e, &[1], batch_spec);
-    let r = round(&e.plan_round()).unwrap();
+    let r = round(&e.plan_round(0)).unwrap();
     e.on_confirmed(Confirm::Round(r), true);
-    let again = e.plan_round();
+    let again = e.plan_round(0);
     assert!(round(&again).is_none(), "{again:?}");
 }
 
@@ -85,24 +85,14 @@ fn a_job_whose_cluster_is_gone_is_ended_with_the_reason() {
         .conf
         .insert(kindling_events::CLUSTER_CONF_KEY.into(), "gone".into());
     e.on_log(&job_env(1, 1, Origin::Api, Event::JobSubmitted { spec }));
-    let r = round(&e.plan_round()).unwrap();
+    let r = round(&e.plan_round(0)).unwrap();
     let out = e.on_confirmed(Confirm::Round(r), true);
     let cmds = commands(&out);
-    let [(
-        job,
-        Command::Finish {
-            attempt, outcome, ..
-        },
-    )] = cmds.as_slice()
-    else {
+    let [(job, Command::Refuse { reason })] = cmds.as_slice() else {
         panic!("{out:?}")
     };
-    let (job, attempt) = (*job, *attempt);
-    assert_eq!((job, attempt), (JobId(1), Attempt(0)));
-    assert!(
-        matches!(&outcome, Outcome::Error { reason } if reason.contains("'gone' does not exist")),
-        "{outcome:?}"
-    );
+    assert_eq!(*job, JobId(1));
+    assert!(reason.contains("'gone' does not exist"), "{reason}");
     assert_eq!(e.queued().count(), 0);
 }
 
@@ -204,7 +194,7 @@ fn a_job_whose_schedule_failed_is_tried_again() {
     let failed = Err(crate::Error::Unavailable("the broker is away".into()));
     assert!(e.on_scheduled(JobId(7), failed).is_empty());
     assert_eq!(e.queued().collect::<Vec<_>>(), [JobId(7)]);
-    let round = e.plan_round();
+    let round = e.plan_round(0);
     assert!(
         round
             .iter()
@@ -500,7 +490,7 @@ fn a_new_leader_knows_since_when_the_jobs_it_took_over_have_waited() {
     let mut late = job(6, batch_spec(None), vec![]);
     late.submitted_at_ms = 900;
     e.start(TERM, vec![late, early], Registry::default());
-    let out = e.plan_round();
+    let out = e.plan_round(0);
     assert!(
         out.contains(&Action::ClusterLoad {
             cluster: "local".into(),

@@ -5,6 +5,7 @@
 mod launching;
 mod log;
 mod recovery;
+mod retries;
 mod sessions;
 
 use super::*;
