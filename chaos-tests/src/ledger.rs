@@ -11,7 +11,7 @@
 //! ```
 //!
 //! A batch sleeps for its `sleep_ms=N` argument (the workload draws it from the seed, 0.3 to
-//! 3 s) and exits with its `exit=K` argument. A session launch is handed to a real Spark
+//! 3 s) and exits with its `exit=K` argument, after an `exit` line in the ledger. A session launch is handed to a real Spark
 //! (`exec $REAL/bin/spark-submit`) when one is configured, because only Kindling's Python
 //! runner inside Spark can answer statements; without one it fails at once. So is a batch
 //! with the argument `spark=real` (a few per run): it runs [`SPARK_APP`], a real pyspark
@@ -21,7 +21,9 @@
 //! Statements record their own execution the same way: the code the workload sends appends
 //! a unique token to the statement ledger when it runs.
 
-pub use kindling_chaos_checker::ledger::{parse, parse_statement_ledger, Launch, LedgerError};
+pub use kindling_chaos_checker::ledger::{
+    exits, parse, parse_statement_ledger, Exit, Launch, LedgerError,
+};
 use std::path::{Path, PathBuf};
 
 const SCRIPT: &str = r#"#!/bin/sh
@@ -58,6 +60,8 @@ for a in "$@"; do
 done
 echo "chaos batch: application local-$(date +%s%3N), sleeping ${sleep_ms} ms, then exit $code"
 sleep "$((sleep_ms / 1000)).$(printf '%03d' $((sleep_ms % 1000)))"
+printf 'exit\t%s\t%s\t%s\t%s\t%s\n' "$(date +%s%3N)" "$$" "${KINDLING_JOB_ID:-}" \
+  "${KINDLING_ATTEMPT:-}" "$code" >> "$ledger"
 exit "$code"
 "#;
 

@@ -274,13 +274,15 @@ pub async fn run(mut cfg: RunConfig) -> Result<RunOutcome> {
     )?;
     drop(cluster);
 
-    let (launches, ledger_errors) =
-        ledger::parse(&std::fs::read_to_string(dir.join("ledger.tsv"))?);
+    let ledger_text = std::fs::read_to_string(dir.join("ledger.tsv"))?;
+    let (launches, ledger_errors) = ledger::parse(&ledger_text);
+    let exits = ledger::exits(&ledger_text);
     let statement_runs =
         ledger::parse_statement_ledger(&std::fs::read_to_string(dir.join("statements.txt"))?);
     let obs = Observations {
         history: rec.ops(),
         launches,
+        exits,
         ledger_errors,
         statement_runs,
         snapshots,

@@ -151,8 +151,9 @@ impl Ctx {
     }
 }
 
-/// Submits one ledger batch (it sleeps `sleep_ms`, then exits with `exit_code`) through
-/// `url`, records it and adds it to the known jobs; returns the id if acknowledged.
+/// Submits one ledger batch (it sleeps `sleep_ms`, then exits with `exit_code`; a failed one
+/// is retried once) through `url`, records it and adds it to the known jobs; returns the id
+/// if acknowledged.
 pub async fn submit_batch(
     ctx: &Ctx,
     client: u32,
@@ -162,9 +163,16 @@ pub async fn submit_batch(
     sleep_ms: u64,
     exit_code: i32,
 ) -> Option<u64> {
+    // Every ledger batch may be retried once, a second after a failure: the batches that
+    // exit 1 run twice, and invariant 2 checks the second attempt against the first.
     let body = json!({
         "file": ctx.cfg.app.display().to_string(),
         "args": ledger::batch_args(sleep_ms, exit_code),
+        "conf": {
+            "kindling.restart.policy": "onFailure",
+            "kindling.restart.maxAttempts": "2",
+            "kindling.restart.backoff": "1s",
+        },
     });
     let id = submit(ctx, client, kind, node, url, body, exit_code).await;
     if let Some(id) = id {

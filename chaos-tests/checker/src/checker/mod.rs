@@ -12,7 +12,7 @@ pub mod scheduler_terms;
 pub mod statements;
 
 use crate::history::Op;
-use crate::ledger::{Launch, LedgerError};
+use crate::ledger::{Exit, Launch, LedgerError};
 use crate::records::FaultRecord;
 use crate::records::{EventRecord, NodeSnapshot};
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,9 @@ impl Violation {
 pub struct Observations {
     pub history: Vec<Op>,
     pub launches: Vec<Launch>,
+    /// Batch programs that exited on their own, from the same ledger.
+    #[serde(default)]
+    pub exits: Vec<Exit>,
     pub ledger_errors: Vec<LedgerError>,
     /// Statement tokens, one per execution, from the statement ledger.
     pub statement_runs: Vec<String>,

@@ -163,6 +163,7 @@ pub(super) async fn observe(
     Observations {
         history: world.history.lock().unwrap().clone(),
         launches: world.cluster.ledger(),
+        exits: vec![],
         ledger_errors: vec![],
         statement_runs: vec![],
         snapshots,
