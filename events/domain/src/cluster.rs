@@ -12,6 +12,7 @@ use crate::error::{DomainError, Result};
 use crate::event::{Aggregate, Envelope, Event};
 use crate::ids::LogPosition;
 use crate::job::Applied;
+use crate::queues::Queues;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -262,9 +263,22 @@ pub struct Cluster {
 /// What a client asks of the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegistryCommand {
-    Register { name: String, config: ClusterConfig },
-    Update { name: String, config: ClusterConfig },
-    Remove { name: String },
+    Register {
+        name: String,
+        config: ClusterConfig,
+    },
+    Update {
+        name: String,
+        config: ClusterConfig,
+    },
+    Remove {
+        name: String,
+    },
+    /// How the cluster (the built-in one too) shares its capacity.
+    SetQueues {
+        name: String,
+        queues: Queues,
+    },
 }
 
 /// Every registered cluster: the write model the leader decides against, and the document
@@ -276,11 +290,18 @@ pub struct Registry {
     pub version: u64,
     /// The last log position reflected; meaningful once `version > 0`.
     pub applied: LogPosition,
+    /// How each cluster that set them shares its capacity (the built-in cluster included).
+    pub queues: BTreeMap<String, Queues>,
 }
 
 impl Registry {
     pub fn get(&self, name: &str) -> Option<&Cluster> {
         self.clusters.get(name)
+    }
+
+    /// How the cluster called `name` shares its capacity (the defaults if it set nothing).
+    pub fn queues(&self, name: &str) -> Queues {
+        self.queues.get(name).cloned().unwrap_or_default()
     }
 
     /// Decides `cmd`. `active_jobs` is how many jobs on the named cluster have not ended (the
@@ -291,6 +312,18 @@ impl Registry {
             RegistryCommand::Register { name, .. }
             | RegistryCommand::Update { name, .. }
             | RegistryCommand::Remove { name } => name.clone(),
+            RegistryCommand::SetQueues { name, queues } => {
+                if name != DEFAULT_CLUSTER && !self.clusters.contains_key(name) {
+                    return Err(DomainError::UnknownCluster(name.clone()));
+                }
+                if self.queues(name) == *queues {
+                    return Ok(vec![]);
+                }
+                return Ok(vec![Event::ClusterQueuesSet {
+                    name: name.clone(),
+                    queues: queues.clone(),
+                }]);
+            }
         };
         if name == DEFAULT_CLUSTER {
             return Err(DomainError::BuiltInCluster(name));
@@ -332,6 +365,7 @@ impl Registry {
                 }
                 Ok(vec![Event::ClusterRemoved { name }])
             }
+            RegistryCommand::SetQueues { .. } => unreachable!("decided above"),
         }
     }
 
@@ -363,6 +397,14 @@ impl Registry {
             }
             Event::ClusterRemoved { name } => {
                 self.clusters.remove(name);
+                self.queues.remove(name);
+            }
+            Event::ClusterQueuesSet { name, queues } => {
+                if *queues == Queues::default() {
+                    self.queues.remove(name);
+                } else {
+                    self.queues.insert(name.clone(), queues.clone());
+                }
             }
             _ => {}
         }

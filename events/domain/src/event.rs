@@ -217,6 +217,12 @@ pub enum Event {
         exit_code: Option<i32>,
         backoff_ms: u64,
     },
+    /// How a cluster shares its capacity was set (aggregate `Registry`); the built-in
+    /// cluster's too. Empty queues without a per-user limit: back to the defaults.
+    ClusterQueuesSet {
+        name: String,
+        queues: crate::queues::Queues,
+    },
 }
 
 impl Event {
@@ -257,6 +263,7 @@ impl Event {
             Event::TokenIssued { .. } => "TokenIssued",
             Event::TokenRevoked { .. } => "TokenRevoked",
             Event::AttemptFailed { .. } => "AttemptFailed",
+            Event::ClusterQueuesSet { .. } => "ClusterQueuesSet",
         }
     }
 }

@@ -13,6 +13,7 @@
 //! - [`statement`]: statement documents as the read side shows them.
 //! - [`cluster`]: the registry of Spark clusters jobs run on, with its own `decide`/`apply`.
 //! - [`plan`]: the scheduler's placement decision over a snapshot, under per-cluster capacity.
+//! - [`queues`]: how a cluster shares its capacity between queues and users.
 //! - [`restart`]: a batch's restart policy: which failed drivers are launched again, and when.
 //! - [`units`]: the one reading of memory sizes and durations; [`patterns`]: the regular
 //!   expressions that say, in the API's document, what they and the other checks accept.
@@ -26,6 +27,7 @@ pub mod ids;
 pub mod job;
 pub mod patterns;
 pub mod plan;
+pub mod queues;
 pub mod restart;
 pub mod spec;
 pub mod spec_check;
@@ -43,6 +45,7 @@ pub use event::{Aggregate, Envelope, Event, NewEvent, Origin, Outcome, Statement
 pub use fence::LeaderFence;
 pub use ids::{Attempt, JobId, LogPosition, NodeId, StatementId, Term};
 pub use job::{AttemptEnd, Command, Job};
+pub use queues::{QueueConfig, Queues};
 pub use restart::RestartPolicy;
 pub use spec::{BatchSpec, JobKind, JobSpec, SessionKind, SessionSpec, SparkResources};
 pub use state::{JobState, StatementState};

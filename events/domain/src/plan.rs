@@ -2,17 +2,23 @@
 //! may run, which jobs to launch now, and why the others wait. A pure function over a
 //! snapshot; the node's scheduler loop executes it.
 //!
-//! Policy, per cluster: first come, first served (by job id, which follows submission order)
-//! under the cluster's capacity (concurrent drivers, total driver cores, total driver memory).
-//! A job that does not fit holds back the later jobs of its cluster, so a big job is never
-//! starved by small ones, but it never holds back another cluster. An optional per-owner
-//! limit across clusters lets one user's jobs wait while others' pass.
-
+//! Policy, per cluster, under its capacity (concurrent drivers, total driver cores, total
+//! driver memory) and its [`Queues`]: free capacity goes to the queue furthest below its
+//! weighted share of the cluster (dominant-resource fairness over driver cores and memory,
+//! or drivers where the cluster bounds neither), within it to the user furthest below an
+//! equal share, then to that user's job of highest priority, then the earliest submitted.
+//! A queue or a user at its limit waits without holding back the others. When the job whose
+//! turn it is does not fit the cluster, it and every later job of that cluster wait (so a big
+//! job is never starved by small ones), but it never holds back another cluster. An optional
+//! per-owner limit across clusters lets one owner's jobs wait while others' pass.
 use crate::cluster::Capacity;
 use crate::ids::JobId;
+use crate::queues::Queues;
 use crate::spec::JobSpec;
 use std::collections::BTreeMap;
-use std::fmt;
+
+mod reasons;
+mod share;
 
 /// Spark's default driver memory, when neither the job nor its cluster sets one.
 pub const DEFAULT_DRIVER_MEMORY_MB: u64 = 1024;
@@ -58,6 +64,12 @@ pub struct QueuedJob {
     pub owner: Option<String>,
     pub cluster: String,
     pub demand: Demand,
+    /// Its queue on its cluster ([`crate::queues::queue_of`]).
+    pub queue: String,
+    /// Whom it runs as, for per-user limits and shares ([`crate::queues::user_of`]).
+    pub user: Option<String>,
+    /// Higher first, within its queue and user.
+    pub priority: i32,
 }
 
 /// A driver that runs (or is being launched), as it counts against its cluster.
@@ -66,6 +78,8 @@ pub struct RunningJob {
     pub owner: Option<String>,
     pub cluster: String,
     pub demand: Demand,
+    pub queue: String,
+    pub user: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -75,6 +89,9 @@ pub struct Snapshot {
     pub running: Vec<RunningJob>,
     /// The capacity of every cluster that exists; a job on any other cluster is refused.
     pub clusters: BTreeMap<String, Capacity>,
+    /// How each cluster shares its capacity; a cluster not named has one queue per name its
+    /// jobs give, each of weight 1, and no limit per user.
+    pub queues: BTreeMap<String, Queues>,
     /// How many drivers one owner may run at once, across clusters (`None`: no limit).
     pub max_per_owner: Option<usize>,
 }
@@ -98,8 +115,20 @@ pub enum Limit {
 pub enum WaitReason {
     /// The cluster has no room for the job now.
     Full { cluster: String, limit: Limit },
-    /// An earlier job of the same cluster waits for room: jobs start in submission order.
+    /// The job whose turn it is on the same cluster waits for room: the others wait behind it.
     Behind { cluster: String, limit: Limit },
+    /// The job's queue runs as much as its limit allows.
+    Queue {
+        cluster: String,
+        queue: String,
+        limit: Limit,
+    },
+    /// The job's user runs as many drivers on the cluster as one user may.
+    User {
+        cluster: String,
+        user: String,
+        limit: u32,
+    },
     /// The job's owner runs as many drivers as one owner may.
     Owner { owner: String, limit: usize },
 }
@@ -115,6 +144,13 @@ pub enum Refusal {
         limit: Limit,
         demand: Demand,
     },
+    /// The job alone needs more than its queue may ever take.
+    TooBigForQueue {
+        cluster: String,
+        queue: String,
+        limit: Limit,
+        demand: Demand,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -122,71 +158,6 @@ pub struct Plan {
     pub launches: Vec<Launch>,
     pub waiting: Vec<(JobId, WaitReason)>,
     pub refused: Vec<(JobId, Refusal)>,
-}
-
-fn limit_text(limit: Limit) -> String {
-    match limit {
-        Limit::Drivers(1) => "its limit of 1 concurrent driver is reached".into(),
-        Limit::Drivers(n) => format!("its limit of {n} concurrent drivers is reached"),
-        Limit::Cores(n) => format!("too few of its {n} driver cores are free"),
-        Limit::MemoryMb(n) => format!("too little of its {n} MB of driver memory is free"),
-    }
-}
-
-impl fmt::Display for WaitReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WaitReason::Full { cluster, limit } => write!(
-                f,
-                "waiting for room on cluster '{cluster}': {}",
-                limit_text(*limit)
-            ),
-            WaitReason::Behind { cluster, limit } => write!(
-                f,
-                "waiting for room on cluster '{cluster}' behind earlier jobs (jobs start in \
-                 submission order): {}",
-                limit_text(*limit)
-            ),
-            WaitReason::Owner { owner, limit } => write!(
-                f,
-                "waiting: {owner} already runs {limit} driver(s), the most one owner may run"
-            ),
-        }
-    }
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::UnknownCluster { cluster } => write!(
-                f,
-                "cluster '{cluster}' does not exist (it was deleted after the job was \
-                 submitted); the job cannot run"
-            ),
-            Refusal::TooBig {
-                cluster,
-                limit,
-                demand,
-            } => match limit {
-                Limit::Cores(n) => write!(
-                    f,
-                    "the driver needs {} cores but cluster '{cluster}' allows {n} in all; the \
-                     job can never start there",
-                    demand.cores
-                ),
-                Limit::MemoryMb(n) => write!(
-                    f,
-                    "the driver needs {} MB of memory but cluster '{cluster}' allows {n} MB in \
-                     all; the job can never start there",
-                    demand.memory_mb
-                ),
-                Limit::Drivers(n) => write!(
-                    f,
-                    "cluster '{cluster}' allows {n} drivers; the job can never start there"
-                ),
-            },
-        }
-    }
 }
 
 /// What one cluster runs.
@@ -240,67 +211,52 @@ pub fn usage(snapshot: &Snapshot) -> BTreeMap<&str, Usage> {
     used
 }
 
+/// Every cluster's decisions for this round; clusters are planned one by one, and only the
+/// per-owner limit (if any) is shared between them.
 pub fn plan(snapshot: &Snapshot) -> Plan {
-    let mut used = usage(snapshot);
-    let mut per_owner: BTreeMap<Option<&str>, usize> = BTreeMap::new();
+    let mut per_owner: BTreeMap<Option<String>, usize> = BTreeMap::new();
     for r in &snapshot.running {
-        *per_owner.entry(r.owner.as_deref()).or_default() += 1;
+        *per_owner.entry(r.owner.clone()).or_default() += 1;
     }
     let mut queue: Vec<&QueuedJob> = snapshot.queued.iter().collect();
     queue.sort_by_key(|q| q.id);
     queue.dedup_by_key(|q| q.id);
-    // Clusters whose earliest waiting job has no room: the limit it waits for.
-    let mut blocked: BTreeMap<&str, Limit> = BTreeMap::new();
     let mut out = Plan::default();
+    let mut by_cluster: BTreeMap<&str, Vec<&QueuedJob>> = BTreeMap::new();
     for q in queue {
-        let cluster = q.cluster.as_str();
-        let Some(cap) = snapshot.clusters.get(cluster) else {
-            let cluster = q.cluster.clone();
-            out.refused
-                .push((q.id, Refusal::UnknownCluster { cluster }));
-            continue;
-        };
-        if let Some(limit) = never_fits(cap, q.demand) {
-            let refusal = Refusal::TooBig {
-                cluster: q.cluster.clone(),
-                limit,
-                demand: q.demand,
-            };
-            out.refused.push((q.id, refusal));
-            continue;
+        match snapshot.clusters.get(&q.cluster) {
+            None => out.refused.push((
+                q.id,
+                Refusal::UnknownCluster {
+                    cluster: q.cluster.clone(),
+                },
+            )),
+            Some(_) => by_cluster.entry(q.cluster.as_str()).or_default().push(q),
         }
-        if let Some(limit) = blocked.get(cluster) {
-            let reason = WaitReason::Behind {
-                cluster: q.cluster.clone(),
-                limit: *limit,
-            };
-            out.waiting.push((q.id, reason));
-            continue;
-        }
-        let owned = per_owner.entry(q.owner.as_deref()).or_default();
-        if let (Some(limit), Some(owner)) = (snapshot.max_per_owner, &q.owner) {
-            if *owned >= limit {
-                let owner = owner.clone();
-                out.waiting.push((q.id, WaitReason::Owner { owner, limit }));
-                continue;
-            }
-        }
-        let u = used.entry(cluster).or_default();
-        if let Some(limit) = no_room(cap, *u, q.demand) {
-            blocked.insert(cluster, limit);
-            let reason = WaitReason::Full {
-                cluster: q.cluster.clone(),
-                limit,
-            };
-            out.waiting.push((q.id, reason));
-            continue;
-        }
-        u.add(q.demand);
-        *owned += 1;
-        out.launches.push(Launch { job: q.id });
     }
+    // With a per-owner limit, the clusters' rounds take turns job by job, so no cluster's
+    // jobs take every owner's slots first; without one, each cluster is planned on its own.
+    let mut rounds: Vec<share::ClusterRound> = by_cluster
+        .into_iter()
+        .map(|(cluster, jobs)| share::ClusterRound::new(snapshot, cluster, jobs, &mut out))
+        .collect();
+    loop {
+        let mut moved = false;
+        for round in &mut rounds {
+            moved |= round.step(snapshot.max_per_owner, &mut per_owner, &mut out);
+        }
+        if !moved {
+            break;
+        }
+    }
+    for round in rounds {
+        round.finish(&mut out);
+    }
+    out.waiting.sort_by_key(|w| w.0);
     out
 }
 
+#[cfg(test)]
+mod fairness_tests;
 #[cfg(test)]
 mod tests;

@@ -171,6 +171,7 @@ impl JobSpec {
                 }
             }
         }
+        crate::queues::priority_of(&self.resources.conf).map_err(InvalidSpec)?;
         resources(&self.resources)
     }
 }

@@ -259,3 +259,48 @@ fn names_are_dns_labels() {
         .iter()
         .all(|k| ClusterKind::parse(k.as_str()) == Some(*k)));
 }
+
+#[test]
+fn queues_are_set_for_a_known_cluster_or_the_built_in_one_and_go_with_it() {
+    use kindling_events::{QueueConfig, Queues};
+    let queues = Queues {
+        queues: [(
+            "etl".to_string(),
+            QueueConfig {
+                weight: 3,
+                limits: Capacity::default(),
+            },
+        )]
+        .into(),
+        max_drivers_per_user: Some(2),
+    };
+    let set = |name: &str| RegistryCommand::SetQueues {
+        name: name.into(),
+        queues: queues.clone(),
+    };
+    let mut log = Log::new();
+    assert_eq!(
+        log.run(set("east"), 0),
+        Err(DomainError::UnknownCluster("east".into()))
+    );
+    assert_eq!(log.run(set(DEFAULT_CLUSTER), 0), Ok(1));
+    assert_eq!(log.registry.queues(DEFAULT_CLUSTER), queues);
+    assert_eq!(
+        log.run(set(DEFAULT_CLUSTER), 0),
+        Ok(0),
+        "the same again decides nothing"
+    );
+    log.run(register("east", kube("a")), 0).unwrap();
+    assert_eq!(log.run(set("east"), 0), Ok(1));
+    // An update of the cluster keeps its queues; its removal takes them.
+    log.run(update("east", kube("b")), 0).unwrap();
+    assert_eq!(log.registry.queues("east"), queues);
+    log.run(remove("east"), 0).unwrap();
+    assert_eq!(log.registry.queues("east"), Queues::default());
+    let clear = RegistryCommand::SetQueues {
+        name: DEFAULT_CLUSTER.into(),
+        queues: Queues::default(),
+    };
+    assert_eq!(log.run(clear, 0), Ok(1));
+    assert!(log.registry.queues.is_empty());
+}

@@ -23,8 +23,9 @@ use kindling_store::{Result, StoreError};
 use mongodb::bson::{doc, spec::BinarySubtype, Binary, Bson, Document};
 
 /// The layout written by this build. Bump it on any change of a document's shape or of the
-/// bincode encoding of `Job` or `Statement`: 2 added a job's retried attempts.
-pub const FORMAT: i32 = 2;
+/// bincode encoding of `Job`, `Statement` or the registry: 2 added a job's retried attempts,
+/// 3 the registry's queues.
+pub const FORMAT: i32 = 3;
 /// History positions kept in the job document before they move to a chunk of their own (as
 /// in the sled adapter: replaying a job writes one document, not one per event).
 pub const CHUNK: usize = 256;

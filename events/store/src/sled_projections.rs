@@ -32,8 +32,8 @@ const TOKENS: &[u8] = b"T";
 /// The layout of the documents, as [`LAYOUT_VERSION`] names it (absent before version 2).
 const LAYOUT: &[u8] = b"P";
 /// Bump on any change of a document's shape or of the bincode encoding of `Job` or
-/// `Statement`: 2 added a job's retried attempts.
-const LAYOUT_VERSION: u64 = 2;
+/// `Statement`: 2 added a job's retried attempts, 3 the registry's queues.
+const LAYOUT_VERSION: u64 = 3;
 /// History positions kept in the job document before they move to a chunk.
 const CHUNK: usize = 256;
 

@@ -130,6 +130,26 @@ pub struct CapacityDoc {
     pub max_driver_memory: Option<String>,
 }
 
+impl From<&Capacity> for CapacityDoc {
+    fn from(c: &Capacity) -> Self {
+        CapacityDoc {
+            max_drivers: c.max_drivers,
+            max_driver_cores: c.max_driver_cores,
+            max_driver_memory: c.max_driver_memory_mb.map(|m| format!("{m}m")),
+        }
+    }
+}
+
+impl From<kindling_events::plan::Usage> for UsageDoc {
+    fn from(u: kindling_events::plan::Usage) -> Self {
+        UsageDoc {
+            drivers: u.drivers,
+            driver_cores: u.cores,
+            driver_memory: format!("{}m", u.memory_mb),
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ClusterList {
     pub clusters: Vec<ClusterDoc>,
@@ -146,11 +166,7 @@ impl ClusterDoc {
                 kind: cfg.credentials.kind_name().into(),
             },
             spark_conf: redacted_conf(&cfg.spark_conf),
-            capacity: CapacityDoc {
-                max_drivers: cfg.capacity.max_drivers,
-                max_driver_cores: cfg.capacity.max_driver_cores,
-                max_driver_memory: cfg.capacity.max_driver_memory_mb.map(|m| format!("{m}m")),
-            },
+            capacity: CapacityDoc::from(&cfg.capacity),
             built_in,
             revision: c.revision.0,
             registered_at: c.registered_at_ms,
@@ -195,8 +211,32 @@ fn limit(field: &str, v: Option<i64>) -> Result<Option<u32>, Invalid> {
         None => Ok(None),
         Some(n) if (1..=1_000_000).contains(&n) => Ok(Some(n as u32)),
         Some(n) => Err(bad(format!(
-            "capacity.{field} must be between 1 and 1000000, got {n}"
+            "{field} must be between 1 and 1000000, got {n}"
         ))),
+    }
+}
+
+impl CapacityRequest {
+    /// The limits as the domain holds them; errors name each field under `at`
+    /// (`capacity.maxDrivers`).
+    pub fn into_capacity(self, at: &str) -> Result<Capacity, Invalid> {
+        let max_driver_memory_mb = match &self.max_driver_memory {
+            None => None,
+            Some(m) => match memory_mb(m) {
+                Some(mb) if (1..=1 << 40).contains(&mb) => Some(mb),
+                _ => {
+                    return Err(bad(format!(
+                        "{at}.maxDriverMemory must be a Spark memory size like 512m or 64g, \
+                         got {m:?}"
+                    )))
+                }
+            },
+        };
+        Ok(Capacity {
+            max_drivers: limit(&format!("{at}.maxDrivers"), self.max_drivers)?,
+            max_driver_cores: limit(&format!("{at}.maxDriverCores"), self.max_driver_cores)?,
+            max_driver_memory_mb,
+        })
     }
 }
 
@@ -335,24 +375,7 @@ impl ClusterRequest {
             (None, Some(current)) => current.clone(),
             (None, None) => Credentials::None,
         };
-        let c = self.capacity;
-        let max_driver_memory_mb = match &c.max_driver_memory {
-            None => None,
-            Some(m) => match memory_mb(m) {
-                Some(mb) if (1..=1 << 40).contains(&mb) => Some(mb),
-                _ => {
-                    return Err(bad(format!(
-                        "capacity.maxDriverMemory must be a Spark memory size like 512m or 64g, \
-                         got {m:?}"
-                    )))
-                }
-            },
-        };
-        let capacity = Capacity {
-            max_drivers: limit("maxDrivers", c.max_drivers)?,
-            max_driver_cores: limit("maxDriverCores", c.max_driver_cores)?,
-            max_driver_memory_mb,
-        };
+        let capacity = self.capacity.into_capacity("capacity")?;
         let config = ClusterConfig {
             kind,
             connection,

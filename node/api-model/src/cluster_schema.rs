@@ -227,6 +227,34 @@ fn spark_conf() -> Schema {
 }
 
 fn capacity() -> Schema {
+    capacity_object().into()
+}
+
+/// `PUT /api/v1/clusters/{name}/queues`'s `queues`: each queue's weight and limits, by name.
+pub fn queues() -> Schema {
+    let queue = capacity_object().property(
+        "weight",
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Array(vec![Type::Integer, Type::Null]))
+            .minimum(Some(1))
+            .maximum(Some(i64::from(kindling_events::queues::MAX_WEIGHT)))
+            .description(Some(
+                "Its share against the cluster's other busy queues (default 1).",
+            )),
+    );
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .property_names(Some(
+            string(&kindling_events::patterns::not_blank()).max_length(Some(128)),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            Schema::from(queue).into(),
+        )))
+        .max_properties(Some(kindling_events::queues::MAX_QUEUES))
+        .into()
+}
+
+fn capacity_object() -> ObjectBuilder {
     let limit = |doc: &str| {
         ObjectBuilder::new()
             .schema_type(SchemaType::Array(vec![Type::Integer, Type::Null]))
@@ -249,7 +277,6 @@ fn capacity() -> Schema {
             nullable_string(&memory)
                 .description(Some("Most driver memory in use at once, e.g. `64g`.")),
         )
-        .into()
 }
 
 fn strict_object() -> ObjectBuilder {

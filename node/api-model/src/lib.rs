@@ -9,6 +9,7 @@ pub mod cluster_schema;
 pub mod invalid;
 pub mod json;
 pub mod model;
+pub mod queues;
 pub mod schemas;
 
 pub use invalid::Invalid;

@@ -95,11 +95,7 @@ pub async fn get_cluster(
         .await?;
     d.active_jobs = Some(load.active());
     d.queued_jobs = Some(load.queued);
-    d.in_use = Some(UsageDoc {
-        drivers: load.in_use.drivers,
-        driver_cores: load.in_use.cores,
-        driver_memory: format!("{}m", load.in_use.memory_mb),
-    });
+    d.in_use = Some(UsageDoc::from(load.in_use));
     Ok(Json(d))
 }
 

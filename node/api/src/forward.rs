@@ -155,8 +155,12 @@ pub async fn to_leader_when_named(
     struct Named {
         name: Option<serde_json::Value>,
     }
-    let named =
-        serde_json::from_slice::<Named>(&bytes).is_ok_and(|n| n.name.is_some_and(|v| !v.is_null()));
+    // A blank name names nothing (it cannot stand in a path either).
+    let named = serde_json::from_slice::<Named>(&bytes).is_ok_and(|n| match n.name {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::String(s)) => !s.trim().is_empty(),
+        Some(_) => true,
+    });
     if named {
         leader_runs(s, parts, bytes, next).await
     } else {

@@ -16,6 +16,7 @@ pub mod logs;
 pub mod metrics;
 pub mod native;
 pub mod openapi;
+pub mod queues;
 pub mod routes;
 pub mod state;
 pub mod stream;

@@ -23,7 +23,8 @@ pub enum Error {
     /// connected); retrying later may work.
     #[error("{0}")]
     Unavailable(String),
-    /// A new job named like an active one of its kind: Livy refuses the second.
+    /// A new job named like an active one of its kind: Livy refuses the second (with 400;
+    /// this is a conflict with the state, 409, as the API's other conflicts are).
     #[error(
         "Duplicate {kind} name: '{name}' is the name of {kind} {holder}, which is still \
          active; choose another name, or end that {kind} first"
@@ -63,7 +64,10 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::NotFound(_) => ErrorCode::NotFound,
-            Error::BadRequest(_) | Error::DuplicateName { .. } => ErrorCode::BadRequest,
+            Error::BadRequest(_) => ErrorCode::BadRequest,
+            // Livy answers 400; the request is well formed and only the state refuses it,
+            // as with the other conflicts this API reports.
+            Error::DuplicateName { .. } => ErrorCode::Conflict,
             Error::Domain(d) => match d {
                 DomainError::UnknownJob(_)
                 | DomainError::UnknownStatement { .. }

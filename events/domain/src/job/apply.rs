@@ -198,7 +198,8 @@ impl Job {
             | Event::ClusterUpdated { .. }
             | Event::ClusterRemoved { .. }
             | Event::TokenIssued { .. }
-            | Event::TokenRevoked { .. } => {}
+            | Event::TokenRevoked { .. }
+            | Event::ClusterQueuesSet { .. } => {}
         }
         Applied::Yes
     }

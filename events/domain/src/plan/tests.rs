@@ -1,4 +1,5 @@
 use super::*;
+use crate::queues::{QueueConfig, Queues};
 use crate::spec::{BatchSpec, JobKind, SparkResources};
 use proptest::prelude::*;
 use std::collections::BTreeSet;
@@ -13,6 +14,9 @@ fn q(id: u64, owner: Option<&str>, cluster: &str, demand: Demand) -> QueuedJob {
         owner: owner.map(str::to_string),
         cluster: cluster.into(),
         demand,
+        queue: crate::queues::DEFAULT_QUEUE.into(),
+        user: owner.map(str::to_string),
+        priority: 0,
     }
 }
 
@@ -21,6 +25,8 @@ fn r(owner: Option<&str>, cluster: &str, demand: Demand) -> RunningJob {
         owner: owner.map(str::to_string),
         cluster: cluster.into(),
         demand,
+        queue: crate::queues::DEFAULT_QUEUE.into(),
+        user: owner.map(str::to_string),
     }
 }
 
@@ -31,8 +37,11 @@ fn drivers(n: u32) -> Capacity {
     }
 }
 
+/// The launched jobs' ids, in id order (the plan lists them in the order it chose them).
 fn launched(p: &Plan) -> Vec<u64> {
-    p.launches.iter().map(|l| l.job.0).collect()
+    let mut ids: Vec<u64> = p.launches.iter().map(|l| l.job.0).collect();
+    ids.sort_unstable();
+    ids
 }
 
 #[test]
@@ -46,6 +55,7 @@ fn fills_free_slots_in_submission_order() {
         running: vec![r(None, "a", d(1, 1024))],
         clusters: [("a".to_string(), drivers(3))].into(),
         max_per_owner: None,
+        queues: BTreeMap::new(),
     };
     let p = plan(&s);
     assert_eq!(launched(&p), [2, 5]);
@@ -72,6 +82,7 @@ fn per_owner_limit_lets_others_pass() {
         running: vec![r(Some("ann"), "a", d(1, 1))],
         clusters: [("a".to_string(), drivers(10))].into(),
         max_per_owner: Some(2),
+        queues: BTreeMap::new(),
     };
     let p = plan(&s);
     assert_eq!(launched(&p), [1, 3]);
@@ -102,6 +113,7 @@ fn a_full_cluster_holds_back_its_own_later_jobs_but_not_another_clusters() {
         ]
         .into(),
         max_per_owner: None,
+        queues: BTreeMap::new(),
     };
     let p = plan(&s);
     // Job 2 would fit, but job 1 came first and waits for cores: job 2 waits behind it.
@@ -146,6 +158,7 @@ fn unknown_clusters_and_jobs_bigger_than_a_cluster_are_refused_without_blocking(
         )]
         .into(),
         max_per_owner: None,
+        queues: BTreeMap::new(),
     };
     let p = plan(&s);
     assert_eq!(launched(&p), [3]);
@@ -243,35 +256,92 @@ fn capacity() -> impl Strategy<Value = Capacity> {
         )
 }
 
+fn queues() -> impl Strategy<Value = Queues> {
+    let queue = (1u32..4, capacity()).prop_map(|(weight, limits)| QueueConfig { weight, limits });
+    (
+        prop::collection::btree_map(prop::sample::select(QUEUES.to_vec()), queue, 0..3),
+        prop::option::of(1u32..3),
+    )
+        .prop_map(|(queues, max_drivers_per_user)| Queues {
+            queues: queues
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            max_drivers_per_user,
+        })
+}
+
+const QUEUES: [&str; 3] = ["default", "etl", "adhoc"];
+
 fn snapshot() -> impl Strategy<Value = Snapshot> {
     let owner = prop::option::of(prop::sample::select(vec!["ann", "bob", "cy"]));
     // "d" is a cluster jobs name but that does not exist.
     let cluster = prop::sample::select(vec!["a", "b", "c", "a", "b", "d"]);
+    let queue = prop::sample::select(QUEUES.to_vec());
     (
-        prop::collection::vec((0u64..50, owner.clone(), cluster.clone(), demand()), 0..30),
         prop::collection::vec(
-            (owner, prop::sample::select(CLUSTERS.to_vec()), demand()),
+            (
+                0u64..50,
+                owner.clone(),
+                cluster.clone(),
+                demand(),
+                queue.clone(),
+                -2i32..3,
+            ),
+            0..30,
+        ),
+        prop::collection::vec(
+            (
+                owner,
+                prop::sample::select(CLUSTERS.to_vec()),
+                demand(),
+                queue,
+            ),
             0..10,
         ),
         prop::collection::vec(capacity(), 3),
+        prop::collection::vec(queues(), 3),
         prop::option::of(1usize..4),
     )
-        .prop_map(|(queued, running, caps, max_per_owner)| {
-            // A job has one owner, cluster and demand: a job queued twice repeats them.
+        .prop_map(|(queued, running, caps, policies, max_per_owner)| {
+            // A job has one owner, cluster, demand, queue and priority: a job queued twice
+            // repeats them.
             let mut first = BTreeMap::new();
             Snapshot {
                 queued: queued
                     .into_iter()
-                    .map(|(id, o, c, dm)| {
-                        let (o, c, dm) = *first.entry(id).or_insert((o, c, dm));
-                        q(id, o, c, dm)
+                    .map(|(id, o, c, dm, qu, pr)| {
+                        let (o, c, dm, qu, pr) = *first.entry(id).or_insert((o, c, dm, qu, pr));
+                        QueuedJob {
+                            queue: qu.into(),
+                            priority: pr,
+                            ..q(id, o, c, dm)
+                        }
                     })
                     .collect(),
-                running: running.into_iter().map(|(o, c, dm)| r(o, c, dm)).collect(),
+                running: running
+                    .into_iter()
+                    .map(|(o, c, dm, qu)| RunningJob {
+                        queue: qu.into(),
+                        ..r(o, c, dm)
+                    })
+                    .collect(),
                 clusters: CLUSTERS.iter().map(|c| c.to_string()).zip(caps).collect(),
+                queues: CLUSTERS
+                    .iter()
+                    .map(|c| c.to_string())
+                    .zip(policies)
+                    .collect(),
                 max_per_owner,
             }
         })
+}
+
+/// Whether `u` keeps to every limit of `cap`.
+fn within(u: &Usage, cap: &Capacity) -> bool {
+    cap.max_drivers.is_none_or(|n| u.drivers <= u64::from(n))
+        && cap.max_driver_cores.is_none_or(|n| u.cores <= u64::from(n))
+        && cap.max_driver_memory_mb.is_none_or(|n| u.memory_mb <= n)
 }
 
 fn job(s: &Snapshot, id: JobId) -> &QueuedJob {
@@ -316,9 +386,42 @@ proptest! {
                 continue; // nothing launched there (what runs may exceed a lowered limit)
             }
             let cap = &s.clusters[cluster];
-            prop_assert!(cap.max_drivers.is_none_or(|n| u.drivers <= u64::from(n)), "{} {:?} {:?}", cluster, u, cap);
-            prop_assert!(cap.max_driver_cores.is_none_or(|n| u.cores <= u64::from(n)), "{} {:?} {:?}", cluster, u, cap);
-            prop_assert!(cap.max_driver_memory_mb.is_none_or(|n| u.memory_mb <= n), "{} {:?} {:?}", cluster, u, cap);
+            prop_assert!(within(u, cap), "{} {:?} {:?}", cluster, u, cap);
+        }
+    }
+
+    #[test]
+    fn never_launches_over_a_queues_or_a_users_limit(s in snapshot()) {
+        let p = plan(&s);
+        let mut queue_used: BTreeMap<(String, String), (Usage, Usage)> = BTreeMap::new();
+        let mut user_drivers: BTreeMap<(String, String), (u32, u32)> = BTreeMap::new();
+        for r in &s.running {
+            let e = queue_used.entry((r.cluster.clone(), r.queue.clone())).or_default();
+            e.0.add(r.demand);
+            e.1.add(r.demand);
+            if let Some(u) = &r.user {
+                let e = user_drivers.entry((r.cluster.clone(), u.clone())).or_default();
+                e.0 += 1;
+                e.1 += 1;
+            }
+        }
+        for l in &p.launches {
+            let j = job(&s, l.job);
+            queue_used.entry((j.cluster.clone(), j.queue.clone())).or_default().1.add(j.demand);
+            if let Some(u) = &j.user {
+                user_drivers.entry((j.cluster.clone(), u.clone())).or_default().1 += 1;
+            }
+        }
+        for ((cluster, queue), (before, after)) in &queue_used {
+            let limits = s.queues[cluster].queue(queue).limits;
+            if before != after {
+                prop_assert!(within(after, &limits), "{}/{} {:?} {:?}", cluster, queue, after, limits);
+            }
+        }
+        for ((cluster, user), (before, after)) in &user_drivers {
+            if let Some(max) = s.queues[cluster].max_drivers_per_user {
+                prop_assert!(before == after || *after <= max, "{} on {}: {} > {}", user, cluster, after, max);
+            }
         }
     }
 
@@ -338,18 +441,19 @@ proptest! {
     }
 
     #[test]
-    fn first_come_first_served_within_a_cluster(s in snapshot()) {
+    fn within_a_queue_and_user_jobs_start_by_priority_then_submission(s in snapshot()) {
         let p = plan(&s);
-        let launched: BTreeSet<JobId> = p.launches.iter().map(|l| l.job).collect();
-        for b in &launched {
-            let b = job(&s, *b);
+        let key = |q: &QueuedJob| (-q.priority, q.id);
+        for l in &p.launches {
+            let b = job(&s, l.job);
             for (a, reason) in &p.waiting {
                 let a = job(&s, *a);
-                if a.cluster == b.cluster && a.id < b.id {
+                let same = a.cluster == b.cluster && a.queue == b.queue && a.user == b.user;
+                if same && key(a) < key(b) {
                     prop_assert!(
                         matches!(reason, WaitReason::Owner { .. }),
-                        "job {} launched before earlier job {} of cluster {}, which waits: {}",
-                        b.id, a.id, a.cluster, reason
+                        "job {} launched before job {} of its queue and user, which waits: {}",
+                        b.id, a.id, reason
                     );
                 }
             }
@@ -401,6 +505,7 @@ proptest! {
         for cap in s.clusters.values_mut() {
             *cap = Capacity::default();
         }
+        s.queues.clear();
         let p = plan(&s);
         prop_assert!(p.waiting.is_empty());
         for (_, refusal) in &p.refused {

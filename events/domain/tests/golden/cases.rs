@@ -39,6 +39,7 @@ pub fn variant_file_prefix(event: &Event) -> &'static str {
         Event::TokenIssued { .. } => "token_issued",
         Event::TokenRevoked { .. } => "token_revoked",
         Event::AttemptFailed { .. } => "attempt_failed",
+        Event::ClusterQueuesSet { .. } => "cluster_queues_set",
     }
 }
 
@@ -598,6 +599,36 @@ pub fn cases() -> Vec<Case> {
                     },
                     exit_code: Some(137),
                     backoff_ms: 20_000,
+                },
+            ),
+        ),
+        case(
+            "",
+            envelope(
+                34,
+                Aggregate::Registry,
+                5,
+                Origin::ApiDecided { term: Term(7) },
+                Event::ClusterQueuesSet {
+                    name: "k8s-east".into(),
+                    queues: kindling_events::Queues {
+                        queues: [
+                            (
+                                "etl".to_string(),
+                                kindling_events::QueueConfig {
+                                    weight: 3,
+                                    limits: Capacity {
+                                        max_drivers: Some(6),
+                                        max_driver_cores: None,
+                                        max_driver_memory_mb: Some(32_768),
+                                    },
+                                },
+                            ),
+                            ("adhoc".to_string(), kindling_events::QueueConfig::default()),
+                        ]
+                        .into(),
+                        max_drivers_per_user: Some(2),
+                    },
                 },
             ),
         ),

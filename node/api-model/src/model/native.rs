@@ -24,6 +24,10 @@ pub struct JobDoc {
     pub kind: Option<String>,
     /// The cluster the job runs on.
     pub cluster: String,
+    /// Its queue on the cluster (Livy's `queue`; `default` when it names none) and its
+    /// priority there (`conf["kindling.priority"]`).
+    pub queue: String,
+    pub priority: i32,
     pub file: Option<String>,
     /// The driver attempt now (0 before the first launch).
     pub attempt: u32,
@@ -62,6 +66,8 @@ impl From<&Job> for JobDoc {
             proxy_user: j.spec.proxy_user.clone(),
             kind: j.spec.session().map(|s| s.kind.as_str().into()),
             cluster: j.spec.cluster().into(),
+            queue: kindling_events::queues::queue_of(&j.spec).into(),
+            priority: kindling_events::queues::priority_of(&j.spec.resources.conf).unwrap_or(0),
             file: match &j.spec.kind {
                 JobKind::Batch(b) => Some(b.file.clone()),
                 JobKind::Session(_) => None,

@@ -12,7 +12,9 @@ use kindling_store::KindFilter;
 
 #[utoipa::path(post, path = "/batches", tag = "livy", request_body = CreateBatch,
     params(("doAs" = Option<String>, Query, description = "user to run the job as")),
-    responses((status = 201, body = LivyBatch), (status = 400, body = crate::error::ErrorBody), (status = 413, body = crate::error::ErrorBody)))]
+    responses((status = 201, body = LivyBatch), (status = 400, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody, description = "an active job of its kind has its name, or its cluster does not exist"),
+        (status = 413, body = crate::error::ErrorBody)))]
 pub async fn create_batch(
     axum::extract::State(s): State,
     axum::Extension(who): axum::Extension<kindling_auth::Principal>,

@@ -29,7 +29,9 @@ fn created(id: u64, doc: JobDoc) -> impl IntoResponse {
 }
 
 #[utoipa::path(post, path = "/api/v1/batches", tag = "native", request_body = NativeCreateBatch,
-    responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "an active job of its kind has its name, or its cluster does not exist"),
+        (status = 413, body = ErrorBody)))]
 pub async fn create_batch(
     axum::extract::State(s): State,
     axum::Extension(who): axum::Extension<kindling_auth::Principal>,
@@ -41,7 +43,9 @@ pub async fn create_batch(
 }
 
 #[utoipa::path(post, path = "/api/v1/sessions", tag = "native", request_body = NativeCreateSession,
-    responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 201, body = JobDoc), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "an active job of its kind has its name, or its cluster does not exist"),
+        (status = 413, body = ErrorBody)))]
 pub async fn create_session(
     axum::extract::State(s): State,
     axum::Extension(who): axum::Extension<kindling_auth::Principal>,

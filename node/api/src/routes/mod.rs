@@ -9,7 +9,9 @@ mod document;
 
 pub use document::document;
 
-use super::{access, clusters, forward, livy, login, native, openapi, stream, tokens, AppState};
+use super::{
+    access, clusters, forward, livy, login, native, openapi, queues, stream, tokens, AppState,
+};
 use axum::routing::MethodRouter;
 use axum::Router;
 pub use kindling_auth::Access;
@@ -157,6 +159,9 @@ pub fn table() -> Vec<Route> {
         route!(Anywhere, Authenticated: clusters::get_cluster),
         route!(OnLeader, Admin: clusters::update_cluster),
         route!(OnLeader, Admin: clusters::delete_cluster),
+        route!(OnLeader, Admin: queues::set_queues),
+        route!(Anywhere, Authenticated: queues::list_queues),
+        route!(Anywhere, Authenticated: queues::get_queue),
         // API tokens: each user's own (an admin's: everyone's), checked in the handlers.
         route!(OnLeader, Authenticated: tokens::create_token),
         route!(Anywhere, Authenticated: tokens::list_tokens),

@@ -1,4 +1,4 @@
-//! Registry commands (register, update, remove a cluster), decided on the leader like every
+//! Registry commands (register, update, remove a cluster, set its queues), decided on the leader like every
 //! command on existing state: it holds the registry's write model, reloaded from the
 //! projections before each decision (they are caught up with the log first, and a lock keeps
 //! decisions one at a time), so two racing requests for one name cannot both succeed.
@@ -42,7 +42,8 @@ impl RegistryCommands {
         let name = match &cmd {
             RegistryCommand::Register { name, .. }
             | RegistryCommand::Update { name, .. }
-            | RegistryCommand::Remove { name } => name.clone(),
+            | RegistryCommand::Remove { name }
+            | RegistryCommand::SetQueues { name, .. } => name.clone(),
         };
         let active = self.active_jobs(&name).await?;
         let events = registry.decide(cmd, active)?;
@@ -67,6 +68,14 @@ impl RegistryCommands {
         let next = Arc::new(next);
         self.catalog.remember(next.clone());
         Ok(next)
+    }
+
+    pub(super) fn core(&self) -> &Core {
+        &self.core
+    }
+
+    pub(super) fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// How many jobs on cluster `name` have not ended (queued, starting or running).

@@ -1,5 +1,5 @@
 //! The cluster registry on a node: which Spark clusters exist ([`catalog`]), how a client
-//! changes them ([`commands`], on the leader), and the backend instance that runs each
+//! changes them ([`commands`], on the leader), what its queues hold ([`queue_view`]), and the backend instance that runs each
 //! cluster's drivers (`kindling_backend::Backends`). The registry itself is the domain's
 //! `Registry`, folded from the log; nothing here stores anything.
 //!
@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod commands;
+pub mod queue_view;
 
 use catalog::Catalog;
 use commands::RegistryCommands;

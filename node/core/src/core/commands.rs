@@ -49,7 +49,7 @@ impl Core {
     }
 
     async fn submit_now(&self, spec: JobSpec, actor: Option<String>) -> Result<Job> {
-        if spec.name.is_some() {
+        if spec.name.as_deref().is_some_and(|n| !n.trim().is_empty()) {
             return self.submit_named(spec, actor).await;
         }
         self.create(spec, actor, false).await

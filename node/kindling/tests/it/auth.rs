@@ -121,9 +121,12 @@ impl Secured {
         (status, body, headers)
     }
 
-    /// A new job of `kind` ("batches" or "sessions") owned by `who`.
+    /// A new job of `kind` ("batches" or "sessions") owned by `who`, with a name of its own
+    /// (an active job's name is not given twice).
     pub(crate) fn job(&self, kind: &str, who: &str, extra: Value) -> u64 {
-        let mut body = json!({"name": format!("{who}-{kind}")});
+        static JOBS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = JOBS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut body = json!({"name": format!("{who}-{kind}-{n}")});
         if kind == "batches" {
             body["file"] = json!(self.app);
         }

@@ -43,7 +43,7 @@ fn without_a_leader_requests_that_need_one_answer_503_with_retry_after() {
     assert_eq!(status, 201, "{first}");
     for member in [&n1, &n2] {
         let (status, again) = member.post("/batches", named.clone());
-        assert_eq!(status, 400, "{again}");
+        assert_eq!(status, 409, "{again}");
         assert!(
             again["msg"]
                 .as_str()

@@ -72,7 +72,7 @@ fn livy_paths_take_names_and_an_active_name_is_not_given_twice() {
     assert_eq!(status, 201, "{session}");
     let id = session["id"].as_u64().unwrap();
     let (status, twice) = node.post("/sessions", json!({"kind": "pyspark", "name": "notebook"}));
-    assert_eq!(status, 400, "{twice}");
+    assert_eq!(status, 409, "{twice}");
     let msg = twice["msg"].as_str().unwrap();
     assert!(msg.starts_with("Duplicate session name"), "{msg}");
     assert!(msg.contains(&format!("session {id}")), "{msg}");

@@ -23,6 +23,7 @@ mod livy_details;
 mod ops_chart;
 mod ops_prometheus;
 mod ops_rolling;
+mod queues;
 mod retries;
 mod schema;
 mod spark_batches;

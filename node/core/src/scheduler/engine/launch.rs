@@ -11,6 +11,7 @@ use crate::driver_secret::{secret, secret_digest};
 use crate::error::{Error, Result};
 use kindling_backend::{driver_name, LaunchSpec, SessionLink};
 use kindling_events::plan::{plan, Demand, QueuedJob, RunningJob, Snapshot};
+use kindling_events::queues::{priority_of, queue_of, user_of};
 use kindling_events::{
     Attempt, Cluster, Command, Job, JobId, JobSpec, JobState, Outcome, DEFAULT_CLUSTER,
 };
@@ -121,6 +122,10 @@ impl Engine {
                     owner: spec.owner.clone(),
                     cluster: spec.cluster().to_string(),
                     demand: demand(spec),
+                    queue: queue_of(spec).to_string(),
+                    user: user_of(spec).map(str::to_string),
+                    // Checked when the job was accepted.
+                    priority: priority_of(&spec.resources.conf).unwrap_or(0),
                 })
                 .collect(),
             running: self
@@ -130,9 +135,12 @@ impl Engine {
                     owner: r.owner.clone(),
                     cluster: r.cluster.clone(),
                     demand: r.demand,
+                    queue: r.queue.clone(),
+                    user: r.user.clone(),
                 })
                 .collect(),
             clusters,
+            queues: self.registry.queues.clone(),
             max_per_owner: None,
         }
     }

@@ -24,6 +24,9 @@ pub struct Running {
     pub owner: Option<String>,
     pub cluster: String,
     pub demand: Demand,
+    /// Its queue and user on its cluster, for the shares of the queues and users.
+    pub queue: String,
+    pub user: Option<String>,
     pub driver_name: String,
     pub phase: Phase,
     pub killing: bool,
@@ -40,6 +43,8 @@ impl Running {
             owner: job.spec.owner.clone(),
             cluster: cluster.name.clone(),
             demand: Demand::of(&job.spec, &cluster.config.spark_conf),
+            queue: kindling_events::queues::queue_of(&job.spec).to_string(),
+            user: kindling_events::queues::user_of(&job.spec).map(str::to_string),
             driver_name,
             phase,
             killing: false,
