@@ -11,7 +11,8 @@
 //! - [`fence`]: the rule by which every reader ignores a deposed leader's late writes.
 //! - [`job`]: the job aggregate, with `decide` (command -> events) and `apply` (event -> state).
 //! - [`statement`]: statement documents as the read side shows them.
-//! - [`cluster`]: the registry of Spark clusters jobs run on, with its own `decide`/`apply`.
+//! - [`cluster`]: the Spark clusters jobs run on; [`registry`]: the aggregate that holds
+//!   them, with its own `decide`/`apply`.
 //! - [`plan`]: the scheduler's placement decision over a snapshot, under per-cluster capacity.
 //! - [`queues`]: how a cluster shares its capacity between queues and users.
 //! - [`restart`]: a batch's restart policy: which failed drivers are launched again, and when.
@@ -28,6 +29,7 @@ pub mod job;
 pub mod patterns;
 pub mod plan;
 pub mod queues;
+pub mod registry;
 pub mod restart;
 pub mod spec;
 pub mod spec_check;

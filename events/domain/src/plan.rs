@@ -259,4 +259,6 @@ pub fn plan(snapshot: &Snapshot) -> Plan {
 #[cfg(test)]
 mod fairness_tests;
 #[cfg(test)]
+mod property_tests;
+#[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! The `ProjectionStore` port on MongoDB: the projections an HA cluster's nodes share. Every
 //! node folds the log into the same database; reads on any node see what any node projected.
 //!
-//! - `store`: [`MongoProjections`] and its [`MongoConfig`]: connecting, indexes, queries.
+//! - `store`: [`MongoProjections`] and its [`MongoConfig`]: connecting and queries.
+//! - `setup`: the indexes, and a rebuild when the stored layout is an older one.
 //! - `apply`: one batch of events, loaded, folded and written back in a crash-safe order.
 //! - `fold`: which documents a batch of events changes, as a pure function.
 //! - `writes`: conditional upserts in bulk, which make racing projectors and crashes safe
@@ -28,6 +29,7 @@
 mod apply;
 mod documents;
 mod fold;
+mod setup;
 mod store;
 mod writes;
 

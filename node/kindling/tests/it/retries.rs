@@ -3,6 +3,7 @@
 //! under `maxAttempts=3`, one that uses up its attempts, a kill while a retry waits, a
 //! cluster's default policy, and the settings that are refused.
 
+use crate::common::cluster::{count, events};
 use crate::common::Node;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -34,17 +35,6 @@ fn policy(attempts: u32, backoff: &str) -> Value {
     })
 }
 
-fn event_types(node: &Node, id: u64) -> Vec<String> {
-    let (status, events) = node.get(&format!("/api/v1/jobs/{id}/events"));
-    assert_eq!(status, 200, "{events}");
-    events["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn failed_batches_are_retried_as_their_policy_says() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,13 +61,12 @@ fn failed_batches_are_retried_as_their_policy_says() {
         assert_eq!(a["exitCode"], 3, "{a}");
         assert_eq!(a["driverName"], format!("kindling-{id}-{}", i + 1), "{a}");
     }
-    let types = event_types(&node, id);
-    let count = |t: &str| types.iter().filter(|e| *e == t).count();
-    assert_eq!(
-        (count("JobScheduled"), count("AttemptFailed")),
-        (3, 2),
-        "{types:?}"
+    let events = events(&node, id);
+    let counts = (
+        count(&events, "JobScheduled"),
+        count(&events, "AttemptFailed"),
     );
+    assert_eq!(counts, (3, 2), "{events:?}");
     let (_, log) = node.get(&format!("/batches/{id}/log"));
     assert!(log["log"].to_string().contains("attempt 3"), "{log}");
 
