@@ -15,6 +15,7 @@ pub const QUEUE_WAIT: &str = "kindling_scheduler_queue_wait_seconds";
 pub const OLDEST_WAIT: &str = "kindling_scheduler_oldest_wait_seconds";
 pub const CLUSTER_CAPACITY: &str = "kindling_scheduler_cluster_capacity_drivers";
 pub const DRIVERS_LOST: &str = "kindling_scheduler_drivers_lost_total";
+pub const RETRIES: &str = "kindling_scheduler_retries_total";
 pub const BACKEND_ERRORS: &str = "kindling_backend_call_errors_total";
 pub const JOB_RUN: &str = "kindling_job_run_seconds";
 pub const PROJECTION_ERRORS: &str = "kindling_projection_errors_total";
@@ -29,6 +30,10 @@ pub const LATE_WRITES: &str = "kindling_eventlog_late_writes_total";
 /// Describes the core's metrics to the installed recorder.
 pub fn describe() {
     metrics::describe_counter!(SUBMISSIONS, "Jobs accepted, by kind (batch, session).");
+    metrics::describe_counter!(
+        RETRIES,
+        "Failed batch attempts the restart policy launches again, by cluster."
+    );
     metrics::describe_gauge!(JOBS, "Jobs by Livy state.");
     metrics::describe_histogram!(
         APPEND_LATENCY,
@@ -134,6 +139,7 @@ pub fn cluster_counters(cluster: &str) {
         metrics::counter!(LAUNCHES, "cluster" => name.clone(), "outcome" => outcome).increment(0);
     }
     metrics::counter!(DRIVERS_LOST, "cluster" => name.clone()).increment(0);
+    metrics::counter!(RETRIES, "cluster" => name.clone()).increment(0);
     for call in ["launch", "find", "kill", "connect"] {
         metrics::counter!(BACKEND_ERRORS, "cluster" => name.clone(), "call" => call).increment(0);
     }
@@ -143,6 +149,11 @@ pub fn cluster_counters(cluster: &str) {
 pub fn queue_wait(cluster: &str, waited_ms: u64) {
     metrics::histogram!(QUEUE_WAIT, "cluster" => cluster.to_string())
         .record(waited_ms as f64 / 1000.0);
+}
+
+/// A failed attempt of a job on `cluster` is to be launched again.
+pub fn retry(cluster: &str) {
+    metrics::counter!(RETRIES, "cluster" => cluster.to_string()).increment(1);
 }
 
 pub fn driver_lost(cluster: &str) {

@@ -364,6 +364,10 @@ impl Scheduler {
                 metrics::driver_lost(&cluster);
                 vec![]
             }
+            Action::CountRetry { cluster } => {
+                metrics::retry(&cluster);
+                vec![]
+            }
         }
     }
 }

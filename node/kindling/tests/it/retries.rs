@@ -139,6 +139,19 @@ fn failed_batches_are_retried_as_their_policy_says() {
     let id = b["id"].as_u64().unwrap();
     node.wait_state(&format!("/batches/{id}"), &["dead"], T);
 
+    // Each retry is counted for operators, by cluster: 2 + 1 + 1 on local, 1 on retrying.
+    let metrics = reqwest::blocking::get(node.url("/metrics"))
+        .unwrap()
+        .text()
+        .unwrap();
+    for (cluster, n) in [("local", 4), ("retrying", 1)] {
+        let line = format!("kindling_scheduler_retries_total{{cluster=\"{cluster}\"}} {n}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line} in\n{metrics}"
+        );
+    }
+
     // Refused, naming the setting: a policy that cannot be read, and one on a session.
     for (path, body, named) in [
         (

@@ -51,6 +51,8 @@ pub enum Action {
     /// The scheduler gave up on a driver of `cluster` it had counted as running (no
     /// heartbeat, no reconnect).
     CountLostDriver { cluster: String },
+    /// A failed attempt of a job on `cluster` waits to be launched again.
+    CountRetry { cluster: String },
 }
 
 /// A backend call, run on its cluster's lane in order with the cluster's other calls.

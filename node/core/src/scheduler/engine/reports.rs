@@ -104,7 +104,9 @@ impl Engine {
             Need::SessionCheck { now, now_ms } => self.check_session(loaded, now, now_ms),
             Need::Retry => {
                 self.wait_for_retry(&loaded.job);
-                vec![]
+                vec![Action::CountRetry {
+                    cluster: loaded.job.spec.cluster().to_string(),
+                }]
             }
         }
     }

@@ -76,9 +76,12 @@ fn a_failed_attempt_is_launched_again_once_its_backoff_is_over() {
         }]
     );
     assert!(!e.running().contains_key(&JobId(1)), "its driver ended");
-    assert!(e
-        .on_loaded(JobId(1), Need::Retry, loaded(after.clone()))
-        .is_empty());
+    assert_eq!(
+        e.on_loaded(JobId(1), Need::Retry, loaded(after.clone())),
+        [Action::CountRetry {
+            cluster: "local".into()
+        }]
+    );
     assert_eq!(launches(&e, 2_999), Vec::<JobId>::new());
     assert_eq!(launches(&e, 3_000), [JobId(1)]);
 
