@@ -64,6 +64,9 @@ fn a_person_runs_and_watches_jobs_in_the_browser() {
     assert_eq!(job["state"], "success", "{job}");
     assert_eq!(job["name"], "ui-batch");
     assert_eq!(r["log_search_marks"], 1, "{r}");
+    // Its queue, and its attempt against its restart policy's (set in the form's conf).
+    assert_eq!(r["queue_detail"], "default", "{r}");
+    assert_eq!(r["attempt_detail"], "1 of 2", "{r}");
     let timeline: Vec<&str> = r["timeline"]
         .as_array()
         .unwrap()

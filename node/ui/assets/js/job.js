@@ -34,6 +34,12 @@ function detail(label, value) {
   return [h('dt', {}, label), h('dd', {}, value ?? '')];
 }
 
+/** A retried attempt of the job, and how it ended. */
+function retriedAttempt(a) {
+  const code = a.exitCode !== null && a.exitCode !== undefined ? `, exit code ${a.exitCode}` : '';
+  return detail(`Attempt ${a.attempt}`, `${a.outcome}${code}: ${a.reason}`);
+}
+
 export async function jobView(el, id) {
   const hash = location.hash;
   const alive = () => el.isConnected && location.hash === hash;
@@ -71,8 +77,12 @@ export async function jobView(el, id) {
       job.reason ? detail('Reason', job.reason) : null,
       detail('Kind', job.kind ? `${job.type} (${job.kind})` : job.type),
       detail('Owner', job.owner), job.proxyUser ? detail('Runs as', job.proxyUser) : null,
-      detail('Cluster', job.cluster), job.file ? detail('Application', job.file) : null,
-      detail('Attempt', job.attempt),
+      detail('Cluster', job.cluster),
+      detail('Queue', job.priority ? `${job.queue}, priority ${job.priority}` : job.queue),
+      job.file ? detail('Application', job.file) : null,
+      detail('Attempt', job.restartPolicy ? `${job.attempt} of ${job.restartPolicy.maxAttempts}` : job.attempt),
+      job.retryAt ? detail('Next attempt', time(job.retryAt)) : null,
+      ...(job.retried || []).map(retriedAttempt),
       job.driverId ? detail('Driver', job.driverId) : null,
       job.appId ? detail('Application id', job.appId) : null,
       job.sparkUiUrl ? detail('Spark UI', h('a', { href: job.sparkUiUrl, rel: 'noopener' }, job.sparkUiUrl)) : null,

@@ -89,7 +89,9 @@ with sync_playwright() as p:
     form = page.locator("#submit-batch")
     form.get_by_label("Application file").fill(batch_file)
     form.get_by_label("Name").fill("ui-batch")
-    form.get_by_label("Spark conf").fill("spark.ui.enabled=false")
+    form.get_by_label("Spark conf").fill(
+        "spark.ui.enabled=false\nkindling.restart.policy=onFailure\nkindling.restart.maxAttempts=2"
+    )
     shot(page, "02-submit-form")
     form.get_by_role("button", name="Submit batch").click()
     expect(page.locator("#job-title")).to_contain_text("ui-batch")
@@ -99,6 +101,8 @@ with sync_playwright() as p:
     page.get_by_label("Search").fill("ui-batch-done")
     result["log_search_marks"] = page.locator("#job-log mark").count()
     result["timeline"] = page.locator("#timeline li strong").all_inner_texts()
+    result["queue_detail"] = page.locator("#job-details dt:text-is('Queue') + dd").inner_text()
+    result["attempt_detail"] = page.locator("#job-details dt:text-is('Attempt') + dd").inner_text()
     check_a11y(page, "job")
     shot(page, "03-batch-succeeded")
 
