@@ -117,6 +117,28 @@ impl AppState {
         }
     }
 
+    /// Where a job that waits for a driver stands in its queue (1 first), if it waits.
+    pub async fn queue_position(&self, job: &Job) -> ApiResult<Option<usize>> {
+        if job.state != kindling_events::JobState::NotStarted || job.kill_requested {
+            return Ok(None);
+        }
+        let cluster = job.spec.cluster();
+        let Some(c) = self.clusters.catalog.get(cluster).await? else {
+            return Ok(None);
+        };
+        let queue = kindling_events::queues::queue_of(&job.spec);
+        let views = self
+            .clusters
+            .commands
+            .queue_views(cluster, &c.config.spark_conf)
+            .await?;
+        Ok(views
+            .iter()
+            .find(|v| v.name == queue)
+            .and_then(|v| v.waiting.iter().position(|w| w.id == job.id))
+            .map(|i| i + 1))
+    }
+
     /// The user a listing is limited to: `None` when `who` may view every job.
     pub fn visible_to(&self, who: &Principal) -> Option<String> {
         if self.job_rules.views_all(who) {

@@ -28,6 +28,10 @@ pub struct JobDoc {
     /// priority there (`conf["kindling.priority"]`).
     pub queue: String,
     pub priority: i32,
+    /// While the job waits for a driver: its place in its queue's order (1 first; priority,
+    /// then submission). Only in `GET /api/v1/jobs/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_position: Option<usize>,
     pub file: Option<String>,
     /// The driver attempt now (0 before the first launch).
     pub attempt: u32,
@@ -68,6 +72,7 @@ impl From<&Job> for JobDoc {
             cluster: j.spec.cluster().into(),
             queue: kindling_events::queues::queue_of(&j.spec).into(),
             priority: kindling_events::queues::priority_of(&j.spec.resources.conf).unwrap_or(0),
+            queue_position: None,
             file: match &j.spec.kind {
                 JobKind::Batch(b) => Some(b.file.clone()),
                 JobKind::Session(_) => None,

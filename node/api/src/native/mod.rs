@@ -132,7 +132,9 @@ pub async fn get_job(
     Path(id): Path<String>,
 ) -> ApiResult<Json<JobDoc>> {
     let job = s.job(job_id(&id, "Job")?).await?;
-    Ok(Json(JobDoc::from(&job)))
+    let mut doc = JobDoc::from(&job);
+    doc.queue_position = s.queue_position(&job).await?;
+    Ok(Json(doc))
 }
 
 /// Stops the job (its driver, if it runs); the job stays, with its history, and ends as

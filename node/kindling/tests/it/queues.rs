@@ -96,6 +96,13 @@ fn queues_order_what_waits_and_say_why() {
         (doc["queue"].as_str(), doc["priority"].as_i64()),
         (Some("etl"), Some(5))
     );
+    // Each waiting job's own document says where it stands in its queue.
+    let position = |id: u64| node.get(&format!("/api/v1/jobs/{id}")).1["queuePosition"].as_u64();
+    assert_eq!(
+        [position(b), position(a), position(c)],
+        [Some(1), Some(2), Some(1)]
+    );
+    assert_eq!(position(blocker), None, "it runs");
     assert!(waits(a).contains("room on cluster 'local'"), "{}", waits(a));
 
     std::fs::write(&release, "").unwrap();
