@@ -141,9 +141,7 @@ impl Job {
                 self.settle(at);
             }
             Event::SessionActivity => self.last_activity_ms = at,
-            Event::JobQueued { reason }
-                if self.state == JobState::NotStarted && !self.kill_requested =>
-            {
+            Event::JobQueued { reason } if self.waits_for_driver() && !self.kill_requested => {
                 self.reason = Some(reason.clone());
             }
             Event::AttemptFailed {
@@ -180,9 +178,8 @@ impl Job {
                     Some(at.saturating_add(i64::try_from(*backoff_ms).unwrap_or(i64::MAX)));
                 self.driver_id = None;
                 self.spark_ui_url = None;
-                // The job waits for a driver again: a fact the leader decided, so the state
-                // goes back past the batch's usual forward-only moves.
-                self.state = JobState::NotStarted;
+                // The state stays as it was (starting, or running): as a client sees it,
+                // the job is under way until its last attempt ends; it never goes back.
             }
             // Events of an older attempt, and duplicate statement submissions.
             Event::StatementSubmitted { .. }

@@ -21,7 +21,10 @@ impl Job {
                 if self.kill_requested {
                     return Err(self.illegal("schedule after a kill"));
                 }
-                self.ensure_move(JobState::Starting)?;
+                // A retry's next attempt: the job keeps the state it had (it never goes back).
+                if !self.waits_for_retry() {
+                    self.ensure_move(JobState::Starting)?;
+                }
                 Ok(vec![Event::JobScheduled {
                     attempt: self.attempt.next(),
                     driver_name,
@@ -82,7 +85,7 @@ impl Job {
                 let mut events = vec![Event::KillRequested {
                     reason: reason.clone(),
                 }];
-                if self.state == JobState::NotStarted {
+                if self.state == JobState::NotStarted || self.waits_for_retry() {
                     // No driver exists: the job ends here.
                     events.extend(self.finish_events(
                         self.attempt,
@@ -123,7 +126,7 @@ impl Job {
                 Ok(self.finish_events(attempt, outcome, exit_code))
             }
             C::Refuse { reason } => {
-                if self.state != JobState::NotStarted || self.kill_requested {
+                if !self.waits_for_driver() || self.kill_requested {
                     return Ok(vec![]);
                 }
                 Ok(self.finish_events(self.attempt, Outcome::Error { reason }, None))
@@ -198,7 +201,7 @@ impl Job {
                 Ok(vec![Event::SessionActivity])
             }
             C::Queue { reason } => {
-                if self.state != JobState::NotStarted
+                if !self.waits_for_driver()
                     || self.kill_requested
                     || self.reason.as_deref() == Some(reason.as_str())
                 {
@@ -207,6 +210,17 @@ impl Job {
                 Ok(vec![Event::JobQueued { reason }])
             }
         }
+    }
+
+    /// Whether a failed attempt's retry waits: no driver exists until the next is scheduled.
+    pub fn waits_for_retry(&self) -> bool {
+        self.retry_at_ms.is_some() && !self.state.is_terminal()
+    }
+
+    /// Whether the job waits for the scheduler to launch a driver: never launched yet, or a
+    /// failed attempt's retry waits.
+    pub fn waits_for_driver(&self) -> bool {
+        self.state == JobState::NotStarted || self.waits_for_retry()
     }
 
     /// Whether `attempt` is the job's driver now: the last one scheduled, unless it failed

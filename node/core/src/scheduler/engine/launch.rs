@@ -12,9 +12,7 @@ use crate::error::{Error, Result};
 use kindling_backend::{driver_name, LaunchSpec, SessionLink};
 use kindling_events::plan::{plan, Demand, QueuedJob, RunningJob, Snapshot};
 use kindling_events::queues::{priority_of, queue_of, user_of};
-use kindling_events::{
-    Attempt, Cluster, Command, Job, JobId, JobSpec, JobState, Outcome, DEFAULT_CLUSTER,
-};
+use kindling_events::{Attempt, Cluster, Command, Job, JobId, JobSpec, Outcome, DEFAULT_CLUSTER};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
@@ -85,7 +83,7 @@ impl Engine {
         let Some(at) = job.retry_at_ms else {
             return;
         };
-        if job.state != JobState::NotStarted || job.kill_requested {
+        if !job.waits_for_retry() || job.kill_requested {
             return;
         }
         self.queued.insert(job.id, job.spec.clone());
@@ -211,7 +209,7 @@ impl Engine {
                 return vec![];
             }
         };
-        if job.state != JobState::NotStarted || job.kill_requested {
+        if !job.waits_for_driver() || job.kill_requested {
             self.submitted_ms.remove(&id);
             return vec![];
         }

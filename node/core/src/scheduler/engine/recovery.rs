@@ -17,9 +17,13 @@ impl Engine {
         self.reset(term, registry);
         let mut out = vec![];
         for job in active {
-            if job.state == JobState::NotStarted {
+            // A failed attempt's driver has ended: the job waits for its retry.
+            if job.waits_for_retry() {
                 self.wait_for_retry(&job);
-                if !job.kill_requested && job.retry_at_ms.is_none() {
+                continue;
+            }
+            if job.state == JobState::NotStarted {
+                if !job.kill_requested {
                     self.queued.insert(job.id, job.spec.clone());
                     self.submitted_ms.insert(job.id, job.submitted_at_ms);
                 }
